@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Loading and unloading the next kernel with kexec_file_load(), and jumping into it. */
+#pragma once
+
+#include <stdbool.h>
+
+/*
+ * kexec_load_kernel() - kexec_file_load() a kernel image with optional @initrd (NULL for
+ * none) and @cmdline (NULL or "" for an empty one). -ENOEXEC not a kernel image the
+ * running kernel can load; -EPERM no CAP_SYS_BOOT or kexec disabled; -EBUSY an image is
+ * already being loaded; -ENOENT a file is missing.
+ */
+int kexec_load_kernel(const char *kernel, const char *initrd, const char *cmdline);
+
+/* kexec_unload_kernel() - KEXEC_FILE_UNLOAD; unloading when nothing is loaded is not an error. */
+int kexec_unload_kernel(void);
+
+/* kexec_is_loaded() - reads /sys/kernel/kexec_loaded: 1 loaded, 0 not, negative errno if unreadable. */
+int kexec_is_loaded(void);
+
+/*
+ * kexec_reboot() - reboot(LINUX_REBOOT_CMD_KEXEC). Returns only on failure, with the
+ * negative errno: -EINVAL no image loaded or a LUO freeze callback refused (e.g. a VFIO
+ * device still has interrupts on), -EPERM no CAP_SYS_BOOT.
+ */
+int kexec_reboot(void);
+
+/* kernel_cmdline_read() - the running kernel's /proc/cmdline, trailing newline removed (malloc'd). */
+int kernel_cmdline_read(char **ret);
+
+/*
+ * kernel_cmdline_has_flag() - true if @cmdline enables boolean kernel parameter @key
+ * ("liveupdate", "kho"): "key", "key=1", "key=on", "key=y"... with the last occurrence
+ * winning, as the kernel parses it.
+ */
+bool kernel_cmdline_has_flag(const char *cmdline, const char *key);
