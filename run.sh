@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# The two commands of the README, for a fresh Debian 12 machine:
+#   ./run.sh demo   install what is missing, build, run the emulated live update demo
+#   ./run.sh test   install what is missing, build (warnings are errors), run every test suite
+#                   (plain build and an AddressSanitizer/UBSan build) and print a summary
+#
+# Root is needed: packages are installed with apt-get, and the LUO kernel emulator
+# (tests/emu/luo-emu) uses namespaces and seccomp user notification.
+set -euo pipefail
+
+cd "$(dirname "$(readlink -f "$0")")"
+
+PACKAGES=(
+        build-essential clang meson ninja-build pkg-config python3
+        libsystemd-dev libjson-c-dev libnl-3-dev libnl-genl-3-dev libnl-route-3-dev
+        util-linux
+)
+
+die() { echo "run.sh: $*" >&2; exit 1; }
+
+need_root() {
+        if [ "$(id -u)" -ne 0 ]; then
+                if command -v sudo >/dev/null; then
+                        exec sudo --preserve-env=CI "$0" "$@"
+                fi
+                die "must run as root (apt-get, and the kernel emulator needs namespaces and seccomp)"
+        fi
+}
+
+install_missing() {
+        local missing=()
+        for p in "${PACKAGES[@]}"; do
+                dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+        done
+        if [ ${#missing[@]} -gt 0 ]; then
+                echo "==> installing: ${missing[*]}"
+                DEBIAN_FRONTEND=noninteractive apt-get update -qq
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        fi
+}
+
+# build DIR [meson options...]
+build() {
+        local dir=$1; shift
+        if [ -f "$dir/build.ninja" ]; then
+                meson configure "$dir" "$@" >/dev/null
+        else
+                meson setup "$dir" "$@" >/dev/null
+        fi
+        ninja -C "$dir"
+}
+
+# Prints "N passed, N failed, N skipped" for one or more meson build dirs and
+# returns non-zero if anything failed.
+summarize() {
+        python3 - "$@" <<'PY'
+import json, sys
+passed = failed = skipped = 0
+for d in sys.argv[1:]:
+    try:
+        lines = open(f"{d}/meson-logs/testlog.json").read().splitlines()
+    except OSError:
+        failed += 1
+        print(f"no test log in {d}")
+        continue
+    for line in lines:
+        r = json.loads(line)["result"]
+        if r in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        elif r == "SKIP":
+            skipped += 1
+        else:
+            failed += 1
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+sys.exit(1 if failed or passed == 0 else 0)
+PY
+}
+
+cmd=${1:-}
+case "$cmd" in
+demo)
+        need_root "$@"
+        install_missing
+        build build -Dwerror=true
+        exec build/tests/emu/luo-emu --vfio=1 -- build/tests/demo/lu-demo
+        ;;
+test)
+        need_root "$@"
+        install_missing
+        build build -Dwerror=true
+        build build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
+        rc=0
+        meson test -C build --print-errorlogs --num-processes 2 || rc=1
+        ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+                meson test -C build-asan --print-errorlogs --num-processes 2 --suite fast || rc=1
+        summarize build build-asan || rc=1
+        exit $rc
+        ;;
+*)
+        echo "usage: $0 demo|test" >&2
+        exit 2
+        ;;
+esac
