@@ -19,6 +19,16 @@
 
 static int harness_failed;
 static int harness_count;
+static const char *harness_todo_reason;   /* set by harness_todo(), applies to the next check */
+
+/*
+ * Mark the next check as a known failure of the emulator (TAP "# TODO"): it is still
+ * run and printed, but does not fail the test. Every use must be listed in a report so
+ * that it gets fixed; remove it when the check passes.
+ */
+static inline void harness_todo(const char *reason) {
+        harness_todo_reason = reason;
+}
 
 static inline int harness_boot(void) {
         const char *b = getenv("LUO_EMU_BOOT");
@@ -47,13 +57,17 @@ static inline void harness_init(void) {
 __attribute__((format(printf, 2, 3)))
 static inline void harness_check(int ok, const char *fmt, ...) {
         va_list ap;
+        const char *todo = harness_todo_reason;
+        harness_todo_reason = NULL;
         harness_count++;
-        if (!ok)
+        if (!ok && !todo)
                 harness_failed++;
         printf("%s %d - ", ok ? "ok" : "not ok", harness_count);
         va_start(ap, fmt);
         vprintf(fmt, ap);
         va_end(ap);
+        if (todo)
+                printf(" # TODO %s", todo);
         printf("\n");
 }
 
