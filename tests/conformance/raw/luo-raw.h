@@ -102,8 +102,10 @@ static inline int raw_open_dev(void) {
 }
 
 static inline void raw_set_name(__u8 *dst, size_t n, const char *name) {
+        size_t len = strlen(name);
+
         memset(dst, 0, n);
-        memcpy(dst, name, strnlen(name, n));
+        memcpy(dst, name, len < n ? len : n);
 }
 
 /* CREATE_SESSION; returns the session fd or -1. */
