@@ -49,7 +49,9 @@ typedef struct Luo Luo;
  * -EBUSY another process owns the device; -EIO the incoming live update state could not
  * be deserialised (sticky for this boot); -EACCES permission (v1 without CAP_SYS_ADMIN);
  * -EPROTONOSUPPORT the device answers an ABI this library does not drive (v1, G1) —
- * in that case *ret is still NULL.
+ * in that case *ret is still NULL; -ENOTTY @path is not a LUO device at all (every
+ * probe answered ENOTTY, e.g. /dev/null or a regular file). Errors of open() itself
+ * (-EISDIR, -ENXIO, ...) are passed through.
  */
 int luo_open(const char *path, Luo **ret);
 
@@ -60,7 +62,10 @@ int luo_open_fd(int fd, Luo **ret);
 Luo *luo_free(Luo *l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Luo *, luo_free);
 
-/* luo_detect_abi() - side-effect-free ABI probe (spec §3.4) on an open device fd. */
+/*
+ * luo_detect_abi() - side-effect-free ABI probe (spec §3.4) on an open device fd.
+ * Never issues 0xBA04-0xBA07. -ENOTTY if the fd answers none of the LUO numbers.
+ */
 int luo_detect_abi(int device_fd, LuoAbi *ret);
 
 LuoAbi luo_get_abi(const Luo *l);
