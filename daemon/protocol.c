@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Decoding, validating and encoding protocol messages; see protocol.h and docs/protocol.md. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "protocol.h"
+
+static const char *const error_names[_PROTO_E_MAX] = {
+        [PROTO_OK]                  = "ok",
+        [PROTO_E_INVALID_JSON]      = "invalid-json",
+        [PROTO_E_INVALID_MESSAGE]   = "invalid-message",
+        [PROTO_E_MESSAGE_TOO_LARGE] = "message-too-large",
+        [PROTO_E_TOO_MANY_FDS]      = "too-many-fds",
+        [PROTO_E_UNKNOWN_METHOD]    = "unknown-method",
+        [PROTO_E_INVALID_PARAMS]    = "invalid-params",
+        [PROTO_E_WRONG_FD_COUNT]    = "wrong-fd-count",
+        [PROTO_E_WRONG_FD_KIND]     = "wrong-fd-kind",
+        [PROTO_E_VERSION]           = "version-unsupported",
+        [PROTO_E_HELLO_REQUIRED]    = "hello-required",
+        [PROTO_E_ALREADY_HELLO]     = "already-hello",
+        [PROTO_E_PERMISSION_DENIED] = "permission-denied",
+        [PROTO_E_VM_BUSY]           = "vm-busy",
+        [PROTO_E_LABEL_EXISTS]      = "label-exists",
+        [PROTO_E_LABEL_UNKNOWN]     = "label-unknown",
+        [PROTO_E_LIMIT]             = "limit-reached",
+        [PROTO_E_ORDER]             = "order-violation",
+        [PROTO_E_STATE]             = "invalid-state",
+        [PROTO_E_KERNEL]            = "kernel-error",
+        [PROTO_E_PRECONDITION]      = "precondition-failed",
+        [PROTO_E_TIMEOUT]           = "timeout",
+        [PROTO_E_CANCELLED]         = "cancelled",
+        [PROTO_E_INTERNAL]          = "internal-error",
+};
+
+const char *proto_error_to_string(ProtoErrorCode c) {
+        if ((unsigned) c >= _PROTO_E_MAX)
+                return "internal-error";
+        return error_names[c];
+}
+
+int proto_error_set(ProtoError *e, ProtoErrorCode code, int error, const char *fmt, ...) {
+        va_list ap;
+
+        e->code = code;
+        e->error = error < 0 ? -error : error;
+        va_start(ap, fmt);
+        (void) vsnprintf(e->message, sizeof(e->message), fmt, ap);
+        va_end(ap);
+        return e->error ? -e->error : -EINVAL;
+}
+
+static bool name_is_valid(const char *s, size_t max, const char *extra) {
+        size_t n;
+
+        if (!s)
+                return false;
+        n = strlen(s);
+        if (n < 1 || n > max)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+                if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+                        continue;
+                if (!strchr(extra, c) || c == 0)
+                        return false;
+        }
+        return true;
+}
+
+bool proto_vm_id_is_valid(const char *s) {
+        return name_is_valid(s, PROTO_VM_ID_MAX, "._-");
+}
+
+bool proto_label_is_valid(const char *s) {
+        return name_is_valid(s, PROTO_LABEL_MAX, "._:-");
+}
+
+void proto_request_done(ProtoRequest *r) {
+        json_object_put(r->obj);
+        *r = (ProtoRequest) {};
+}
+
+static int id_from_json(json_object *o, uint64_t *ret) {
+        int64_t v;
+
+        if (!o || !json_object_is_type(o, json_type_int))
+                return -EINVAL;
+        errno = 0;
+        v = json_object_get_int64(o);
+        /* json-c saturates values beyond int64 and keeps uint64 separately: reject both. */
+        if (v < 1 || (uint64_t) v > PROTO_ID_MAX || json_object_get_uint64(o) != (uint64_t) v)
+                return -ERANGE;
+        *ret = (uint64_t) v;
+        return 0;
+}
+
+int proto_request_parse(const char *buf, size_t len, unsigned max_depth, ProtoRequest *r, ProtoError *err) {
+        json_tokener *tok;
+        json_object *obj, *o;
+        size_t off;
+
+        *r = (ProtoRequest) {};
+        if (len == 0)
+                return proto_error_set(err, PROTO_E_INVALID_JSON, EINVAL, "empty message");
+        if (len > INT32_MAX)
+                return proto_error_set(err, PROTO_E_MESSAGE_TOO_LARGE, EMSGSIZE, "message too large");
+        if (memchr(buf, 0, len))
+                return proto_error_set(err, PROTO_E_INVALID_JSON, EINVAL, "message contains a NUL byte");
+
+        tok = json_tokener_new_ex(max_depth > 0 ? (int) max_depth : 1);
+        if (!tok)
+                return proto_error_set(err, PROTO_E_INTERNAL, ENOMEM, "out of memory");
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+        obj = json_tokener_parse_ex(tok, buf, (int) len);
+        if (!obj) {
+                enum json_tokener_error je = json_tokener_get_error(tok);
+                json_tokener_free(tok);
+                if (je == json_tokener_continue)
+                        return proto_error_set(err, PROTO_E_INVALID_JSON, EINVAL, "truncated JSON message");
+                return proto_error_set(err, PROTO_E_INVALID_JSON, EINVAL, "invalid JSON: %s",
+                                       json_tokener_error_desc(je));
+        }
+        off = json_tokener_get_parse_end(tok);
+        json_tokener_free(tok);
+        for (; off < len; off++)
+                if (!strchr(" \t\r\n", buf[off])) {
+                        json_object_put(obj);
+                        return proto_error_set(err, PROTO_E_INVALID_JSON, EINVAL,
+                                               "trailing data after the JSON object");
+                }
+        if (!json_object_is_type(obj, json_type_object)) {
+                json_object_put(obj);
+                return proto_error_set(err, PROTO_E_INVALID_MESSAGE, EINVAL, "message is not a JSON object");
+        }
+        r->obj = obj;
+
+        if (!json_object_object_get_ex(obj, "id", &o) || id_from_json(o, &r->id) < 0) {
+                proto_request_done(r);
+                return proto_error_set(err, PROTO_E_INVALID_MESSAGE, EINVAL,
+                                       "\"id\" must be an integer in 1..2^53");
+        }
+        r->has_id = true;
+        if (!json_object_object_get_ex(obj, "method", &o) || !json_object_is_type(o, json_type_string) ||
+            json_object_get_string_len(o) == 0) {
+                uint64_t id = r->id;
+                proto_request_done(r);
+                r->has_id = true;
+                r->id = id;
+                return proto_error_set(err, PROTO_E_INVALID_MESSAGE, EINVAL, "\"method\" must be a non-empty string");
+        }
+        r->method = json_object_get_string(o);
+        return 0;
+}
+
+int proto_get_string(const ProtoRequest *r, const char *key, bool required, const char **ret, ProtoError *err) {
+        json_object *o;
+
+        if (!json_object_object_get_ex(r->obj, key, &o) || json_object_is_type(o, json_type_null)) {
+                if (required)
+                        return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL, "missing field \"%s\"", key);
+                *ret = NULL;
+                return 0;
+        }
+        if (!json_object_is_type(o, json_type_string))
+                return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL, "field \"%s\" must be a string", key);
+        *ret = json_object_get_string(o);
+        return 1;
+}
+
+int proto_get_uint(const ProtoRequest *r, const char *key, bool required, uint64_t max, uint64_t *ret, ProtoError *err) {
+        json_object *o;
+        int64_t v;
+
+        if (!json_object_object_get_ex(r->obj, key, &o) || json_object_is_type(o, json_type_null)) {
+                if (required)
+                        return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL, "missing field \"%s\"", key);
+                return 0;
+        }
+        if (!json_object_is_type(o, json_type_int))
+                return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL, "field \"%s\" must be an integer", key);
+        v = json_object_get_int64(o);
+        if (v < 0 || (uint64_t) v > max || json_object_get_uint64(o) != (uint64_t) v)
+                return proto_error_set(err, PROTO_E_INVALID_PARAMS, ERANGE,
+                                       "field \"%s\" out of range 0..%llu", key, (unsigned long long) max);
+        *ret = (uint64_t) v;
+        return 1;
+}
+
+int proto_get_bool(const ProtoRequest *r, const char *key, bool required, bool *ret, ProtoError *err) {
+        json_object *o;
+
+        if (!json_object_object_get_ex(r->obj, key, &o) || json_object_is_type(o, json_type_null)) {
+                if (required)
+                        return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL, "missing field \"%s\"", key);
+                return 0;
+        }
+        if (!json_object_is_type(o, json_type_boolean))
+                return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL, "field \"%s\" must be a boolean", key);
+        *ret = json_object_get_boolean(o);
+        return 1;
+}
+
+int proto_check_fields(const ProtoRequest *r, const char *const *allowed, ProtoError *err) {
+        json_object_object_foreach(r->obj, key, val) {
+                bool ok = strcmp(key, "id") == 0 || strcmp(key, "method") == 0;
+                (void) val;
+                for (const char *const *a = allowed; !ok && a && *a; a++)
+                        ok = strcmp(key, *a) == 0;
+                if (!ok)
+                        return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL,
+                                               "unknown field \"%.64s\" for method %s", key, r->method);
+        }
+        return 0;
+}
+
+static char *to_string_free(json_object *o) {
+        char *s = NULL;
+
+        if (o)
+                s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
+        return s;
+}
+
+char *proto_reply_ok(uint64_t id, json_object *result) {
+        json_object *o = json_object_new_object();
+
+        if (!o) {
+                json_object_put(result);
+                return NULL;
+        }
+        json_object_object_add(o, "id", json_object_new_uint64(id));
+        json_object_object_add(o, "result", result ? result : json_object_new_object());
+        return to_string_free(o);
+}
+
+char *proto_reply_error(bool has_id, uint64_t id, const ProtoError *e) {
+        json_object *o = json_object_new_object(), *eo = json_object_new_object();
+
+        if (!o || !eo) {
+                json_object_put(o);
+                json_object_put(eo);
+                return NULL;
+        }
+        json_object_object_add(o, "id", has_id ? json_object_new_uint64(id) : NULL);
+        json_object_object_add(eo, "code", json_object_new_string(proto_error_to_string(e->code)));
+        json_object_object_add(eo, "errno", json_object_new_int(e->error));
+        json_object_object_add(eo, "message", json_object_new_string(e->message));
+        json_object_object_add(o, "error", eo);
+        return to_string_free(o);
+}
+
+char *proto_event(const char *name, uint64_t seq, json_object *fields) {
+        json_object *o = fields ? fields : json_object_new_object();
+
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "event", json_object_new_string(name));
+        json_object_object_add(o, "seq", json_object_new_uint64(seq));
+        return to_string_free(o);
+}

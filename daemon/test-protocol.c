@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Unit tests for protocol.c: decoding limits and error replies as a client sees them. */
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "protocol.h"
+
+static int failures;
+#define CHECK(x) do { if (!(x)) { fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #x); failures++; } } while (0)
+
+static ProtoErrorCode parse(const char *s, ProtoRequest *r) {
+        ProtoError e = {};
+        int k = proto_request_parse(s, strlen(s), 8, r, &e);
+        CHECK((k < 0) == (e.code != PROTO_OK));
+        return e.code;
+}
+
+int main(void) {
+        ProtoRequest r;
+        ProtoError e = {};
+        const char *s;
+        uint64_t u;
+        bool b;
+        char *out;
+
+        CHECK(proto_vm_id_is_valid("vm-1.a_b"));
+        CHECK(!proto_vm_id_is_valid(""));
+        CHECK(!proto_vm_id_is_valid("vm/1"));
+        CHECK(!proto_vm_id_is_valid("vm:1"));
+        CHECK(proto_vm_id_is_valid("123456789012345678901234567890123456"));
+        CHECK(!proto_vm_id_is_valid("1234567890123456789012345678901234567"));
+        CHECK(proto_label_is_valid("ram:node0"));
+        CHECK(!proto_label_is_valid("ram node0"));
+        CHECK(!proto_label_is_valid("ä"));
+
+        CHECK(parse("{\"id\":1,\"method\":\"hello\",\"vm\":\"a\"}", &r) == PROTO_OK);
+        CHECK(r.id == 1 && strcmp(r.method, "hello") == 0);
+        CHECK(proto_get_string(&r, "vm", true, &s, &e) == 1 && strcmp(s, "a") == 0);
+        CHECK(proto_get_string(&r, "label", true, &s, &e) < 0 && e.code == PROTO_E_INVALID_PARAMS);
+        CHECK(strstr(e.message, "label"));
+        CHECK(proto_get_uint(&r, "vm", true, 10, &u, &e) < 0);
+        CHECK(proto_get_bool(&r, "force", false, &b, &e) == 0);
+        {
+                const char *const allowed[] = { "vm", NULL };
+                const char *const none[] = { NULL };
+                CHECK(proto_check_fields(&r, allowed, &e) == 0);
+                CHECK(proto_check_fields(&r, none, &e) < 0 && strstr(e.message, "\"vm\""));
+        }
+        proto_request_done(&r);
+
+        /* malformed */
+        CHECK(parse("", &r) == PROTO_E_INVALID_JSON);
+        CHECK(parse("{\"id\":1,\"method\":\"hel", &r) == PROTO_E_INVALID_JSON);
+        CHECK(parse("[1,2]", &r) == PROTO_E_INVALID_MESSAGE);
+        CHECK(parse("{\"id\":1,\"method\":\"x\"} x", &r) == PROTO_E_INVALID_JSON);
+        CHECK(parse("{\"id\":1,\"method\":\"x\"}  \n", &r) == PROTO_OK);
+        proto_request_done(&r);
+        CHECK(parse("{\"id\":1,,}", &r) == PROTO_E_INVALID_JSON);
+        CHECK(parse("{\"id\":0,\"method\":\"x\"}", &r) == PROTO_E_INVALID_MESSAGE && !r.has_id);
+        CHECK(parse("{\"id\":-5,\"method\":\"x\"}", &r) == PROTO_E_INVALID_MESSAGE);
+        CHECK(parse("{\"id\":1.5,\"method\":\"x\"}", &r) == PROTO_E_INVALID_MESSAGE);
+        CHECK(parse("{\"id\":99999999999999999999,\"method\":\"x\"}", &r) == PROTO_E_INVALID_MESSAGE);
+        CHECK(parse("{\"id\":9007199254740993,\"method\":\"x\"}", &r) == PROTO_E_INVALID_MESSAGE);
+        CHECK(parse("{\"id\":\"1\",\"method\":\"x\"}", &r) == PROTO_E_INVALID_MESSAGE);
+        CHECK(parse("{\"id\":7,\"method\":3}", &r) == PROTO_E_INVALID_MESSAGE && r.has_id && r.id == 7);
+        CHECK(parse("{\"id\":7}", &r) == PROTO_E_INVALID_MESSAGE && r.has_id);
+        CHECK(parse("{\"id\":1,\"method\":\"x\",\"a\":[[[[[[[[[1]]]]]]]]]}", &r) == PROTO_E_INVALID_JSON);
+        CHECK(parse("{\"id\":1,\"method\":\"x\",\"a\":\"\xff\xfe\"}", &r) == PROTO_E_INVALID_JSON);
+        {
+                const char msg[] = "{\"id\":1,\"method\":\"x\"}\0{}";
+                CHECK(proto_request_parse(msg, sizeof(msg) - 1, 8, &r, &e) < 0 && e.code == PROTO_E_INVALID_JSON);
+        }
+
+        /* encoders */
+        out = proto_reply_ok(42, NULL);
+        CHECK(out && strcmp(out, "{\"id\":42,\"result\":{}}") == 0);
+        free(out);
+        proto_error_set(&e, PROTO_E_LABEL_EXISTS, 17, "label \"%s\" exists", "x");
+        out = proto_reply_error(true, 3, &e);
+        CHECK(out && strcmp(out, "{\"id\":3,\"error\":{\"code\":\"label-exists\",\"errno\":17,\"message\":\"label \\\"x\\\" exists\"}}") == 0);
+        free(out);
+        out = proto_reply_error(false, 0, &e);
+        CHECK(out && strncmp(out, "{\"id\":null,", 11) == 0);
+        free(out);
+        out = proto_event("prepare", 5, NULL);
+        CHECK(out && strcmp(out, "{\"event\":\"prepare\",\"seq\":5}") == 0);
+        free(out);
+        for (unsigned c = 0; c < _PROTO_E_MAX; c++)
+                CHECK(proto_error_to_string(c) != NULL);
+
+        if (failures)
+                fprintf(stderr, "%d failures\n", failures);
+        return failures ? 1 : 0;
+}
