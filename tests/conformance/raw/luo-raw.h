@@ -301,20 +301,20 @@ static inline int raw_vfio_setup(int dev, int iommufd) {
 
 /* SET_IRQS: @efd >= 0 enables one vector of @index with that eventfd; -1 disables it. */
 static inline int raw_vfio_irqs(int dev, unsigned index, int efd) {
+        /* struct vfio_irq_set with room for one eventfd in data[] (offset 20) */
         struct {
-                struct vfio_irq_set s;
+                uint32_t argsz, flags, index, start, count;
                 int32_t fd;
-        } a = {};
+        } a = { .argsz = 20, .index = index };
 
-        a.s.argsz = sizeof(a.s);
-        a.s.index = index;
+        _Static_assert(sizeof(struct vfio_irq_set) == 20, "vfio_irq_set header");
         if (efd >= 0) {
-                a.s.argsz = sizeof(a);
-                a.s.flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
-                a.s.count = 1;
+                a.argsz = sizeof(a);
+                a.flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+                a.count = 1;
                 a.fd = efd;
         } else
-                a.s.flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER;
+                a.flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER;
         return ioctl(dev, VFIO_DEVICE_SET_IRQS, &a);
 }
 
