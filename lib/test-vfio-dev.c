@@ -30,6 +30,7 @@ static struct {
         uint32_t irq_count[5];   /* vectors per index as GET_IRQ_INFO reports them */
         int active;              /* 0..2 or NONE */
         bool err_set, req_set;
+        bool unbound;            /* every ioctl but BIND answers EINVAL */
         unsigned set_irqs_calls;
 } dev;
 
@@ -94,6 +95,8 @@ int ioctl(int fd, unsigned long cmd, ...) {
         if (fd != dev.fd)
                 return (int) syscall(SYS_ioctl, fd, cmd, arg);
 
+        if (dev.unbound)
+                return fail(EINVAL);
         if (cmd == VFIO_DEVICE_GET_INFO) {
                 struct lu_vfio_device_info *i = arg;
                 if (i->argsz < 16)
@@ -171,6 +174,11 @@ static void test_disable_irqs(void) {
         dev.set_irqs_calls = 0;
         TEST_ASSERT(vfio_device_disable_irqs(fd) == 1);
         TEST_ASSERT(dev.set_irqs_calls <= 3);
+
+        /* An unbound cdev refuses GET_INFO with EINVAL: it has nothing enabled. */
+        dev_reset(fd);
+        dev.unbound = true;
+        TEST_ERRNO(vfio_device_disable_irqs(fd), 0);
 
         /* Not a PCI device: index numbers mean something else, refuse. */
         dev_reset(fd);
