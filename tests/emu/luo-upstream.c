@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The upstream session ABI (spec §1): the table-driven, size-prefixed ioctl
+ * dispatchers of /dev/liveupdate and of session files, with the kernel's check
+ * order (nr range → EINVAL, size read → EFAULT, cmd mismatch → ENOTTY, short size
+ * → EINVAL, non-zero tail → E2BIG).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "emu.h"
+#include "linux/liveupdate.h"
+
+struct luo_op {
+        unsigned cmd;
+        uint32_t size, min_size;
+};
+
+static const struct luo_op dev_ops[] = {
+        { LIVEUPDATE_IOCTL_CREATE_SESSION, sizeof(struct liveupdate_ioctl_create_session),
+          sizeof(struct liveupdate_ioctl_create_session) },
+        { LIVEUPDATE_IOCTL_RETRIEVE_SESSION, sizeof(struct liveupdate_ioctl_retrieve_session),
+          sizeof(struct liveupdate_ioctl_retrieve_session) },
+};
+
+static const struct luo_op session_ops[] = {
+        { LIVEUPDATE_SESSION_PRESERVE_FD, sizeof(struct liveupdate_session_preserve_fd),
+          sizeof(struct liveupdate_session_preserve_fd) },
+        { LIVEUPDATE_SESSION_RETRIEVE_FD, sizeof(struct liveupdate_session_retrieve_fd),
+          sizeof(struct liveupdate_session_retrieve_fd) },
+        { LIVEUPDATE_SESSION_FINISH, sizeof(struct liveupdate_session_finish),
+          sizeof(struct liveupdate_session_finish) },
+};
+
+/* Common front half of the dispatchers; returns the op index or -errno. */
+static int luo_dispatch(struct call *c, const struct luo_op *ops, size_t n, unsigned base,
+                        unsigned cmd, uint64_t arg, void *buf, uint32_t *usize) {
+        unsigned nr = cmd & 0xff;
+        const struct luo_op *op;
+        int r;
+
+        if (nr < base || nr - base >= n)
+                return -EINVAL;
+        if (call_read(c, arg, usize, sizeof(*usize)) < 0)
+                return -EFAULT;
+        op = &ops[nr - base];
+        if (op->cmd != cmd)
+                return -ENOTTY;
+        if (*usize < op->min_size)
+                return -EINVAL;
+        r = user_struct_in(c, arg, buf, op->size, *usize);
+        if (r < 0)
+                return r;
+        return (int) (nr - base);
+}
+
+/* Output goes back for min(user size, kernel size) bytes. */
+static int respond(struct call *c, uint64_t arg, const void *buf, uint32_t ksize, uint32_t usize) {
+        return call_write(c, arg, buf, MIN(ksize, usize));
+}
+
+/* Creates the session file object and installs it; returns the fd or -errno. */
+static int session_install(struct call *c, struct session *s, uint64_t arg, void *buf, uint32_t ksize,
+                           uint32_t usize, int32_t *fd_field) {
+        struct object *o;
+        int fd;
+
+        /* Make sure the answer can be written before the fd exists in the caller. */
+        if (respond(c, arg, buf, ksize, usize) < 0)
+                return -EFAULT;
+        o = object_new(OBJ_SESSION);
+        if (!o)
+                return -ENOMEM;
+        o->session = s;
+        if (!call_valid(c)) {
+                object_free(o);
+                return -ESRCH;
+        }
+        fd = call_install_object(c, o, true);
+        if (fd < 0) {
+                object_free(o);
+                return fd;
+        }
+        s->obj = o;
+        *fd_field = fd;
+        (void) respond(c, arg, buf, ksize, usize);
+        return 0;
+}
+
+static void dev_ioctl(struct call *c, unsigned cmd, uint64_t arg) {
+        struct liveupdate_ioctl_create_session a;
+        char name[LIVEUPDATE_SESSION_NAME_LENGTH];
+        struct session *s;
+        uint32_t usize;
+        int r, idx;
+
+        idx = luo_dispatch(c, dev_ops, ELEMENTSOF(dev_ops), 0, cmd, arg, &a, &usize);
+        if (idx < 0)
+                return call_reply(c, idx);
+        /* strscpy semantics: an unterminated 64-byte name is cut to 63 characters */
+        memcpy(name, a.name, sizeof(name));
+        name[sizeof(name) - 1] = 0;
+
+        if (idx == 0) {
+                r = fail_check(FAIL_CREATE_SESSION);
+                if (r < 0)
+                        return call_reply(c, r);
+                if (luo_outgoing.count >= LUO_SESSIONS_MAX)
+                        return call_reply(c, -ENOMEM);
+                if (session_find(&luo_outgoing, name))
+                        return call_reply(c, -EEXIST);
+                s = session_new(name, false);
+                if (!s)
+                        return call_reply(c, -ENOMEM);
+                r = session_install(c, s, arg, &a, sizeof(a), usize, &a.fd);
+                if (r < 0) {
+                        session_unlink_free(s);
+                        return call_reply(c, r);
+                }
+                log_debug("created session \"%s\"", s->name);
+                return call_reply(c, 0);
+        }
+
+        r = fail_check(FAIL_RETRIEVE_SESSION);
+        if (r < 0)
+                return call_reply(c, r);
+        s = session_find(&luo_incoming, name);
+        if (!s)
+                return call_reply(c, -ENOENT);
+        if (s->retrieved)
+                return call_reply(c, -EINVAL);
+        r = session_install(c, s, arg, &a, sizeof(a), usize, &a.fd);
+        if (r < 0)
+                return call_reply(c, r);
+        s->retrieved = true;
+        log_debug("retrieved session \"%s\"", s->name);
+        call_reply(c, 0);
+}
+
+static void session_ioctl(struct call *c, struct session *s, unsigned cmd, uint64_t arg) {
+        union {
+                struct liveupdate_session_preserve_fd preserve;
+                struct liveupdate_session_retrieve_fd retrieve;
+                struct liveupdate_session_finish finish;
+        } a;
+        uint32_t usize;
+        int r, idx, lfd, fd;
+
+        idx = luo_dispatch(c, session_ops, ELEMENTSOF(session_ops), 0x40, cmd, arg, &a, &usize);
+        if (idx < 0)
+                return call_reply(c, idx);
+        if (!s)
+                return call_reply(c, -EINVAL);
+
+        switch (idx) {
+        case 0:
+                r = session_preserve_fd(c, s, a.preserve.fd, a.preserve.token);
+                if (r < 0)
+                        return call_reply(c, r);
+                if (respond(c, arg, &a, sizeof(a.preserve), usize) < 0)
+                        return call_reply(c, -EFAULT);
+                return call_reply(c, 0);
+        case 1:
+                /* The answer must be writable before the fd is created. */
+                if (respond(c, arg, &a, sizeof(a.retrieve), usize) < 0)
+                        return call_reply(c, -EFAULT);
+                r = session_retrieve_fd(c, s, a.retrieve.token, &lfd);
+                if (r < 0)
+                        return call_reply(c, r);
+                if (!call_valid(c))
+                        return;
+                fd = call_addfd(c, lfd, true);
+                if (fd < 0)
+                        return call_reply(c, fd);
+                a.retrieve.fd = fd;
+                (void) respond(c, arg, &a, sizeof(a.retrieve), usize);
+                return call_reply(c, 0);
+        default:
+                r = fail_check(FAIL_FINISH);
+                if (r == 0)
+                        r = session_finish(s);
+                if (r < 0)
+                        return call_reply(c, r);
+                if (respond(c, arg, &a, sizeof(a.finish), usize) < 0)
+                        return call_reply(c, -EFAULT);
+                log_debug("finished session \"%s\"", s->name);
+                return call_reply(c, 0);
+        }
+}
+
+void luo_upstream_ioctl(struct call *c, struct object *o, unsigned cmd, uint64_t arg) {
+        if (o->kind == OBJ_LUO_DEV)
+                dev_ioctl(c, cmd, arg);
+        else
+                session_ioctl(c, o->session, cmd, arg);
+}
