@@ -465,10 +465,42 @@ int registry_load_file(const char *dir, Registry **ret) {
         k = read_all_fd(fd, &buf, &n);
         if (k < 0)
                 return k;
-        return registry_parse(buf, n, ret);
+        return registry_parse(buf, strlen(buf), ret);
 }
 
-int registry_write_memfd(const Registry *r, int *ret_fd) {
+static int pwrite_all(int fd, const char *p, size_t n, off_t off) {
+        while (n > 0) {
+                ssize_t k = pwrite(fd, p, n, off);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += k;
+                off += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+int registry_rewrite_memfd(const Registry *r, int fd) {
+        _cleanup_free_ char *buf = NULL;
+        struct stat st;
+        size_t n;
+        int k;
+
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        k = registry_serialize(r, &buf, &n);
+        if (k < 0)
+                return k;
+        if ((off_t) n + 1 > st.st_size)
+                return -ENOSPC;
+        /* Include the terminating NUL: the reader stops there, whatever was written before. */
+        return pwrite_all(fd, buf, n + 1, 0);
+}
+
+int registry_write_memfd(const Registry *r, size_t size, int *ret_fd) {
         _cleanup_free_ char *buf = NULL;
         _cleanup_close_ int fd = -EBADF;
         size_t n;
@@ -480,7 +512,9 @@ int registry_write_memfd(const Registry *r, int *ret_fd) {
         fd = memfd_create("lu-vfiod-registry", MFD_CLOEXEC);
         if (fd < 0)
                 return -errno;
-        k = write_all(fd, buf, n);
+        if (ftruncate(fd, (off_t) MAX(size, n + 1)) < 0)
+                return -errno;
+        k = pwrite_all(fd, buf, n + 1, 0);
         if (k < 0)
                 return k;
         *ret_fd = TAKE_FD(fd);
@@ -495,5 +529,5 @@ int registry_read_fd(int fd, Registry **ret) {
         k = read_all_fd(fd, &buf, &n);
         if (k < 0)
                 return k;
-        return registry_parse(buf, n, ret);
+        return registry_parse(buf, strlen(buf), ret);
 }

@@ -45,6 +45,8 @@ typedef struct RegItem {
         int fd;                      /* daemon's reference: handed-in fd before, retrieved fd after the reboot */
         int retrieve_error;          /* positive errno of a failed (sticky) retrieve */
         bool claimed;                /* handed back to the VMM after the reboot */
+        bool incoming;               /* came across the reboot (to be retrieved/reclaimed) */
+        bool lost;                   /* the kernel no longer holds it (daemon restarted before the update) */
 } RegItem;
 
 typedef struct RegSession {
@@ -69,6 +71,8 @@ typedef struct RegVm {
         void *conn;                  /* the connection currently holding the VM, if any */
         bool restored;
         bool incoming;               /* came across the reboot */
+        uint64_t ack_seq;            /* event awaiting acknowledgement, 0 if none */
+        bool ack_pending;
 } RegVm;
 
 typedef struct Registry {
@@ -104,7 +108,13 @@ int registry_parse(const char *buf, size_t len, Registry **ret);
 int registry_save_file(Registry *r, const char *dir);
 /* registry_load_file() - -ENOENT if there is none. */
 int registry_load_file(const char *dir, Registry **ret);
-/* registry_write_memfd() - a new sealed-size memfd holding the JSON (for preservation). */
-int registry_write_memfd(const Registry *r, int *ret_fd);
-/* registry_read_fd() - parse a registry from the start of @fd. */
+/*
+ * registry_write_memfd() - a new memfd holding the JSON followed by a NUL, at least
+ * @size bytes long. A preserved memfd cannot change size (EPERM), so it is created with
+ * room to spare and later rewritten in place with registry_rewrite_memfd().
+ */
+int registry_write_memfd(const Registry *r, size_t size, int *ret_fd);
+/* registry_rewrite_memfd() - rewrite in place; -ENOSPC if the JSON no longer fits. */
+int registry_rewrite_memfd(const Registry *r, int fd);
+/* registry_read_fd() - parse a registry from the start of @fd, up to the first NUL. */
 int registry_read_fd(int fd, Registry **ret);

@@ -98,9 +98,16 @@ int main(void) {
         }
         registry_free(r3);
         r3 = NULL;
-        CHECK(registry_write_memfd(r, &fd) == 0);
-        CHECK(lseek(fd, 0, SEEK_END) > 10);   /* position moved; reader must not depend on it */
+        CHECK(registry_write_memfd(r, 1 << 16, &fd) == 0);
+        CHECK(lseek(fd, 0, SEEK_END) == 1 << 16);   /* position moved; reader must not depend on it */
         CHECK(registry_read_fd(fd, &r3) == 0 && r3->n_vms == 1);
+        registry_free(r3);
+        r3 = NULL;
+        /* a shorter rewrite in place must not leave the old tail readable */
+        registry_remove_vm(r, registry_find_vm(r, "vm1"));
+        CHECK(registry_rewrite_memfd(r, fd) == 0);
+        CHECK(registry_read_fd(fd, &r3) == 0 && r3->n_vms == 0);
+        CHECK(ftruncate(fd, 8) == 0 && registry_rewrite_memfd(r, fd) == -ENOSPC);
         close(fd);
 
         if (failures)

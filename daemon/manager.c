@@ -1,0 +1,1069 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The lu-vfiod core before the reboot: VMs and their items, custodian and delegated
+ * sessions, and the update state machine prepare -> commit -> kexec (design §3), with
+ * cancel and failed-reboot handling. See manager.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fd-kind.h"
+#include "kexec.h"
+#include "log.h"
+#include "manager.h"
+#include "vfio-dev.h"
+
+/* Room for the registry memfd beyond its size at prepare: the update record grows at commit. */
+#define STATE_MEMFD_SLACK (256 * 1024)
+
+static const char *const state_names[_UPDATE_STATE_MAX] = {
+        [UPDATE_IDLE] = "idle",
+        [UPDATE_PREPARING] = "preparing",
+        [UPDATE_PREPARED] = "prepared",
+        [UPDATE_FREEZING] = "freezing",
+        [UPDATE_FROZEN] = "frozen",
+        [UPDATE_RESTORING] = "restoring",
+        [UPDATE_FINISHING] = "finishing",
+};
+
+const char *update_state_to_string(UpdateState s) {
+        return (unsigned) s < _UPDATE_STATE_MAX ? state_names[s] : "unknown";
+}
+
+uint64_t now_realtime_us(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
+}
+
+void call_complete(Call *c, json_object *result, int fd, const ProtoError *err) {
+        c->complete(c, result, fd, err);
+}
+
+void call_fail(Call *c, ProtoErrorCode code, int error, const char *fmt, ...) {
+        ProtoError e = { .code = code, .error = error < 0 ? -error : error };
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) vsnprintf(e.message, sizeof(e.message), fmt, ap);
+        va_end(ap);
+        call_complete(c, NULL, -EBADF, &e);
+}
+
+int manager_new(sd_event *e, Config *config, const ManagerOptions *opts, Manager **ret) {
+        _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(Manager));
+
+        if (!m)
+                return -ENOMEM;
+        m->event = sd_event_ref(e);
+        m->config = config;
+        m->state_session_fd = m->state_memfd = -EBADF;
+        m->state_dir = strdup(opts->state_dir);
+        m->luo_path = opts->luo_path ? strdup(opts->luo_path) : NULL;
+        m->skip_irq_disable = opts->skip_irq_disable;
+        m->t_start_us = now_realtime_us();
+        if (!m->state_dir || (opts->luo_path && !m->luo_path))
+                return -ENOMEM;
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        restore_stop(m);
+        sd_event_source_disable_unref(m->deadline);
+        sd_event_source_disable_unref(m->save_defer);
+        while (m->subscribers) {
+                Subscriber *s = m->subscribers;
+                m->subscribers = s->next;
+                free(s);
+        }
+        registry_free(m->reg);
+        safe_close(m->state_session_fd);
+        safe_close(m->state_memfd);
+        luo_free(m->luo);
+        sd_event_unref(m->event);
+        free(m->state_dir);
+        free(m->luo_path);
+        free(m);
+        return NULL;
+}
+
+int manager_subscribe(Manager *m, ProgressFn fn, void *userdata) {
+        Subscriber *s = calloc(1, sizeof(Subscriber));
+        if (!s)
+                return -ENOMEM;
+        s->fn = fn;
+        s->userdata = userdata;
+        s->next = m->subscribers;
+        m->subscribers = s;
+        return 0;
+}
+
+void manager_unsubscribe(Manager *m, void *userdata) {
+        for (Subscriber **p = &m->subscribers; *p; p = &(*p)->next)
+                if ((*p)->userdata == userdata) {
+                        Subscriber *s = *p;
+                        *p = s->next;
+                        free(s);
+                        return;
+                }
+}
+
+void manager_progress(Manager *m, const char *vm, const char *fmt, ...) {
+        char detail[256];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) vsnprintf(detail, sizeof(detail), fmt, ap);
+        va_end(ap);
+        log_full(LOG_INFO, 0, vm, NULL, NULL, "%s: %s", update_state_to_string(m->state), detail);
+        /* A subscriber may unsubscribe while being called: walk a snapshot of next pointers. */
+        for (Subscriber *s = m->subscribers, *n; s; s = n) {
+                n = s->next;
+                s->fn(s->userdata, update_state_to_string(m->state), vm, detail);
+        }
+}
+
+int manager_save(Manager *m) {
+        int r;
+
+        m->dirty = false;
+        r = registry_save_file(m->reg, m->state_dir);
+        if (r < 0)
+                log_error_errno(r, "Failed to save registry to %s: %m", m->state_dir);
+        return r;
+}
+
+static int on_save_defer(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+
+        (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        if (m->dirty)
+                (void) manager_save(m);
+        return 0;
+}
+
+/* Coalesce the many small changes of a burst of requests into one atomic write. */
+void manager_mark_dirty(Manager *m) {
+        m->dirty = true;
+        if (!m->save_defer) {
+                if (sd_event_add_defer(m->event, &m->save_defer, on_save_defer, m) < 0) {
+                        (void) manager_save(m);
+                        return;
+                }
+                (void) sd_event_source_set_priority(m->save_defer, SD_EVENT_PRIORITY_IDLE);
+        }
+        (void) sd_event_source_set_enabled(m->save_defer, SD_EVENT_ONESHOT);
+}
+
+static void update_set(Manager *m, const char *key, json_object *v) {
+        if (!m->reg->update) {
+                json_object_put(v);
+                return;
+        }
+        json_object_object_add(m->reg->update, key, v);
+}
+
+static void update_set_time(Manager *m, const char *key) {
+        update_set(m, key, json_object_new_uint64(now_realtime_us()));
+}
+
+static void set_state(Manager *m, UpdateState s) {
+        m->state = s;
+        update_set(m, "state", json_object_new_string(update_state_to_string(s)));
+}
+
+int manager_startup(Manager *m) {
+        _cleanup_(registry_freep) Registry *file_reg = NULL;
+        int r;
+
+        r = luo_open(m->luo_path, &m->luo);
+        if (r < 0) {
+                m->luo = NULL;
+                m->luo_error = r;
+                if (r == -EBUSY)
+                        return log_error_errno(r, "LUO device is owned by another process");
+                log_warning_errno(r, "No usable Live Update Orchestrator (%m): preservation is unavailable");
+        } else
+                log_info("LUO ABI: %s", luo_abi_to_string(luo_get_abi(m->luo)));
+
+        r = registry_load_file(m->state_dir, &file_reg);
+        if (r < 0 && r != -ENOENT)
+                log_warning_errno(r, "Ignoring unreadable registry mirror in %s: %m", m->state_dir);
+
+        if (m->luo) {
+                r = restore_start(m);   /* takes the registry from the incoming memfd if there is one */
+                if (r < 0)
+                        return r;
+        }
+        if (!m->reg) {
+                /* No live update came in: any sessions the mirror names died with their fds. */
+                m->reg = file_reg ? TAKE_PTR(file_reg) : registry_new();
+                if (!m->reg)
+                        return -ENOMEM;
+                for (size_t i = 0; i < m->reg->n_vms; i++) {
+                        RegVm *vm = m->reg->vms[i];
+                        for (size_t j = 0; j < vm->n_sessions; j++)
+                                for (size_t k = 0; k < vm->sessions[j].n_items; k++) {
+                                        vm->sessions[j].items[k].lost = true;
+                                        log_full(LOG_WARNING, 0, vm->id, vm->sessions[j].name, NULL,
+                                                 "Item %s was not carried over (daemon restarted): must be preserved again",
+                                                 vm->sessions[j].items[k].label);
+                                }
+                }
+                if (m->reg->update) {
+                        /* An update in flight when the daemon went away is over. */
+                        json_object_object_add(m->reg->update, "result", json_object_new_string("abandoned"));
+                        json_object_put(m->reg->timeline);
+                        m->reg->timeline = m->reg->update;
+                        m->reg->update = NULL;
+                        (void) kexec_unload_kernel();
+                }
+                m->state = UPDATE_IDLE;
+        }
+        return manager_save(m);
+}
+
+/* ---------------------------------------------------------------- VMM side */
+
+int manager_vm_claim(Manager *m, void *conn, const char *vm_id, uid_t uid, gid_t gid, RegVm **ret, ProtoError *err) {
+        RegVm *vm;
+        int r;
+
+        if (!proto_vm_id_is_valid(vm_id))
+                return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL,
+                                       "invalid VM id (1-36 characters of A-Z a-z 0-9 . _ -)");
+        if (!config_may_claim(m->config, uid, gid, vm_id))
+                return proto_error_set(err, PROTO_E_PERMISSION_DENIED, EPERM,
+                                       "uid %u may not claim VM %s (VMClaim rules)", (unsigned) uid, vm_id);
+        vm = registry_find_vm(m->reg, vm_id);
+        if (vm) {
+                if (vm->uid != uid && uid != 0)
+                        return proto_error_set(err, PROTO_E_PERMISSION_DENIED, EPERM,
+                                               "VM %s belongs to uid %u", vm_id, vm->uid);
+                if (vm->conn)
+                        return proto_error_set(err, PROTO_E_VM_BUSY, EBUSY,
+                                               "VM %s is held by another connection", vm_id);
+        } else {
+                if (m->reg->n_vms >= m->config->max_vms)
+                        return proto_error_set(err, PROTO_E_LIMIT, ENOSPC, "too many VMs (MaxVMs=%u)", m->config->max_vms);
+                if (m->state == UPDATE_FREEZING || m->state == UPDATE_FROZEN)
+                        return proto_error_set(err, PROTO_E_STATE, EBUSY, "update is %s: no new VMs",
+                                               update_state_to_string(m->state));
+                r = registry_add_vm(m->reg, vm_id, uid, &vm);
+                if (r < 0)
+                        return proto_error_set(err, PROTO_E_INTERNAL, r, "cannot add VM");
+                manager_mark_dirty(m);
+        }
+        vm->conn = conn;
+        vm->ack_pending = false;
+        vm->ack_seq = 0;
+        *ret = vm;
+        log_vm(LOG_INFO, vm->id, "VMM connected (uid %u)", (unsigned) uid);
+        return 0;
+}
+
+static void check_acks(Manager *m);
+
+void manager_vm_disconnect(Manager *m, RegVm *vm) {
+        vm->conn = NULL;
+        log_vm(LOG_INFO, vm->id, "VMM disconnected; everything it handed over stays preserved");
+        if (vm->ack_pending) {
+                vm->ack_pending = false;
+                manager_progress(m, vm->id, "VMM went away without acknowledging");
+                check_acks(m);
+        }
+}
+
+static const char *item_state(const RegItem *it) {
+        if (it->lost)
+                return "lost";
+        if (it->retrieve_error)
+                return "failed";
+        if (it->incoming)
+                return it->claimed ? "reclaimed" : "reclaimable";
+        return "preserved";
+}
+
+static json_object *item_json(const RegSession *s, const RegItem *it, bool with_state) {
+        json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "label", json_object_new_string(it->label));
+        json_object_object_add(o, "kind", json_object_new_string(reg_kind_to_string(it->kind)));
+        json_object_object_add(o, "session", json_object_new_string(s->name));
+        json_object_object_add(o, "token", json_object_new_uint64(it->token));
+        json_object_object_add(o, "pci", it->pci[0] ? json_object_new_string(it->pci) : NULL);
+        if (with_state) {
+                json_object_object_add(o, "state", json_object_new_string(item_state(it)));
+                if (it->retrieve_error)
+                        json_object_object_add(o, "errno", json_object_new_int(it->retrieve_error));
+        }
+        return o;
+}
+
+json_object *manager_vm_items_json(Manager *m, const RegVm *vm) {
+        json_object *a = json_object_new_array();
+
+        for (size_t i = 0; i < vm->n_sessions; i++)
+                for (size_t j = 0; j < vm->sessions[i].n_items; j++)
+                        json_object_array_add(a, item_json(&vm->sessions[i], &vm->sessions[i].items[j], true));
+        return a;
+}
+
+static int need_luo(Manager *m, ProtoError *err) {
+        if (m->luo)
+                return 0;
+        return proto_error_set(err, PROTO_E_KERNEL, m->luo_error ? m->luo_error : -ENOENT,
+                               "no Live Update Orchestrator: %s", strerror(m->luo_error ? -m->luo_error : ENOENT));
+}
+
+static int session_open(Manager *m, RegSession *s, ProtoError *err) {
+        int r;
+
+        if (s->fd >= 0)
+                return 0;
+        r = luo_session_create(m->luo, s->name, &s->fd);
+        if (r < 0)
+                return proto_error_set(err, PROTO_E_KERNEL, r, "CREATE_SESSION %s: %s", s->name, strerror(-r));
+        log_full(LOG_DEBUG, 0, NULL, s->name, NULL, "session created");
+        return 0;
+}
+
+/* Non-delegated session with room left, creating one if needed. */
+static RegSession *vm_current_session(Manager *m, RegVm *vm, ProtoError *err) {
+        RegSession *s = NULL;
+
+        for (size_t i = vm->n_sessions; i > 0; i--)
+                if (!vm->sessions[i - 1].delegated) {
+                        s = &vm->sessions[i - 1];
+                        break;
+                }
+        if (!s || s->n_items >= LUO_FILES_PER_SESSION) {
+                if (strlen(vm->id) + 16 > luo_session_name_max(m->luo) + 1 && luo_session_name_max(m->luo) < 63) {
+                        proto_error_set(err, PROTO_E_LIMIT, ENAMETOOLONG, "session name too long for this kernel");
+                        return NULL;
+                }
+                s = reg_vm_add_session(vm, false);
+                if (!s) {
+                        proto_error_set(err, PROTO_E_INTERNAL, ENOMEM, "out of memory");
+                        return NULL;
+                }
+        }
+        if (session_open(m, s, err) < 0) {
+                if (s->n_items == 0)
+                        reg_vm_remove_session(vm, s);
+                return NULL;
+        }
+        return s;
+}
+
+static int kind_from_fd(int fd, RegKind *ret, char *pci, ProtoError *err) {
+        FdInfo fi;
+        int r;
+
+        r = fd_classify(fd, &fi);
+        if (r < 0)
+                return proto_error_set(err, PROTO_E_WRONG_FD_KIND, r, "cannot classify fd: %s", strerror(-r));
+        switch (fi.kind) {
+        case FD_KIND_MEMFD:
+                *ret = REG_KIND_MEMFD;
+                break;
+        case FD_KIND_IOMMUFD:
+                *ret = REG_KIND_IOMMUFD;
+                break;
+        case FD_KIND_VFIO_CDEV:
+                *ret = REG_KIND_VFIO;
+                break;
+        default:
+                return proto_error_set(err, PROTO_E_WRONG_FD_KIND, EINVAL,
+                                       "fd is a %s; accepted kinds are memfd, iommufd and vfio-cdev",
+                                       fd_kind_to_string(fi.kind));
+        }
+        pci[0] = 0;
+        if (fi.has_pci)
+                (void) pci_addr_to_string(&fi.pci, pci);
+        else if (*ret == REG_KIND_VFIO)
+                return proto_error_set(err, PROTO_E_WRONG_FD_KIND, ENODEV,
+                                       "cannot find the PCI address of this VFIO device");
+        return 0;
+}
+
+int manager_preserve(Manager *m, RegVm *vm, const char *label, int fd_in, json_object **ret, ProtoError *err) {
+        _cleanup_close_ int fd = fd_in;
+        char pci[PCI_ADDR_STRING_MAX];
+        RegSession *s, *ls = NULL;
+        RegItem *it, *lost;
+        RegKind kind;
+        int r;
+
+        /* Classify before anything else, so a wrong fd gets a precise answer. */
+        r = kind_from_fd(fd, &kind, pci, err);
+        if (r < 0)
+                return r;
+        if (!proto_label_is_valid(label))
+                return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL,
+                                       "invalid label (1-64 characters of A-Z a-z 0-9 . _ : -)");
+        r = need_luo(m, err);
+        if (r < 0)
+                return r;
+        if (!(m->state == UPDATE_IDLE || m->state == UPDATE_RESTORING || m->state == UPDATE_FINISHING ||
+              ((m->state == UPDATE_PREPARING || m->state == UPDATE_PREPARED) && luo_get_abi(m->luo) == LUO_ABI_UPSTREAM)))
+                return proto_error_set(err, PROTO_E_STATE, EBUSY, "cannot preserve while the update is %s",
+                                       update_state_to_string(m->state));
+        if (vm->incoming && !vm->restored)
+                return proto_error_set(err, PROTO_E_STATE, EBUSY,
+                                       "VM still has incoming items: reclaim them and report restored first");
+        lost = reg_vm_find_item(vm, label, &ls);
+        if (lost && !lost->lost)
+                return proto_error_set(err, PROTO_E_LABEL_EXISTS, EEXIST, "label \"%s\" already used in VM %s", label, vm->id);
+        if (!lost && reg_vm_count_items(vm) >= m->config->max_items_per_vm)
+                return proto_error_set(err, PROTO_E_LIMIT, ENOSPC, "VM has %u items (MaxItemsPerVM)", m->config->max_items_per_vm);
+        for (size_t i = 0; i < vm->n_sessions; i++)
+                for (size_t j = 0; j < vm->sessions[i].n_items; j++) {
+                        RegItem *o = &vm->sessions[i].items[j];
+                        if (!o->lost && o->kind > kind)
+                                return proto_error_set(err, PROTO_E_ORDER, EINVAL,
+                                                       "a %s cannot follow a %s (\"%s\") in VM %s: order is memfd, iommufd, vfio",
+                                                       reg_kind_to_string(kind), reg_kind_to_string(o->kind), o->label, vm->id);
+                }
+        if (lost)
+                reg_session_remove_item(ls, lost);
+
+        s = vm_current_session(m, vm, err);
+        if (!s)
+                return -err->error;
+        it = reg_session_add_item(s, label, kind, pci[0] ? pci : NULL);
+        if (!it)
+                return proto_error_set(err, PROTO_E_INTERNAL, ENOMEM, "out of memory");
+        r = luo_session_preserve_fd(m->luo, s->fd, fd, it->token);
+        if (r == -ENOSPC) {
+                /* The kernel's per-session limit may be lower than we assumed: start a new session. */
+                s->next_token--;
+                s->n_items--;
+                s = reg_vm_add_session(vm, false);
+                if (!s || session_open(m, s, err) < 0) {
+                        if (s)
+                                reg_vm_remove_session(vm, s);
+                        return proto_error_set(err, PROTO_E_KERNEL, ENOSPC, "session full and no new session");
+                }
+                it = reg_session_add_item(s, label, kind, pci[0] ? pci : NULL);
+                if (!it)
+                        return proto_error_set(err, PROTO_E_INTERNAL, ENOMEM, "out of memory");
+                r = luo_session_preserve_fd(m->luo, s->fd, fd, it->token);
+        }
+        if (r < 0) {
+                /* The token stays burnt: tokens are never reused in a session. */
+                s->n_items--;
+                return proto_error_set(err, PROTO_E_KERNEL, r, "PRESERVE_FD of \"%s\" into %s: %s%s", label, s->name,
+                                       strerror(-r), r == -EBUSY ? " (file already preserved elsewhere?)" : "");
+        }
+        it->fd = TAKE_FD(fd);
+        log_full(LOG_INFO, 0, vm->id, s->name, it->pci[0] ? it->pci : NULL, "preserved %s \"%s\" as token %llu",
+                 reg_kind_to_string(kind), label, (unsigned long long) it->token);
+        manager_mark_dirty(m);
+        *ret = item_json(s, it, false);
+        return 0;
+}
+
+/* Upstream has no UNPRESERVE: rebuild the session from the fds we still hold. */
+static int session_rebuild(Manager *m, RegSession *s, ProtoError *err) {
+        int r;
+
+        s->fd = safe_close(s->fd);
+        r = session_open(m, s, err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < s->n_items; i++) {
+                RegItem *it = &s->items[i];
+                if (it->fd < 0) {
+                        it->lost = true;
+                        continue;
+                }
+                r = luo_session_preserve_fd(m->luo, s->fd, it->fd, it->token);
+                if (r < 0) {
+                        it->lost = true;
+                        log_full(LOG_ERR, r, NULL, s->name, NULL, "re-preserving \"%s\" failed: %m", it->label);
+                }
+        }
+        return 0;
+}
+
+int manager_unpreserve(Manager *m, RegVm *vm, const char *label, ProtoError *err) {
+        RegSession *s;
+        RegItem *it;
+        int r;
+
+        if (m->state != UPDATE_IDLE && !(m->boot_incoming && !vm->incoming))
+                return proto_error_set(err, PROTO_E_STATE, EBUSY, "cannot unpreserve while the update is %s",
+                                       update_state_to_string(m->state));
+        if (!proto_label_is_valid(label))
+                return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL, "invalid label");
+        it = reg_vm_find_item(vm, label, &s);
+        if (!it)
+                return proto_error_set(err, PROTO_E_LABEL_UNKNOWN, ENOENT, "no item \"%s\" in VM %s", label, vm->id);
+        if (it->incoming)
+                return proto_error_set(err, PROTO_E_STATE, EBUSY, "item \"%s\" came across the update: reclaim it", label);
+        if (it->lost || s->fd < 0) {
+                reg_session_remove_item(s, it);
+        } else {
+                r = luo_session_unpreserve_fd(m->luo, s->fd, it->token);
+                if (r == -EOPNOTSUPP) {
+                        reg_session_remove_item(s, it);
+                        r = session_rebuild(m, s, err);
+                        if (r < 0)
+                                return r;
+                } else if (r < 0)
+                        return proto_error_set(err, PROTO_E_KERNEL, r, "UNPRESERVE_FD: %s", strerror(-r));
+                else
+                        reg_session_remove_item(s, it);
+        }
+        if (s->n_items == 0 && !s->delegated)
+                reg_vm_remove_session(vm, s);
+        log_vm(LOG_INFO, vm->id, "unpreserved \"%s\"", label);
+        manager_mark_dirty(m);
+        return 0;
+}
+
+int manager_forget(Manager *m, RegVm *vm, ProtoError *err) {
+        if (m->state != UPDATE_IDLE && !(m->boot_incoming && !vm->incoming))
+                return proto_error_set(err, PROTO_E_STATE, EBUSY, "cannot forget a VM while the update is %s",
+                                       update_state_to_string(m->state));
+        if (vm->incoming && !vm->restored)
+                return proto_error_set(err, PROTO_E_STATE, EBUSY, "VM has incoming items; release it via the operator");
+        log_vm(LOG_INFO, vm->id, "forgotten: every item unpreserved");
+        registry_remove_vm(m->reg, vm);     /* closing the session fds unpreserves everything */
+        manager_mark_dirty(m);
+        return 0;
+}
+
+int manager_session_get(Manager *m, RegVm *vm, int *ret_fd, json_object **ret, ProtoError *err) {
+        RegSession *s;
+        int r, fd;
+
+        r = need_luo(m, err);
+        if (r < 0)
+                return r;
+        s = reg_vm_delegated_session(vm);
+        if (!s) {
+                if (m->state != UPDATE_IDLE && !(m->state == UPDATE_RESTORING || m->state == UPDATE_FINISHING))
+                        return proto_error_set(err, PROTO_E_STATE, EBUSY, "cannot create a session while the update is %s",
+                                               update_state_to_string(m->state));
+                s = reg_vm_add_session(vm, true);
+                if (!s)
+                        return proto_error_set(err, PROTO_E_INTERNAL, ENOMEM, "out of memory");
+                r = session_open(m, s, err);
+                if (r < 0) {
+                        reg_vm_remove_session(vm, s);
+                        return r;
+                }
+                manager_mark_dirty(m);
+        } else if (s->fd < 0) {
+                if (s->error)
+                        return proto_error_set(err, PROTO_E_KERNEL, s->error, "session %s could not be retrieved: %s",
+                                               s->name, strerror(s->error));
+                r = session_open(m, s, err);   /* lost with a daemon restart: a fresh one */
+                if (r < 0)
+                        return r;
+        }
+        fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return proto_error_set(err, PROTO_E_INTERNAL, errno, "dup: %m");
+        *ret_fd = fd;
+        *ret = json_object_new_object();
+        json_object_object_add(*ret, "session", json_object_new_string(s->name));
+        json_object_object_add(*ret, "incoming", json_object_new_boolean(vm->incoming));
+        json_object_object_add(*ret, "abi", json_object_new_string(luo_abi_to_string(luo_get_abi(m->luo))));
+        log_full(LOG_INFO, 0, vm->id, s->name, NULL, "delegated session handed to the VMM");
+        return 0;
+}
+
+/* ---------------------------------------------------------------- update state machine */
+
+static void send_all(Manager *m, const char *event, uint64_t deadline_ms, bool want_ack, const char *reason, const char *message) {
+        for (size_t i = 0; i < m->reg->n_vms; i++) {
+                RegVm *vm = m->reg->vms[i];
+                json_object *f;
+                int64_t seq;
+
+                if (!vm->conn)
+                        continue;
+                f = json_object_new_object();
+                json_object_object_add(f, "update", json_object_new_uint64(m->update_id));
+                if (deadline_ms)
+                        json_object_object_add(f, "deadline_ms", json_object_new_uint64(deadline_ms));
+                if (reason)
+                        json_object_object_add(f, "reason", json_object_new_string(reason));
+                if (message)
+                        json_object_object_add(f, "message", json_object_new_string(message));
+                seq = m->vmm_ops.send_event(vm->conn, event, f);
+                if (want_ack) {
+                        vm->ack_pending = seq > 0;
+                        vm->ack_seq = seq > 0 ? (uint64_t) seq : 0;
+                }
+        }
+}
+
+static void deadline_stop(Manager *m) {
+        m->deadline = sd_event_source_disable_unref(m->deadline);
+}
+
+static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata);
+
+static int deadline_start(Manager *m, uint64_t ms) {
+        deadline_stop(m);
+        return sd_event_add_time_relative(m->event, &m->deadline, CLOCK_MONOTONIC, ms * 1000, 1000, on_deadline, m);
+}
+
+static void clear_acks(Manager *m) {
+        for (size_t i = 0; i < m->reg->n_vms; i++)
+                m->reg->vms[i]->ack_pending = false;
+}
+
+/* Back to idle after cancel or failure: VMMs resume, the kernel image goes, sessions stay. */
+static void abandon(Manager *m, const char *reason, const char *message) {
+        int r;
+
+        deadline_stop(m);
+        clear_acks(m);
+        r = kexec_unload_kernel();
+        if (r < 0)
+                log_warning_errno(r, "Unloading the kexec image failed: %m");
+        if (m->luo && luo_get_abi(m->luo) == LUO_ABI_V4) {
+                r = luo_cancel(m->luo);
+                if (r < 0)
+                        log_warning_errno(r, "LUO CANCEL failed: %m");
+        }
+        /* The state memfd is recreated by the next prepare; closing the session unpreserves it. */
+        m->state_session_fd = safe_close(m->state_session_fd);
+        m->state_memfd = safe_close(m->state_memfd);
+        send_all(m, "resume", 0, false, reason, message);
+        update_set(m, "result", json_object_new_string(reason));
+        update_set(m, "message", json_object_new_string(message));
+        update_set_time(m, "t_end_us");
+        m->state = UPDATE_IDLE;
+        if (m->reg->update) {
+                json_object_put(m->reg->timeline);
+                m->reg->timeline = m->reg->update;
+                m->reg->update = NULL;
+        }
+        manager_progress(m, NULL, "update %s: %s", reason, message);
+        (void) manager_save(m);
+}
+
+static void fail_pending_calls(Manager *m, ProtoErrorCode code, int error, const char *message) {
+        if (m->prepare_call) {
+                call_fail(m->prepare_call, code, error, "%s", message);
+                m->prepare_call = NULL;
+        }
+        if (m->commit_call) {
+                call_fail(m->commit_call, code, error, "%s", message);
+                m->commit_call = NULL;
+        }
+}
+
+static void fail_update(Manager *m, ProtoErrorCode code, int error, const char *fmt, ...) _printf_(4, 5);
+static void fail_update(Manager *m, ProtoErrorCode code, int error, const char *fmt, ...) {
+        char msg[256];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        log_error("Update failed: %s", msg);
+        abandon(m, "failed", msg);
+        fail_pending_calls(m, code, error, msg);
+}
+
+static int state_session_write(Manager *m, ProtoError *err) {
+        int r;
+
+        if (m->state_memfd >= 0) {
+                r = registry_rewrite_memfd(m->reg, m->state_memfd);
+                if (r < 0)
+                        return proto_error_set(err, PROTO_E_INTERNAL, r, "cannot write the registry memfd: %s", strerror(-r));
+                return 0;
+        }
+        m->state_session_fd = safe_close(m->state_session_fd);
+        r = luo_session_create(m->luo, REG_STATE_SESSION, &m->state_session_fd);
+        if (r < 0)
+                return proto_error_set(err, PROTO_E_KERNEL, r, "CREATE_SESSION %s: %s", REG_STATE_SESSION, strerror(-r));
+        {
+                _cleanup_free_ char *buf = NULL;
+                size_t n;
+                r = registry_serialize(m->reg, &buf, &n);
+                if (r < 0)
+                        return proto_error_set(err, PROTO_E_INTERNAL, r, "cannot serialise the registry");
+                r = registry_write_memfd(m->reg, n * 2 + STATE_MEMFD_SLACK, &m->state_memfd);
+        }
+        if (r < 0)
+                return proto_error_set(err, PROTO_E_INTERNAL, r, "cannot create the registry memfd: %s", strerror(-r));
+        r = luo_session_preserve_fd(m->luo, m->state_session_fd, m->state_memfd, REG_STATE_TOKEN);
+        if (r < 0)
+                return proto_error_set(err, PROTO_E_KERNEL, r, "PRESERVE_FD of the registry memfd: %s", strerror(-r));
+        return 0;
+}
+
+static int preflight(Manager *m, const char *kernel, const char *cmdline, ProtoError *err) {
+        _cleanup_free_ char *running = NULL;
+        int r;
+
+        if (!m->luo)
+                return proto_error_set(err, PROTO_E_PRECONDITION, m->luo_error ? m->luo_error : -ENOENT,
+                                       "no Live Update Orchestrator (/dev/liveupdate: %s)",
+                                       strerror(m->luo_error ? -m->luo_error : ENOENT));
+        if (luo_get_abi(m->luo) != LUO_ABI_UPSTREAM && luo_get_abi(m->luo) != LUO_ABI_V4)
+                return proto_error_set(err, PROTO_E_PRECONDITION, EPROTONOSUPPORT, "unsupported LUO ABI %s",
+                                       luo_abi_to_string(luo_get_abi(m->luo)));
+        if (m->config->check_cmdline) {
+                r = kernel_cmdline_read(&running);
+                if (r < 0)
+                        return proto_error_set(err, PROTO_E_PRECONDITION, r, "cannot read /proc/cmdline: %s", strerror(-r));
+                if (!kernel_cmdline_has_flag(running, "liveupdate") || !kernel_cmdline_has_flag(running, "kho"))
+                        return proto_error_set(err, PROTO_E_PRECONDITION, EINVAL,
+                                               "running kernel command line lacks liveupdate=on or kho=on");
+                if (!kernel_cmdline_has_flag(cmdline, "liveupdate") || !kernel_cmdline_has_flag(cmdline, "kho"))
+                        return proto_error_set(err, PROTO_E_PRECONDITION, EINVAL,
+                                               "next kernel command line lacks liveupdate=on or kho=on");
+        }
+        for (size_t i = 0; i < m->reg->n_vms; i++) {
+                RegVm *vm = m->reg->vms[i];
+                if (vm->incoming && !vm->restored)
+                        return proto_error_set(err, PROTO_E_PRECONDITION, EBUSY,
+                                               "VM %s has not been restored from the previous update", vm->id);
+                for (size_t j = 0; j < vm->n_sessions; j++)
+                        for (size_t k = 0; k < vm->sessions[j].n_items; k++)
+                                if (vm->sessions[j].items[k].lost)
+                                        return proto_error_set(err, PROTO_E_PRECONDITION, ENOENT,
+                                                               "VM %s: item \"%s\" is not preserved (VMM must preserve it again)",
+                                                               vm->id, vm->sessions[j].items[k].label);
+        }
+        if (access(kernel, R_OK) < 0)
+                return proto_error_set(err, PROTO_E_PRECONDITION, errno, "kernel image %s: %m", kernel);
+        return 0;
+}
+
+static void prepared_done(Manager *m) {
+        json_object *res;
+
+        deadline_stop(m);
+        set_state(m, UPDATE_PREPARED);
+        update_set_time(m, "t_prepared_us");
+        manager_progress(m, NULL, "every VMM acknowledged prepare");
+        (void) manager_save(m);
+        if (m->prepare_call) {
+                res = json_object_new_object();
+                json_object_object_add(res, "state", json_object_new_string("prepared"));
+                json_object_object_add(res, "update", json_object_new_uint64(m->update_id));
+                call_complete(m->prepare_call, res, -EBADF, NULL);
+                m->prepare_call = NULL;
+        }
+}
+
+static void do_kexec(Manager *m);
+
+static bool acks_outstanding(Manager *m) {
+        for (size_t i = 0; i < m->reg->n_vms; i++)
+                if (m->reg->vms[i]->ack_pending)
+                        return true;
+        return false;
+}
+
+static void check_acks(Manager *m) {
+        if (acks_outstanding(m))
+                return;
+        if (m->state == UPDATE_PREPARING)
+                prepared_done(m);
+        else if (m->state == UPDATE_FREEZING) {
+                deadline_stop(m);
+                do_kexec(m);
+        }
+}
+
+static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        char late[200] = "";
+        size_t n = 0;
+
+        m->deadline = sd_event_source_disable_unref(m->deadline);
+        for (size_t i = 0; i < m->reg->n_vms; i++)
+                if (m->reg->vms[i]->ack_pending)
+                        n += snprintf(late + MIN(n, sizeof(late) - 1), sizeof(late) - MIN(n, sizeof(late) - 1),
+                                      "%s%s", n ? " " : "", m->reg->vms[i]->id);
+        if (m->state == UPDATE_PREPARING)
+                fail_update(m, PROTO_E_TIMEOUT, ETIMEDOUT, "VMMs did not acknowledge prepare in time: %s", late);
+        else if (m->state == UPDATE_FREEZING) {
+                if (m->commit_force || m->config->freeze_policy == FREEZE_POLICY_FORCE) {
+                        manager_progress(m, NULL, "freeze deadline passed, forcing: %s", late);
+                        clear_acks(m);
+                        do_kexec(m);
+                } else
+                        fail_update(m, PROTO_E_TIMEOUT, ETIMEDOUT, "VMMs did not acknowledge freeze in time: %s", late);
+        }
+        return 0;
+}
+
+int manager_ack(Manager *m, RegVm *vm, uint64_t seq, bool ok, const char *message, ProtoError *err) {
+        if (!vm->ack_pending || vm->ack_seq != seq)
+                return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL, "event %llu is not awaiting an acknowledgement",
+                                       (unsigned long long) seq);
+        vm->ack_pending = false;
+        if (!ok) {
+                const char *what = m->state == UPDATE_PREPARING ? "prepare" : "freeze";
+                fail_update(m, PROTO_E_CANCELLED, ECANCELED, "VM %s refused %s: %s", vm->id, what,
+                            message ? message : "no reason given");
+                return 0;
+        }
+        manager_progress(m, vm->id, "acknowledged %s", m->state == UPDATE_PREPARING ? "prepare" : "freeze");
+        restore_record_vm(m, vm->id, m->state == UPDATE_PREPARING ? "t_prepare_ack_us" : "t_freeze_ack_us");
+        check_acks(m);
+        return 0;
+}
+
+void manager_prepare(Manager *m, const char *kernel, const char *initrd, const char *cmdline_in,
+                     uint64_t timeout_ms, Call *call) {
+        _cleanup_free_ char *cmdline = NULL;
+        ProtoError err = {};
+        int r;
+
+        if (m->state != UPDATE_IDLE) {
+                call_fail(call, PROTO_E_STATE, EBUSY, "update is %s", update_state_to_string(m->state));
+                return;
+        }
+        if (cmdline_in)
+                cmdline = strdup(cmdline_in);
+        else if (kernel_cmdline_read(&cmdline) < 0)
+                cmdline = strdup("");
+        if (!cmdline) {
+                call_fail(call, PROTO_E_INTERNAL, ENOMEM, "out of memory");
+                return;
+        }
+        if (preflight(m, kernel, cmdline, &err) < 0) {
+                call_complete(call, NULL, -EBADF, &err);
+                return;
+        }
+
+        m->update_id = m->reg->timeline && json_object_object_get(m->reg->timeline, "id")
+                ? (uint64_t) json_object_get_int64(json_object_object_get(m->reg->timeline, "id")) + 1 : 1;
+        json_object_put(m->reg->update);
+        m->reg->update = json_object_new_object();
+        update_set(m, "id", json_object_new_uint64(m->update_id));
+        update_set(m, "kernel", json_object_new_string(kernel));
+        update_set(m, "initrd", initrd ? json_object_new_string(initrd) : NULL);
+        update_set(m, "cmdline", json_object_new_string(cmdline));
+        update_set(m, "abi", json_object_new_string(luo_abi_to_string(luo_get_abi(m->luo))));
+        update_set_time(m, "t_prepare_us");
+        update_set(m, "vms", json_object_new_object());
+        set_state(m, UPDATE_PREPARING);
+
+        r = kexec_load_kernel(kernel, initrd, cmdline);
+        if (r < 0) {
+                fail_update(m, PROTO_E_KERNEL, r, "kexec_file_load(%s): %s", kernel, strerror(-r));
+                call_fail(call, PROTO_E_KERNEL, r, "kexec_file_load(%s): %s", kernel, strerror(-r));
+                return;
+        }
+        update_set_time(m, "t_loaded_us");
+        /* The registry memfd must be preserved before a v4 PREPARE (preservation needs NORMAL). */
+        if (state_session_write(m, &err) < 0) {
+                fail_update(m, err.code, err.error, "%s", err.message);
+                call_complete(call, NULL, -EBADF, &err);
+                return;
+        }
+        if (luo_get_abi(m->luo) == LUO_ABI_V4) {
+                r = luo_prepare(m->luo);
+                if (r < 0) {
+                        fail_update(m, PROTO_E_KERNEL, r, "LUO PREPARE: %s", strerror(-r));
+                        call_fail(call, PROTO_E_KERNEL, r, "LUO PREPARE: %s", strerror(-r));
+                        return;
+                }
+        }
+        m->prepare_call = call;
+        manager_progress(m, NULL, "kernel %s loaded, asking VMMs to prepare", kernel);
+        send_all(m, "prepare", timeout_ms ? timeout_ms : m->config->prepare_timeout_ms, true, NULL, NULL);
+        r = deadline_start(m, timeout_ms ? timeout_ms : m->config->prepare_timeout_ms);
+        if (r < 0) {
+                fail_update(m, PROTO_E_INTERNAL, r, "cannot arm the deadline");
+                return;
+        }
+        (void) manager_save(m);
+        check_acks(m);
+}
+
+void manager_commit(Manager *m, bool force, uint64_t timeout_ms, Call *call) {
+        int r;
+
+        if (m->state != UPDATE_PREPARED) {
+                call_fail(call, PROTO_E_STATE, EBUSY, "update is %s, commit needs prepared", update_state_to_string(m->state));
+                return;
+        }
+        m->commit_call = call;
+        m->commit_force = force;
+        set_state(m, UPDATE_FREEZING);
+        update_set_time(m, "t_commit_us");
+        manager_progress(m, NULL, "asking VMMs to freeze");
+        send_all(m, "freeze", timeout_ms ? timeout_ms : m->config->freeze_timeout_ms, true, NULL, NULL);
+        r = deadline_start(m, timeout_ms ? timeout_ms : m->config->freeze_timeout_ms);
+        if (r < 0) {
+                fail_update(m, PROTO_E_INTERNAL, r, "cannot arm the deadline");
+                return;
+        }
+        check_acks(m);
+}
+
+static void disable_all_irqs(Manager *m) {
+        for (size_t i = 0; i < m->reg->n_vms; i++) {
+                RegVm *vm = m->reg->vms[i];
+                for (size_t j = 0; j < vm->n_sessions; j++)
+                        for (size_t k = 0; k < vm->sessions[j].n_items; k++) {
+                                RegItem *it = &vm->sessions[j].items[k];
+                                int r;
+                                if (it->kind != REG_KIND_VFIO || it->fd < 0)
+                                        continue;
+                                r = vfio_device_disable_irqs(it->fd);
+                                if (r < 0)
+                                        log_full(LOG_WARNING, r, vm->id, vm->sessions[j].name, it->pci,
+                                                 "disabling interrupts of \"%s\" failed: %m", it->label);
+                                else if (r > 0)
+                                        log_full(LOG_NOTICE, 0, vm->id, vm->sessions[j].name, it->pci,
+                                                 "VMM left %d interrupt index(es) of \"%s\" enabled; disabled them", r, it->label);
+                        }
+        }
+}
+
+static void do_kexec(Manager *m) {
+        ProtoError err = {};
+        int r;
+
+        set_state(m, UPDATE_FROZEN);
+        update_set_time(m, "t_frozen_us");
+        if (!m->skip_irq_disable)
+                disable_all_irqs(m);
+        update_set_time(m, "t_reboot_us");
+        r = state_session_write(m, &err);
+        if (r >= 0)
+                r = manager_save(m);
+        if (r < 0) {
+                fail_update(m, PROTO_E_INTERNAL, r, "cannot write the registry: %s", err.message[0] ? err.message : strerror(-r));
+                return;
+        }
+        sync();
+        manager_progress(m, NULL, "rebooting");
+        r = kexec_reboot();
+        /* Still here: a LUO freeze callback refused, e.g. a VFIO device with interrupts on. */
+        fail_update(m, PROTO_E_KERNEL, r, "reboot(LINUX_REBOOT_CMD_KEXEC) returned: %s", strerror(-r));
+}
+
+int manager_cancel(Manager *m, ProtoError *err) {
+        if (m->state != UPDATE_PREPARING && m->state != UPDATE_PREPARED && m->state != UPDATE_FREEZING &&
+            m->state != UPDATE_FROZEN)
+                return proto_error_set(err, PROTO_E_STATE, EBUSY, "nothing to cancel: update is %s",
+                                       update_state_to_string(m->state));
+        abandon(m, "cancelled", "cancelled by the operator");
+        fail_pending_calls(m, PROTO_E_CANCELLED, ECANCELED, "cancelled by the operator");
+        return 0;
+}
+
+/* ---------------------------------------------------------------- operator views */
+
+json_object *manager_status(Manager *m) {
+        json_object *o = json_object_new_object();
+        size_t connected = 0;
+
+        for (size_t i = 0; i < m->reg->n_vms; i++)
+                connected += !!m->reg->vms[i]->conn;
+        json_object_object_add(o, "state", json_object_new_string(update_state_to_string(m->state)));
+        json_object_object_add(o, "abi", json_object_new_string(m->luo ? luo_abi_to_string(luo_get_abi(m->luo)) : "none"));
+        json_object_object_add(o, "update", m->reg->update ? json_object_get(m->reg->update) : NULL);
+        json_object_object_add(o, "vms", json_object_new_uint64(m->reg->n_vms));
+        json_object_object_add(o, "connected", json_object_new_uint64(connected));
+        json_object_object_add(o, "boot_incoming", json_object_new_boolean(m->boot_incoming));
+        return o;
+}
+
+json_object *manager_list(Manager *m) {
+        json_object *o = json_object_new_object(), *vms = json_object_new_array();
+
+        for (size_t i = 0; i < m->reg->n_vms; i++) {
+                RegVm *vm = m->reg->vms[i];
+                json_object *v = json_object_new_object(), *ss = json_object_new_array();
+
+                json_object_object_add(v, "id", json_object_new_string(vm->id));
+                json_object_object_add(v, "uid", json_object_new_int64(vm->uid));
+                json_object_object_add(v, "connected", json_object_new_boolean(vm->conn != NULL));
+                json_object_object_add(v, "incoming", json_object_new_boolean(vm->incoming));
+                json_object_object_add(v, "restored", json_object_new_boolean(vm->restored));
+                for (size_t j = 0; j < vm->n_sessions; j++) {
+                        RegSession *s = &vm->sessions[j];
+                        json_object *so = json_object_new_object(), *items = json_object_new_array();
+                        json_object_object_add(so, "name", json_object_new_string(s->name));
+                        json_object_object_add(so, "delegated", json_object_new_boolean(s->delegated));
+                        for (size_t k = 0; k < s->n_items; k++)
+                                json_object_array_add(items, item_json(s, &s->items[k], true));
+                        json_object_object_add(so, "items", items);
+                        json_object_array_add(ss, so);
+                }
+                json_object_object_add(v, "sessions", ss);
+                json_object_array_add(vms, v);
+        }
+        json_object_object_add(o, "vms", vms);
+        return o;
+}
+
+static void add_ms(json_object *t, const char *name, const char *from, const char *to) {
+        json_object *a, *b;
+
+        if (json_object_object_get_ex(t, from, &a) && json_object_object_get_ex(t, to, &b) &&
+            json_object_is_type(a, json_type_int) && json_object_is_type(b, json_type_int))
+                json_object_object_add(t, name, json_object_new_double(
+                        (double) (json_object_get_int64(b) - json_object_get_int64(a)) / 1000.0));
+}
+
+json_object *manager_timeline(Manager *m) {
+        json_object *o = json_object_new_object(), *t = NULL;
+
+        if (m->reg->timeline) {
+                /* A deep copy with durations derived from the raw timestamps. */
+                if (json_object_deep_copy(m->reg->timeline, &t, NULL) < 0)
+                        t = NULL;
+        }
+        if (t) {
+                json_object *vms;
+                add_ms(t, "prepare_ms", "t_prepare_us", "t_prepared_us");
+                add_ms(t, "freeze_ms", "t_commit_us", "t_reboot_us");
+                add_ms(t, "reboot_to_start_ms", "t_reboot_us", "t_daemon_start_us");
+                add_ms(t, "retrieve_ms", "t_daemon_start_us", "t_retrieved_us");
+                add_ms(t, "restore_ms", "t_daemon_start_us", "t_end_us");
+                add_ms(t, "total_ms", "t_prepare_us", "t_end_us");
+                if (json_object_object_get_ex(t, "vms", &vms) && json_object_is_type(vms, json_type_object)) {
+                        json_object *start = json_object_object_get(t, "t_daemon_start_us");
+                        json_object_object_foreach(vms, k, v) {
+                                (void) k;
+                                if (start) {
+                                        json_object_object_add(v, "t_daemon_start_us", json_object_get(start));
+                                        add_ms(v, "reclaimed_ms", "t_daemon_start_us", "t_reclaimed_us");
+                                        add_ms(v, "restored_ms", "t_daemon_start_us", "t_restored_us");
+                                        json_object_object_del(v, "t_daemon_start_us");
+                                }
+                        }
+                }
+        }
+        json_object_object_add(o, "timeline", t);
+        return o;
+}
+
+int manager_release_vm(Manager *m, const char *vm_id, ProtoError *err) {
+        RegVm *vm = registry_find_vm(m->reg, vm_id ? vm_id : "");
+
+        if (!vm)
+                return proto_error_set(err, PROTO_E_INVALID_PARAMS, ENOENT, "no VM \"%s\"", vm_id ? vm_id : "");
+        if (!vm->incoming || vm->restored)
+                return proto_error_set(err, PROTO_E_STATE, EINVAL, "VM %s has nothing incoming to release", vm_id);
+        return restore_finish_vm(m, vm, err);
+}

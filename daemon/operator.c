@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Operator control socket methods: a thin translation onto manager_*; see operator.h. */
+#include <errno.h>
+#include <string.h>
+
+#include "operator.h"
+
+static void on_progress(void *userdata, const char *state, const char *vm, const char *detail) {
+        Conn *c = userdata;
+        json_object *f = json_object_new_object();
+
+        json_object_object_add(f, "state", json_object_new_string(state));
+        json_object_object_add(f, "vm", vm ? json_object_new_string(vm) : NULL);
+        json_object_object_add(f, "detail", json_object_new_string(detail));
+        (void) conn_send_event(c, "progress", f);
+}
+
+void operator_connected(Conn *c) {
+        (void) manager_subscribe(conn_manager(c), on_progress, c);
+}
+
+void operator_disconnected(Conn *c) {
+        manager_unsubscribe(conn_manager(c), c);
+}
+
+void operator_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fds) {
+        Manager *m = conn_manager(c);
+        const char *method = req->method;
+        json_object *res = NULL;
+        ProtoError e = {};
+
+#define FIELDS(...) do { static const char *const _f[] = { __VA_ARGS__, NULL }; \
+                if (proto_check_fields(req, _f, &e) < 0) goto fail; } while (0)
+
+        /* SO_PEERCRED was checked at accept; check again so no path can skip it. */
+        if (conn_uid(c) != 0) {
+                proto_error_set(&e, PROTO_E_PERMISSION_DENIED, EPERM, "root only");
+                goto fail;
+        }
+        if (n_fds > 0) {
+                proto_error_set(&e, PROTO_E_WRONG_FD_COUNT, EINVAL, "the control socket takes no fds");
+                goto fail;
+        }
+        if (strcmp(method, "status") == 0) {
+                FIELDS(NULL);
+                res = manager_status(m);
+        } else if (strcmp(method, "list") == 0) {
+                FIELDS(NULL);
+                res = manager_list(m);
+        } else if (strcmp(method, "timeline") == 0) {
+                FIELDS(NULL);
+                res = manager_timeline(m);
+        } else if (strcmp(method, "prepare") == 0) {
+                const char *kernel, *initrd, *cmdline;
+                uint64_t timeout = 0;
+                Call *call;
+                FIELDS("kernel", "initrd", "cmdline", "timeout_ms");
+                if (proto_get_string(req, "kernel", true, &kernel, &e) < 0 ||
+                    proto_get_string(req, "initrd", false, &initrd, &e) < 0 ||
+                    proto_get_string(req, "cmdline", false, &cmdline, &e) < 0 ||
+                    proto_get_uint(req, "timeout_ms", false, 7ULL * 86400 * 1000, &timeout, &e) < 0)
+                        goto fail;
+                call = conn_new_call(c, req->id);
+                if (call)
+                        manager_prepare(m, kernel, initrd, cmdline, timeout, call);
+                return;
+        } else if (strcmp(method, "commit") == 0) {
+                uint64_t timeout = 0;
+                bool force = false;
+                Call *call;
+                FIELDS("force", "timeout_ms");
+                if (proto_get_bool(req, "force", false, &force, &e) < 0 ||
+                    proto_get_uint(req, "timeout_ms", false, 7ULL * 86400 * 1000, &timeout, &e) < 0)
+                        goto fail;
+                call = conn_new_call(c, req->id);
+                if (call)
+                        manager_commit(m, force, timeout, call);
+                return;
+        } else if (strcmp(method, "cancel") == 0) {
+                FIELDS(NULL);
+                if (manager_cancel(m, &e) < 0)
+                        goto fail;
+        } else if (strcmp(method, "release") == 0) {
+                const char *vm;
+                FIELDS("vm");
+                if (proto_get_string(req, "vm", true, &vm, &e) < 0 || manager_release_vm(m, vm, &e) < 0)
+                        goto fail;
+        } else {
+                proto_error_set(&e, PROTO_E_UNKNOWN_METHOD, EOPNOTSUPP, "unknown method \"%.64s\"", method);
+                goto fail;
+        }
+        conn_reply_ok(c, req->id, res, -EBADF);
+        return;
+fail:
+        conn_reply_error(c, true, req->id, &e);
+#undef FIELDS
+}

@@ -1,0 +1,520 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The lu-vfiod core after the kexec: detect the incoming update from our own state
+ * session, read the registry it carries, retrieve sessions and files, wait for VFIO
+ * devices to be bound to vfio-pci before retrieving them (a failed retrieve is sticky),
+ * serve reclaims, FINISH restored VMs, apply the grace-period policy and keep the
+ * timeline. Bind detection: kernel uevents through libnl, confirmed in sysfs, with a
+ * periodic sysfs re-check as a fallback (uevents can be missed or not emulated).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netlink/netlink.h>
+#include <netlink/socket.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "manager.h"
+
+#define BIND_POLL_USEC (20 * 1000)
+
+struct Waiter {
+        Call *call;
+        char vm[REG_VM_ID_MAX + 1];
+        char label[REG_LABEL_MAX + 1];
+        Waiter *next;
+};
+
+struct BindWatch {
+        struct nl_sock *sk;
+        sd_event_source *io;
+        sd_event_source *timer;
+};
+
+static void bind_watch_free(BindWatch *w) {
+        if (!w)
+                return;
+        sd_event_source_disable_unref(w->io);
+        sd_event_source_disable_unref(w->timer);
+        if (w->sk)
+                nl_socket_free(w->sk);
+        free(w);
+}
+
+/* /sys/bus/pci/devices/<BDF>/driver -> .../vfio-pci */
+static bool pci_bound_to_vfio(const char *bdf) {
+        char path[128], target[256];
+        const char *base;
+        ssize_t n;
+
+        (void) snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf);
+        n = readlink(path, target, sizeof(target) - 1);
+        if (n < 0)
+                return false;
+        target[n] = 0;
+        base = strrchr(target, '/');
+        return strcmp(base ? base + 1 : target, "vfio-pci") == 0;
+}
+
+void restore_record_vm(Manager *m, const char *vm, const char *key) {
+        json_object *vms, *v;
+
+        if (!m->reg->update || !json_object_object_get_ex(m->reg->update, "vms", &vms) ||
+            !json_object_is_type(vms, json_type_object))
+                return;
+        if (!json_object_object_get_ex(vms, vm, &v)) {
+                v = json_object_new_object();
+                json_object_object_add(vms, vm, v);
+        }
+        json_object_object_add(v, key, json_object_new_uint64(now_realtime_us()));
+}
+
+static int dup_fd(int fd) {
+        int k = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        return k < 0 ? -errno : k;
+}
+
+static void reply_item(Manager *m, RegVm *vm, RegItem *it, Call *call) {
+        json_object *res;
+        int fd;
+
+        if (it->retrieve_error) {
+                call_fail(call, it->retrieve_error == ETIMEDOUT ? PROTO_E_TIMEOUT : PROTO_E_KERNEL, it->retrieve_error,
+                          "\"%s\" could not be retrieved: %s", it->label, strerror(it->retrieve_error));
+                return;
+        }
+        fd = dup_fd(it->fd);
+        if (fd < 0) {
+                call_fail(call, PROTO_E_INTERNAL, fd, "dup: %s", strerror(-fd));
+                return;
+        }
+        if (!it->claimed) {
+                it->claimed = true;
+                restore_record_vm(m, vm->id, "t_reclaimed_us");
+        }
+        res = json_object_new_object();
+        json_object_object_add(res, "label", json_object_new_string(it->label));
+        json_object_object_add(res, "kind", json_object_new_string(reg_kind_to_string(it->kind)));
+        json_object_object_add(res, "pci", it->pci[0] ? json_object_new_string(it->pci) : NULL);
+        log_full(LOG_INFO, 0, vm->id, NULL, it->pci[0] ? it->pci : NULL, "\"%s\" reclaimed", it->label);
+        call_complete(call, res, fd, NULL);
+}
+
+static RegSession *item_session(RegVm *vm, RegItem *it) {
+        for (size_t i = 0; i < vm->n_sessions; i++)
+                if (it >= vm->sessions[i].items && it < vm->sessions[i].items + vm->sessions[i].n_items)
+                        return &vm->sessions[i];
+        return NULL;
+}
+
+static void retrieve_item(Manager *m, RegVm *vm, RegSession *s, RegItem *it) {
+        int r;
+
+        if (s->fd < 0) {
+                it->retrieve_error = s->error ? s->error : ENOENT;
+                return;
+        }
+        r = luo_session_retrieve_fd(m->luo, s->fd, it->token, &it->fd);
+        if (r < 0) {
+                it->fd = -EBADF;
+                it->retrieve_error = -r;
+                log_full(LOG_ERR, r, vm->id, s->name, it->pci[0] ? it->pci : NULL,
+                         "RETRIEVE_FD of \"%s\" (token %llu) failed: %m", it->label, (unsigned long long) it->token);
+        }
+}
+
+static bool item_waiting(const RegItem *it) {
+        return it->incoming && it->fd < 0 && !it->retrieve_error;
+}
+
+/* Complete parked reclaims whose item is now retrieved or failed. */
+static void serve_waiters(Manager *m) {
+        for (Waiter **p = &m->waiters; *p;) {
+                Waiter *w = *p;
+                RegVm *vm = registry_find_vm(m->reg, w->vm);
+                RegItem *it = vm ? reg_vm_find_item(vm, w->label, NULL) : NULL;
+
+                if (it && item_waiting(it)) {
+                        p = &w->next;
+                        continue;
+                }
+                *p = w->next;
+                if (!it)
+                        call_fail(w->call, PROTO_E_LABEL_UNKNOWN, ENOENT, "\"%s\" is gone", w->label);
+                else
+                        reply_item(m, vm, it, w->call);
+                free(w);
+        }
+}
+
+static void mark_retrieved_if_done(Manager *m) {
+        for (size_t i = 0; i < m->reg->n_vms; i++) {
+                RegVm *vm = m->reg->vms[i];
+                for (size_t j = 0; j < vm->n_sessions; j++)
+                        for (size_t k = 0; k < vm->sessions[j].n_items; k++)
+                                if (item_waiting(&vm->sessions[j].items[k]))
+                                        return;
+        }
+        if (m->reg->update && !json_object_object_get(m->reg->update, "t_retrieved_us")) {
+                json_object_object_add(m->reg->update, "t_retrieved_us", json_object_new_uint64(now_realtime_us()));
+                manager_progress(m, NULL, "every preserved file retrieved");
+        }
+        if (m->bind_watch) {
+                bind_watch_free(m->bind_watch);
+                m->bind_watch = NULL;
+        }
+        m->bind_deadline = sd_event_source_disable_unref(m->bind_deadline);
+}
+
+/* Retrieve every VFIO item whose device is bound now. */
+static void check_binds(Manager *m) {
+        bool changed = false;
+
+        for (size_t i = 0; i < m->reg->n_vms; i++) {
+                RegVm *vm = m->reg->vms[i];
+                for (size_t j = 0; j < vm->n_sessions; j++) {
+                        RegSession *s = &vm->sessions[j];
+                        for (size_t k = 0; k < s->n_items; k++) {
+                                RegItem *it = &s->items[k];
+                                if (!item_waiting(it) || it->kind != REG_KIND_VFIO)
+                                        continue;
+                                if (!pci_bound_to_vfio(it->pci))
+                                        continue;
+                                log_full(LOG_INFO, 0, vm->id, s->name, it->pci, "device bound to vfio-pci, retrieving");
+                                retrieve_item(m, vm, s, it);
+                                changed = true;
+                        }
+                }
+        }
+        if (changed) {
+                serve_waiters(m);
+                mark_retrieved_if_done(m);
+        }
+}
+
+static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+        bool relevant = false;
+
+        for (;;) {
+                struct sockaddr_nl addr;
+                unsigned char *buf = NULL;
+                int n = nl_recv(m->bind_watch->sk, &addr, &buf, NULL);
+                if (n <= 0) {
+                        free(buf);
+                        break;
+                }
+                /* "bind@/devices/...": anything about binding may concern us; sysfs decides. */
+                if ((n >= 5 && memcmp(buf, "bind@", 5) == 0) || (n >= 4 && memcmp(buf, "add@", 4) == 0))
+                        relevant = true;
+                free(buf);
+        }
+        if (relevant)
+                check_binds(m);
+        return 0;
+}
+
+static int on_bind_poll(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        check_binds(m);
+        if (m->bind_watch)
+                (void) sd_event_source_set_time_relative(s, BIND_POLL_USEC);
+        return 0;
+}
+
+static int on_bind_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        m->bind_deadline = sd_event_source_disable_unref(m->bind_deadline);
+        check_binds(m);
+        for (size_t i = 0; i < m->reg->n_vms; i++) {
+                RegVm *vm = m->reg->vms[i];
+                for (size_t j = 0; j < vm->n_sessions; j++)
+                        for (size_t k = 0; k < vm->sessions[j].n_items; k++) {
+                                RegItem *it = &vm->sessions[j].items[k];
+                                if (!item_waiting(it))
+                                        continue;
+                                /* Not retrieved, so not burnt: a later reclaim re-checks sysfs. */
+                                it->retrieve_error = ETIMEDOUT;
+                                log_full(LOG_ERR, 0, vm->id, vm->sessions[j].name, it->pci,
+                                         "device not bound to vfio-pci within %llu ms",
+                                         (unsigned long long) m->config->bind_timeout_ms);
+                        }
+        }
+        serve_waiters(m);
+        mark_retrieved_if_done(m);
+        return 0;
+}
+
+static int bind_watch_start(Manager *m) {
+        BindWatch *w = calloc(1, sizeof(BindWatch));
+        int r;
+
+        if (!w)
+                return -ENOMEM;
+        m->bind_watch = w;
+        w->sk = nl_socket_alloc();
+        if (w->sk) {
+                nl_socket_disable_seq_check(w->sk);
+                r = nl_connect(w->sk, NETLINK_KOBJECT_UEVENT);
+                if (r >= 0)
+                        r = nl_socket_add_membership(w->sk, 1);
+                if (r >= 0)
+                        r = nl_socket_set_nonblocking(w->sk);
+                if (r >= 0)
+                        r = sd_event_add_io(m->event, &w->io, nl_socket_get_fd(w->sk), EPOLLIN, on_uevent, m);
+                if (r < 0) {
+                        log_warning("No kernel uevents (%s); polling sysfs for device binding", nl_geterror(r));
+                        w->io = sd_event_source_disable_unref(w->io);
+                        nl_socket_free(w->sk);
+                        w->sk = NULL;
+                }
+        }
+        r = sd_event_add_time_relative(m->event, &w->timer, CLOCK_MONOTONIC, BIND_POLL_USEC, 1000, on_bind_poll, m);
+        if (r < 0)
+                return r;
+        return sd_event_add_time_relative(m->event, &m->bind_deadline, CLOCK_MONOTONIC,
+                                          m->config->bind_timeout_ms * 1000, 1000, on_bind_deadline, m);
+}
+
+static int on_grace(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        m->grace = sd_event_source_disable_unref(m->grace);
+        for (size_t i = 0; i < m->reg->n_vms; i++) {
+                RegVm *vm = m->reg->vms[i];
+                ProtoError err = {};
+                if (!vm->incoming || vm->restored)
+                        continue;
+                manager_progress(m, vm->id, "not restored within the grace period (%s)",
+                                 m->config->unclaimed_policy == UNCLAIMED_RELEASE ? "releasing" : "kept pinned");
+                restore_record_vm(m, vm->id, "t_unclaimed_us");
+                if (m->config->unclaimed_policy == UNCLAIMED_RELEASE && restore_finish_vm(m, vm, &err) < 0)
+                        manager_progress(m, vm->id, "release failed: %s", err.message);
+        }
+        restore_check_done(m);
+        return 0;
+}
+
+int restore_start(Manager *m) {
+        _cleanup_close_ int sfd = -EBADF, memfd = -EBADF;
+        Registry *reg = NULL;
+        bool waiting = false;
+        int r;
+
+        r = luo_session_retrieve(m->luo, REG_STATE_SESSION, &sfd);
+        if (r == -ENOENT)
+                return 0;   /* cold boot or no update: nothing came in */
+        if (r < 0) {
+                log_error_errno(r, "Retrieving our state session %s failed: %m", REG_STATE_SESSION);
+                return 0;
+        }
+        r = luo_session_retrieve_fd(m->luo, sfd, REG_STATE_TOKEN, &memfd);
+        if (r < 0) {
+                log_error_errno(r, "Retrieving the registry memfd failed: %m");
+                return 0;
+        }
+        r = registry_read_fd(memfd, &reg);
+        if (r < 0) {
+                log_error_errno(r, "The incoming registry is unreadable: %m");
+                return 0;
+        }
+        m->reg = reg;
+        m->boot_incoming = true;
+        m->state_session_fd = TAKE_FD(sfd);
+        m->state = UPDATE_RESTORING;
+        if (!m->reg->update)
+                m->reg->update = json_object_new_object();
+        json_object_object_add(m->reg->update, "state", json_object_new_string("restoring"));
+        json_object_object_add(m->reg->update, "t_daemon_start_us", json_object_new_uint64(m->t_start_us));
+        if (!json_object_object_get(m->reg->update, "vms"))
+                json_object_object_add(m->reg->update, "vms", json_object_new_object());
+        m->update_id = (uint64_t) json_object_get_int64(json_object_object_get(m->reg->update, "id"));
+        manager_progress(m, NULL, "incoming live update %llu with %zu VMs", (unsigned long long) m->update_id, m->reg->n_vms);
+
+        for (size_t i = 0; i < m->reg->n_vms; i++) {
+                RegVm *vm = m->reg->vms[i];
+                vm->incoming = vm->n_sessions > 0;
+                vm->next_session = 0;    /* incoming names are separate from new outgoing ones; restart after finish */
+                for (size_t j = 0; j < vm->n_sessions; j++) {
+                        RegSession *s = &vm->sessions[j];
+                        r = luo_session_retrieve(m->luo, s->name, &s->fd);
+                        if (r < 0) {
+                                s->fd = -EBADF;
+                                s->error = -r;
+                                log_full(LOG_ERR, r, vm->id, s->name, NULL, "RETRIEVE_SESSION failed: %m");
+                        }
+                        for (size_t k = 0; k < s->n_items; k++) {
+                                RegItem *it = &s->items[k];
+                                it->incoming = true;
+                                /* VFIO devices must be bound first; everything else is retrieved now. */
+                                if (it->kind == REG_KIND_VFIO && s->fd >= 0) {
+                                        if (pci_bound_to_vfio(it->pci))
+                                                retrieve_item(m, vm, s, it);
+                                        else
+                                                waiting = true;
+                                } else
+                                        retrieve_item(m, vm, s, it);
+                        }
+                }
+        }
+        if (waiting) {
+                r = bind_watch_start(m);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot watch for device binding: %m");
+        }
+        mark_retrieved_if_done(m);
+        r = sd_event_add_time_relative(m->event, &m->grace, CLOCK_MONOTONIC, m->config->reclaim_grace_ms * 1000,
+                                       1000, on_grace, m);
+        if (r < 0)
+                return r;
+        restore_check_done(m);
+        return 0;
+}
+
+void restore_stop(Manager *m) {
+        while (m->waiters) {
+                Waiter *w = m->waiters;
+                m->waiters = w->next;
+                call_fail(w->call, PROTO_E_CANCELLED, ECANCELED, "daemon shutting down");
+                free(w);
+        }
+        bind_watch_free(m->bind_watch);
+        m->bind_watch = NULL;
+        m->bind_deadline = sd_event_source_disable_unref(m->bind_deadline);
+        m->grace = sd_event_source_disable_unref(m->grace);
+}
+
+void restore_reclaim(Manager *m, RegVm *vm, RegItem *it, Call *call) {
+        Waiter *w;
+
+        if (it->retrieve_error == ETIMEDOUT && pci_bound_to_vfio(it->pci)) {
+                RegSession *s = item_session(vm, it);
+                it->retrieve_error = 0;
+                if (s)
+                        retrieve_item(m, vm, s, it);
+        }
+        if (!item_waiting(it)) {
+                reply_item(m, vm, it, call);
+                return;
+        }
+        w = calloc(1, sizeof(Waiter));
+        if (!w) {
+                call_fail(call, PROTO_E_INTERNAL, ENOMEM, "out of memory");
+                return;
+        }
+        w->call = call;
+        strcpy(w->vm, vm->id);
+        strcpy(w->label, it->label);
+        w->next = m->waiters;
+        m->waiters = w;
+        log_full(LOG_INFO, 0, vm->id, NULL, it->pci, "reclaim of \"%s\" waits for the device to be bound", it->label);
+}
+
+void manager_reclaim(Manager *m, RegVm *vm, const char *label, Call *call) {
+        RegItem *it;
+
+        if (!proto_label_is_valid(label)) {
+                call_fail(call, PROTO_E_INVALID_PARAMS, EINVAL, "invalid label");
+                return;
+        }
+        it = reg_vm_find_item(vm, label, NULL);
+        if (!it) {
+                call_fail(call, PROTO_E_LABEL_UNKNOWN, ENOENT, "no item \"%s\" in VM %s", label, vm->id);
+                return;
+        }
+        if (!it->incoming) {
+                call_fail(call, PROTO_E_STATE, EINVAL, "\"%s\" did not come across an update", label);
+                return;
+        }
+        restore_reclaim(m, vm, it, call);
+}
+
+int restore_finish_vm(Manager *m, RegVm *vm, ProtoError *err) {
+        for (size_t i = 0; i < vm->n_sessions; i++) {
+                RegSession *s = &vm->sessions[i];
+                int r;
+                if (s->fd < 0 || s->finished)
+                        continue;
+                r = luo_session_finish(m->luo, s->fd);
+                if (r < 0)
+                        return proto_error_set(err, PROTO_E_KERNEL, r, "FINISH %s: %s%s", s->name, strerror(-r),
+                                               r == -EBUSY ? " (bind every VFIO device to iommufd first)" : "");
+                s->finished = true;
+                log_full(LOG_INFO, 0, vm->id, s->name, NULL, "session finished");
+        }
+        while (vm->n_sessions > 0)
+                reg_vm_remove_session(vm, &vm->sessions[vm->n_sessions - 1]);
+        vm->next_session = 0;
+        vm->restored = true;
+        restore_record_vm(m, vm->id, "t_restored_us");
+        manager_progress(m, vm->id, "restored");
+        manager_mark_dirty(m);
+        restore_check_done(m);
+        return 0;
+}
+
+int manager_restored(Manager *m, RegVm *vm, json_object **ret, ProtoError *err) {
+        json_object *unclaimed;
+        int r;
+
+        *ret = json_object_new_object();
+        if (!vm->incoming || vm->restored) {
+                json_object_object_add(*ret, "finished", json_object_new_boolean(false));
+                return 0;
+        }
+        unclaimed = json_object_new_array();
+        for (size_t i = 0; i < vm->n_sessions; i++)
+                for (size_t j = 0; j < vm->sessions[i].n_items; j++)
+                        if (!vm->sessions[i].items[j].claimed)
+                                json_object_array_add(unclaimed, json_object_new_string(vm->sessions[i].items[j].label));
+        r = restore_finish_vm(m, vm, err);
+        if (r < 0) {
+                json_object_put(unclaimed);
+                json_object_put(*ret);
+                *ret = NULL;
+                return r;
+        }
+        json_object_object_add(*ret, "finished", json_object_new_boolean(true));
+        json_object_object_add(*ret, "unclaimed", unclaimed);
+        return 0;
+}
+
+void restore_check_done(Manager *m) {
+        int r;
+
+        if (!m->boot_incoming || m->state != UPDATE_RESTORING)
+                return;
+        for (size_t i = 0; i < m->reg->n_vms; i++)
+                if (m->reg->vms[i]->incoming && !m->reg->vms[i]->restored)
+                        return;
+        m->state = UPDATE_FINISHING;
+        if (m->state_session_fd >= 0) {
+                r = luo_session_finish(m->luo, m->state_session_fd);
+                if (r < 0)
+                        log_warning_errno(r, "FINISH of %s failed: %m", REG_STATE_SESSION);
+                m->state_session_fd = safe_close(m->state_session_fd);
+        }
+        if (luo_get_abi(m->luo) == LUO_ABI_V4) {
+                r = luo_finish(m->luo);
+                if (r < 0)
+                        log_warning_errno(r, "LUO FINISH failed: %m");
+        }
+        for (size_t i = 0; i < m->reg->n_vms; i++)
+                m->reg->vms[i]->incoming = false;
+        if (m->reg->update) {
+                json_object_object_add(m->reg->update, "state", json_object_new_string("idle"));
+                json_object_object_add(m->reg->update, "result", json_object_new_string("done"));
+                json_object_object_add(m->reg->update, "t_end_us", json_object_new_uint64(now_realtime_us()));
+                json_object_put(m->reg->timeline);
+                m->reg->timeline = m->reg->update;
+                m->reg->update = NULL;
+        }
+        m->grace = sd_event_source_disable_unref(m->grace);
+        m->state = UPDATE_IDLE;
+        manager_progress(m, NULL, "restore complete");
+        (void) manager_save(m);
+}

@@ -1,0 +1,691 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SEQPACKET listeners and connections, and the VMM method dispatch; see vmm-server.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "vmm-server.h"
+
+/* Unsent messages a slow client may accumulate before it is disconnected. */
+#define OUTQ_MAX 1024
+
+typedef struct OutMsg {
+        char *data;
+        size_t len;
+        int fd;
+        struct OutMsg *next;
+} OutMsg;
+
+typedef struct ConnCall {
+        Call call;
+        Conn *conn;
+        struct ConnCall *next, *prev;
+} ConnCall;
+
+struct Conn {
+        Server *server;
+        ConnRole role;
+        int fd;
+        sd_event_source *io;
+        uid_t uid;
+        gid_t gid;
+        pid_t pid;
+        RegVm *vm;
+        bool hello;
+        bool dead;
+        bool in_dispatch;
+        uint64_t next_seq;
+        unsigned pending;
+        OutMsg *out_head, *out_tail;
+        size_t n_out;
+        ConnCall *calls;
+        Conn *next, *prev;
+};
+
+struct Server {
+        sd_event *event;
+        Manager *manager;
+        Config *config;
+        int listen_fd[2];
+        sd_event_source *listen_io[2];
+        char *path[2];
+        Conn *conns;
+        size_t n_conns;
+        char *rxbuf;
+        size_t rxsize;
+};
+
+Manager *conn_manager(Conn *c) {
+        return c->server->manager;
+}
+
+uid_t conn_uid(Conn *c) {
+        return c->uid;
+}
+
+static void conn_free(Conn *c) {
+        Server *s = c->server;
+
+        if (c->role == CONN_VMM && c->vm) {
+                RegVm *vm = c->vm;
+                c->vm = NULL;
+                manager_vm_disconnect(s->manager, vm);
+        }
+        if (c->role == CONN_OPERATOR)
+                operator_disconnected(c);
+        /* Calls still owned by the manager are answered into the void. */
+        for (ConnCall *cc = c->calls; cc; cc = cc->next) {
+                cc->conn = NULL;
+                cc->call.gone = true;
+        }
+        while (c->out_head) {
+                OutMsg *o = c->out_head;
+                c->out_head = o->next;
+                safe_close(o->fd);
+                free(o->data);
+                free(o);
+        }
+        sd_event_source_disable_unref(c->io);
+        safe_close(c->fd);
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                s->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        s->n_conns--;
+        free(c);
+}
+
+static int conn_update_events(Conn *c) {
+        return sd_event_source_set_io_events(c->io, EPOLLIN | (c->out_head ? EPOLLOUT : 0));
+}
+
+static int send_one(Conn *c, const char *data, size_t len, int fd) {
+        char cbuf[CMSG_SPACE(sizeof(int))] = {};
+        struct iovec iov = { .iov_base = (void *) data, .iov_len = len };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+        ssize_t k;
+
+        if (fd >= 0) {
+                struct cmsghdr *cm;
+                mh.msg_control = cbuf;
+                mh.msg_controllen = sizeof(cbuf);
+                cm = CMSG_FIRSTHDR(&mh);
+                cm->cmsg_level = SOL_SOCKET;
+                cm->cmsg_type = SCM_RIGHTS;
+                cm->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+        }
+        k = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (k < 0)
+                return -errno;
+        return 0;
+}
+
+/* Takes ownership of @data and @fd. */
+static void conn_kill(Conn *c) {
+        /* Makes the io handler see EPOLLHUP, which frees the connection in a safe place. */
+        c->dead = true;
+        (void) shutdown(c->fd, SHUT_RDWR);
+}
+
+static void conn_send(Conn *c, char *data, int fd) {
+        OutMsg *o;
+        int r;
+
+        if (!data) {
+                safe_close(fd);
+                conn_kill(c);
+                return;
+        }
+        if (c->dead) {
+                free(data);
+                safe_close(fd);
+                return;
+        }
+        if (!c->out_head) {
+                r = send_one(c, data, strlen(data), fd);
+                if (r >= 0) {
+                        free(data);
+                        safe_close(fd);
+                        return;
+                }
+                if (r != -EAGAIN) {
+                        free(data);
+                        safe_close(fd);
+                        conn_kill(c);
+                        return;
+                }
+        }
+        if (c->n_out >= OUTQ_MAX) {
+                log_warning("Client (pid %d) does not read its messages; disconnecting", (int) c->pid);
+                free(data);
+                safe_close(fd);
+                conn_kill(c);
+                return;
+        }
+        o = calloc(1, sizeof(OutMsg));
+        if (!o) {
+                free(data);
+                safe_close(fd);
+                conn_kill(c);
+                return;
+        }
+        o->data = data;
+        o->len = strlen(data);
+        o->fd = fd;
+        if (c->out_tail)
+                c->out_tail->next = o;
+        else
+                c->out_head = o;
+        c->out_tail = o;
+        c->n_out++;
+        (void) conn_update_events(c);
+}
+
+static void conn_flush(Conn *c) {
+        while (c->out_head) {
+                OutMsg *o = c->out_head;
+                int r = send_one(c, o->data, o->len, o->fd);
+                if (r == -EAGAIN)
+                        break;
+                if (r < 0) {
+                        c->dead = true;
+                        break;
+                }
+                c->out_head = o->next;
+                if (!c->out_head)
+                        c->out_tail = NULL;
+                c->n_out--;
+                safe_close(o->fd);
+                free(o->data);
+                free(o);
+        }
+        (void) conn_update_events(c);
+}
+
+/* A connection that died outside its own handler is freed from a deferred check. */
+static void conn_maybe_free(Conn *c) {
+        if (c->dead && !c->in_dispatch)
+                conn_free(c);
+}
+
+void conn_reply_ok(Conn *c, uint64_t id, json_object *result, int fd) {
+        conn_send(c, proto_reply_ok(id, result), fd);
+}
+
+void conn_reply_error(Conn *c, bool has_id, uint64_t id, const ProtoError *e) {
+        conn_send(c, proto_reply_error(has_id, id, e), -EBADF);
+}
+
+int64_t conn_send_event(Conn *c, const char *event, json_object *fields) {
+        uint64_t seq = ++c->next_seq;
+
+        conn_send(c, proto_event(event, seq, fields), -EBADF);
+        return c->dead ? -EPIPE : (int64_t) seq;
+}
+
+static int64_t vmm_send_event(void *conn, const char *event, json_object *fields) {
+        Conn *c = conn;
+        int64_t r = conn_send_event(c, event, fields);
+
+        /* Never free here: the manager is iterating its VMs. The io handler reaps it (EPOLLHUP). */
+        return r;
+}
+
+static void conn_call_complete(Call *call, json_object *result, int fd, const ProtoError *err) {
+        ConnCall *cc = (ConnCall *) call;
+        Conn *c = cc->conn;
+
+        if (c) {
+                if (err)
+                        conn_reply_error(c, true, call->id, err);
+                else
+                        conn_reply_ok(c, call->id, result, fd);
+                if (cc->prev)
+                        cc->prev->next = cc->next;
+                else
+                        c->calls = cc->next;
+                if (cc->next)
+                        cc->next->prev = cc->prev;
+                c->pending--;
+                if (!err)
+                        result = NULL, fd = -EBADF;
+        }
+        json_object_put(result);
+        safe_close(fd);
+        free(cc);
+}
+
+Call *conn_new_call(Conn *c, uint64_t id) {
+        ConnCall *cc;
+        ProtoError e = {};
+
+        if (c->pending >= c->server->config->max_pending_requests) {
+                proto_error_set(&e, PROTO_E_LIMIT, EBUSY, "too many outstanding requests (MaxPendingRequests=%u)",
+                                c->server->config->max_pending_requests);
+                conn_reply_error(c, true, id, &e);
+                return NULL;
+        }
+        cc = calloc(1, sizeof(ConnCall));
+        if (!cc) {
+                proto_error_set(&e, PROTO_E_INTERNAL, ENOMEM, "out of memory");
+                conn_reply_error(c, true, id, &e);
+                return NULL;
+        }
+        cc->call.complete = conn_call_complete;
+        cc->call.id = id;
+        cc->conn = c;
+        cc->next = c->calls;
+        if (c->calls)
+                c->calls->prev = cc;
+        c->calls = cc;
+        c->pending++;
+        return &cc->call;
+}
+
+static void close_fds(int *fds, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                fds[i] = safe_close(fds[i]);
+}
+
+/* ---------------------------------------------------------------- VMM methods */
+
+static int want_fds(size_t n_fds, size_t want, const char *method, ProtoError *e) {
+        if (n_fds == want)
+                return 0;
+        return proto_error_set(e, PROTO_E_WRONG_FD_COUNT, EINVAL, "%s takes %zu fd(s), got %zu", method, want, n_fds);
+}
+
+static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fds) {
+        Manager *m = c->server->manager;
+        ProtoError e = {};
+        json_object *res = NULL;
+        const char *method = req->method;
+        int fd = -EBADF;
+
+#define FIELDS(...) do { static const char *const _f[] = { __VA_ARGS__, NULL }; \
+                if (proto_check_fields(req, _f, &e) < 0) goto fail; } while (0)
+
+        if (strcmp(method, "hello") == 0) {
+                const char *vm_id, *client;
+                uint64_t version;
+                RegVm *vm;
+
+                if (c->hello) {
+                        proto_error_set(&e, PROTO_E_ALREADY_HELLO, EALREADY, "hello already done for VM %s", c->vm->id);
+                        goto fail;
+                }
+                FIELDS("version", "vm", "client");
+                if (want_fds(n_fds, 0, method, &e) < 0 ||
+                    proto_get_uint(req, "version", true, UINT32_MAX, &version, &e) < 0 ||
+                    proto_get_string(req, "vm", true, &vm_id, &e) < 0 ||
+                    proto_get_string(req, "client", false, &client, &e) < 0)
+                        goto fail;
+                if (client && strlen(client) > 64) {
+                        proto_error_set(&e, PROTO_E_INVALID_PARAMS, EINVAL, "\"client\" longer than 64 characters");
+                        goto fail;
+                }
+                if (version < PROTO_VERSION_MIN) {
+                        proto_error_set(&e, PROTO_E_VERSION, EPROTONOSUPPORT, "protocol version %llu not supported (%d..%d)",
+                                        (unsigned long long) version, PROTO_VERSION_MIN, PROTO_VERSION);
+                        goto fail;
+                }
+                if (manager_vm_claim(m, c, vm_id, c->uid, c->gid, &vm, &e) < 0)
+                        goto fail;
+                c->vm = vm;
+                c->hello = true;
+                res = json_object_new_object();
+                json_object_object_add(res, "version", json_object_new_int(MIN(version, (uint64_t) PROTO_VERSION)));
+                json_object_object_add(res, "daemon", json_object_new_string(PROJECT_VERSION));
+                json_object_object_add(res, "abi", json_object_new_string(m->luo ? luo_abi_to_string(luo_get_abi(m->luo)) : "none"));
+                json_object_object_add(res, "state", json_object_new_string(update_state_to_string(m->state)));
+                json_object_object_add(res, "incoming", json_object_new_boolean(vm->incoming && !vm->restored));
+                json_object_object_add(res, "items", manager_vm_items_json(m, vm));
+                if (client)
+                        log_vm(LOG_INFO, vm->id, "client: %s", client);
+                conn_reply_ok(c, req->id, res, -EBADF);
+                manager_vm_hello_done(m, vm);
+                return;
+        }
+        if (!c->hello) {
+                proto_error_set(&e, PROTO_E_HELLO_REQUIRED, EPERM, "the first request must be hello");
+                goto fail;
+        }
+        if (strcmp(method, "preserve") == 0) {
+                const char *label;
+                FIELDS("label");
+                if (want_fds(n_fds, 1, method, &e) < 0 || proto_get_string(req, "label", true, &label, &e) < 0)
+                        goto fail;
+                fd = fds[0];
+                fds[0] = -EBADF;
+                if (manager_preserve(m, c->vm, label, fd, &res, &e) < 0)
+                        goto fail;
+        } else if (strcmp(method, "unpreserve") == 0) {
+                const char *label;
+                FIELDS("label");
+                if (want_fds(n_fds, 0, method, &e) < 0 || proto_get_string(req, "label", true, &label, &e) < 0 ||
+                    manager_unpreserve(m, c->vm, label, &e) < 0)
+                        goto fail;
+        } else if (strcmp(method, "list") == 0) {
+                FIELDS(NULL);
+                if (want_fds(n_fds, 0, method, &e) < 0)
+                        goto fail;
+                res = json_object_new_object();
+                json_object_object_add(res, "items", manager_vm_items_json(m, c->vm));
+        } else if (strcmp(method, "session") == 0) {
+                FIELDS(NULL);
+                if (want_fds(n_fds, 0, method, &e) < 0 || manager_session_get(m, c->vm, &fd, &res, &e) < 0)
+                        goto fail;
+        } else if (strcmp(method, "ack") == 0) {
+                const char *message = NULL;
+                uint64_t seq;
+                bool ok = true;
+                FIELDS("seq", "ok", "message");
+                if (want_fds(n_fds, 0, method, &e) < 0 ||
+                    proto_get_uint(req, "seq", true, PROTO_ID_MAX, &seq, &e) < 0 ||
+                    proto_get_bool(req, "ok", false, &ok, &e) < 0 ||
+                    proto_get_string(req, "message", false, &message, &e) < 0)
+                        goto fail;
+                /* Reply first: acking may complete the update and, on success, reboot the machine. */
+                conn_reply_ok(c, req->id, NULL, -EBADF);
+                if (manager_ack(m, c->vm, seq, ok, message, &e) < 0)
+                        log_vm(LOG_WARNING, c->vm->id, "bad ack: %s", e.message);
+                return;
+        } else if (strcmp(method, "reclaim") == 0) {
+                const char *label;
+                Call *call;
+                FIELDS("label");
+                if (want_fds(n_fds, 0, method, &e) < 0 || proto_get_string(req, "label", true, &label, &e) < 0)
+                        goto fail;
+                call = conn_new_call(c, req->id);
+                if (call)
+                        manager_reclaim(m, c->vm, label, call);
+                return;
+        } else if (strcmp(method, "restored") == 0) {
+                FIELDS(NULL);
+                if (want_fds(n_fds, 0, method, &e) < 0 || manager_restored(m, c->vm, &res, &e) < 0)
+                        goto fail;
+        } else if (strcmp(method, "forget") == 0) {
+                RegVm *vm = c->vm;
+                FIELDS(NULL);
+                if (want_fds(n_fds, 0, method, &e) < 0)
+                        goto fail;
+                c->vm = NULL;
+                vm->conn = NULL;
+                if (manager_forget(m, vm, &e) < 0) {
+                        c->vm = vm;
+                        vm->conn = c;
+                        goto fail;
+                }
+                c->hello = false;   /* the connection may hello again (for another VM) */
+        } else {
+                proto_error_set(&e, PROTO_E_UNKNOWN_METHOD, EOPNOTSUPP, "unknown method \"%.64s\"", method);
+                goto fail;
+        }
+        conn_reply_ok(c, req->id, res, fd);
+        return;
+fail:
+        safe_close(fd);
+        conn_reply_error(c, true, req->id, &e);
+#undef FIELDS
+}
+
+void manager_vm_hello_done(Manager *m, RegVm *vm) {
+        if (vm->incoming && !vm->restored && vm->conn) {
+                json_object *f = json_object_new_object();
+                json_object_object_add(f, "update", json_object_new_uint64(m->update_id));
+                (void) m->vmm_ops.send_event(vm->conn, "restore-ready", f);
+        }
+}
+
+/* ---------------------------------------------------------------- I/O */
+
+/* Returns true if a message (or EOF) was consumed, false when nothing was waiting. */
+static bool conn_receive(Conn *c) {
+        Server *s = c->server;
+        size_t max_fds = s->config->max_fds_per_message;
+        _cleanup_free_ char *cbuf = NULL;
+        struct iovec iov = { .iov_base = s->rxbuf, .iov_len = s->rxsize };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+        int fds[256];
+        size_t n_fds = 0;
+        ProtoRequest req;
+        ProtoError e = {};
+        ssize_t n;
+
+        cbuf = calloc(1, CMSG_SPACE(sizeof(int) * max_fds));
+        if (!cbuf) {
+                c->dead = true;
+                return false;
+        }
+        mh.msg_control = cbuf;
+        mh.msg_controllen = CMSG_SPACE(sizeof(int) * max_fds);
+        n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        if (n < 0) {
+                if (errno != EAGAIN && errno != EINTR)
+                        c->dead = true;
+                return false;
+        }
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+                        size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                        for (size_t i = 0; i < k; i++) {
+                                int fd;
+                                memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+                                if (n_fds < ELEMENTSOF(fds))
+                                        fds[n_fds++] = fd;
+                                else
+                                        safe_close(fd);
+                        }
+                }
+        if (n == 0 && n_fds == 0) {
+                c->dead = true;       /* orderly EOF (SEQPACKET has no empty messages we accept) */
+                return true;
+        }
+        if (mh.msg_flags & MSG_CTRUNC) {
+                close_fds(fds, n_fds);
+                proto_error_set(&e, PROTO_E_TOO_MANY_FDS, EMFILE, "more than %zu fds in one message; all were closed", max_fds);
+                /* Still try to answer with the request's id. */
+                if (!(mh.msg_flags & MSG_TRUNC) && proto_request_parse(s->rxbuf, n, s->config->max_json_depth, &req, &(ProtoError) {}) >= 0) {
+                        conn_reply_error(c, true, req.id, &e);
+                        proto_request_done(&req);
+                } else
+                        conn_reply_error(c, false, 0, &e);
+                return true;
+        }
+        if (mh.msg_flags & MSG_TRUNC) {
+                close_fds(fds, n_fds);
+                proto_error_set(&e, PROTO_E_MESSAGE_TOO_LARGE, EMSGSIZE, "message longer than %zu bytes", s->rxsize);
+                conn_reply_error(c, false, 0, &e);
+                return true;
+        }
+        if (proto_request_parse(s->rxbuf, n, s->config->max_json_depth, &req, &e) < 0) {
+                close_fds(fds, n_fds);
+                conn_reply_error(c, req.has_id, req.id, &e);
+                return true;
+        }
+        if (c->pending >= s->config->max_pending_requests) {
+                close_fds(fds, n_fds);
+                proto_error_set(&e, PROTO_E_LIMIT, EBUSY, "too many outstanding requests");
+                conn_reply_error(c, true, req.id, &e);
+                proto_request_done(&req);
+                return true;
+        }
+        if (c->role == CONN_VMM)
+                vmm_dispatch(c, &req, fds, n_fds);
+        else
+                operator_dispatch(c, &req, fds, n_fds);
+        close_fds(fds, n_fds);   /* whatever the dispatcher did not take */
+        proto_request_done(&req);
+        return true;
+}
+
+static int on_conn_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        Conn *c = userdata;
+
+        c->in_dispatch = true;
+        if (revents & EPOLLOUT)
+                conn_flush(c);
+        if (revents & EPOLLIN) {
+                /* A bounded batch per wakeup keeps one chatty client from starving others. */
+                for (int i = 0; i < 16 && !c->dead; i++)
+                        if (!conn_receive(c))
+                                break;
+        } else if (revents & (EPOLLHUP | EPOLLERR))
+                c->dead = true;
+        c->in_dispatch = false;
+        conn_maybe_free(c);
+        return 0;
+}
+
+static size_t conns_of_uid(Server *s, uid_t uid) {
+        size_t n = 0;
+        for (Conn *c = s->conns; c; c = c->next)
+                n += c->uid == uid;
+        return n;
+}
+
+static void refuse(int fd, ProtoErrorCode code, int error, const char *msg) {
+        ProtoError e = {};
+        char *data;
+
+        proto_error_set(&e, code, error, "%s", msg);
+        data = proto_reply_error(false, 0, &e);
+        if (data)
+                (void) send(fd, data, strlen(data), MSG_NOSIGNAL | MSG_DONTWAIT);
+        free(data);
+        safe_close(fd);
+}
+
+static int on_listen_io(sd_event_source *src, int lfd, uint32_t revents, void *userdata) {
+        Server *s = userdata;
+        ConnRole role = lfd == s->listen_fd[CONN_VMM] ? CONN_VMM : CONN_OPERATOR;
+
+        for (int i = 0; i < 64; i++) {
+                struct ucred cred;
+                socklen_t len = sizeof(cred);
+                Conn *c;
+                int fd, r;
+
+                fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                if (fd < 0)
+                        return 0;
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+                        safe_close(fd);
+                        continue;
+                }
+                if (role == CONN_OPERATOR && cred.uid != 0) {
+                        refuse(fd, PROTO_E_PERMISSION_DENIED, EPERM, "the control socket is for root only");
+                        continue;
+                }
+                if (role == CONN_VMM && !config_may_connect(s->config, cred.uid, cred.gid)) {
+                        log_warning("Refusing VMM connection from uid %u (AllowUsers/AllowGroups)", (unsigned) cred.uid);
+                        refuse(fd, PROTO_E_PERMISSION_DENIED, EPERM, "uid not allowed to connect");
+                        continue;
+                }
+                if (s->n_conns >= s->config->max_connections ||
+                    conns_of_uid(s, cred.uid) >= s->config->max_connections_per_uid) {
+                        log_warning("Refusing connection from uid %u: connection limit", (unsigned) cred.uid);
+                        refuse(fd, PROTO_E_LIMIT, EMFILE, "too many connections");
+                        continue;
+                }
+                c = calloc(1, sizeof(Conn));
+                if (!c) {
+                        safe_close(fd);
+                        continue;
+                }
+                c->server = s;
+                c->role = role;
+                c->fd = fd;
+                c->uid = cred.uid;
+                c->gid = cred.gid;
+                c->pid = cred.pid;
+                r = sd_event_add_io(s->event, &c->io, fd, EPOLLIN, on_conn_io, c);
+                if (r < 0) {
+                        safe_close(fd);
+                        free(c);
+                        continue;
+                }
+                c->next = s->conns;
+                if (s->conns)
+                        s->conns->prev = c;
+                s->conns = c;
+                s->n_conns++;
+                if (role == CONN_OPERATOR)
+                        operator_connected(c);
+        }
+        return 0;
+}
+
+int server_new(sd_event *e, Manager *m, Config *config, Server **ret) {
+        Server *s = calloc(1, sizeof(Server));
+
+        if (!s)
+                return -ENOMEM;
+        s->event = sd_event_ref(e);
+        s->manager = m;
+        s->config = config;
+        s->listen_fd[0] = s->listen_fd[1] = -EBADF;
+        s->rxsize = config->max_message_size;
+        s->rxbuf = malloc(s->rxsize);
+        if (!s->rxbuf) {
+                server_free(s);
+                return -ENOMEM;
+        }
+        m->vmm_ops.send_event = vmm_send_event;
+        *ret = s;
+        return 0;
+}
+
+Server *server_free(Server *s) {
+        if (!s)
+                return NULL;
+        while (s->conns)
+                conn_free(s->conns);
+        for (int i = 0; i < 2; i++) {
+                sd_event_source_disable_unref(s->listen_io[i]);
+                safe_close(s->listen_fd[i]);
+                if (s->path[i])
+                        (void) unlink(s->path[i]);
+                free(s->path[i]);
+        }
+        sd_event_unref(s->event);
+        free(s->rxbuf);
+        free(s);
+        return NULL;
+}
+
+int server_listen(Server *s, ConnRole role, const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, path);
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        (void) unlink(path);
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return -errno;
+        /* VMM access is decided by [Access] on peer credentials; the control socket is root's alone. */
+        if (chmod(path, role == CONN_VMM ? 0666 : 0600) < 0)
+                return -errno;
+        if (listen(fd, SOMAXCONN) < 0)
+                return -errno;
+        r = sd_event_add_io(s->event, &s->listen_io[role], fd, EPOLLIN, on_listen_io, s);
+        if (r < 0)
+                return r;
+        s->path[role] = strdup(path);
+        s->listen_fd[role] = TAKE_FD(fd);
+        return 0;
+}
