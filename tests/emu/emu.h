@@ -55,6 +55,7 @@ struct emu_state {
         int listener;                   /* seccomp listener of this boot */
         int proc_fd;                    /* the machine's /proc (O_PATH) */
         int epoll_fd;
+        int obj_epoll_fd;               /* object A ends only, nested in epoll_fd */
         char *tmpdir;                   /* private, removed at exit */
         bool luo_dev_in_use;            /* exclusive open flag */
 
@@ -111,6 +112,8 @@ void object_free(struct object *o);
 /* Called from the event loop when the machine released its last reference. */
 void object_release(struct object *o);
 void object_drop_all(void);
+/* Processes every pending release without blocking. */
+void object_drain_releases(void);
 
 /* ---- trapped-call context (trap.c) ---- */
 
@@ -239,6 +242,7 @@ struct vfio_file *vfio_file_new(struct vfio_dev *d, bool retrieved);
 void vfio_ioctl(struct call *c, struct object *o, unsigned cmd, uint64_t arg);
 void vfio_file_release(struct vfio_file *f);
 void vfio_irqs_off(struct vfio_dev *d);
+void vfio_rw(struct call *c, struct vfio_file *f, bool write, uint64_t buf, uint64_t count, int64_t pos);
 
 struct iommufd *iommufd_get(struct iommufd *i);
 void iommufd_put(struct iommufd *i);

@@ -124,7 +124,8 @@ static void dev_ioctl(struct call *c, unsigned cmd, uint64_t arg) {
         r = fail_check(FAIL_RETRIEVE_SESSION);
         if (r < 0)
                 return call_reply(c, r);
-        s = session_find(&luo_incoming, name);
+        /* Unlike create, retrieve compares the caller's 64 bytes as they are. */
+        s = session_find(&luo_incoming, (const char *) a.name);
         if (!s)
                 return call_reply(c, -ENOENT);
         if (s->retrieved)

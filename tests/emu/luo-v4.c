@@ -179,12 +179,10 @@ static void dev_ioctl(struct call *c, unsigned cmd, uint64_t arg) {
                 }
                 return call_reply(c, 0);
         default:
-                memcpy(name, a.retrieve.name, sizeof(name));
-                name[sizeof(name) - 1] = 0;
                 r = fail_check(FAIL_RETRIEVE_SESSION);
                 if (r < 0)
                         return call_reply(c, r);
-                s = session_find(&luo_incoming, name);
+                s = session_find(&luo_incoming, (const char *) a.retrieve.name);
                 if (!s)
                         return call_reply(c, -ENOENT);
                 if (s->retrieved)

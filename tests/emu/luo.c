@@ -330,9 +330,7 @@ static bool pfile_can_finish(struct pfile *pf) {
                 return true;
         if (pf->retrieve_status <= 0)
                 return false;
-        if (opt.abi == EMU_ABI_V4)
-                return true;
-        /* D2: the handed-over state must have been consumed by a bind. */
+        /* D1/D2: the handed-over state must have been consumed by a bind. */
         return pf->dev_index < opt.n_vfio && !vfio_devs[pf->dev_index].incoming_state;
 }
 

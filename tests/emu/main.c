@@ -31,6 +31,7 @@ struct emu_state emu = {
         .listener = -1,
         .proc_fd = -1,
         .epoll_fd = -1,
+        .obj_epoll_fd = -1,
         .v4_state = 1,          /* NORMAL */
 };
 
@@ -270,7 +271,7 @@ static int check_kernel(void) {
         return 0;
 }
 
-static int tag_listener, tag_init, tag_signal;
+static int tag_listener, tag_init, tag_signal, tag_objects;
 bool machine_kexec_pending;
 int machine_exit_request = -1;
 
@@ -294,6 +295,12 @@ static int run(void) {
 
         emu.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
         if (emu.epoll_fd < 0)
+                return -errno;
+        emu.obj_epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+        if (emu.obj_epoll_fd < 0)
+                return -errno;
+        ev = (struct epoll_event) { .events = EPOLLIN, .data.ptr = &tag_objects };
+        if (epoll_ctl(emu.epoll_fd, EPOLL_CTL_ADD, emu.obj_epoll_fd, &ev) < 0)
                 return -errno;
         ev = (struct epoll_event) { .events = EPOLLIN, .data.ptr = &tag_signal };
         if (epoll_ctl(emu.epoll_fd, EPOLL_CTL_ADD, sfd, &ev) < 0)
@@ -344,8 +351,8 @@ static int run(void) {
                         } else if (e.data.ptr == &fakefs_timer_tag) {
                                 /* bind-delay timer (fakefs) */
                                 fakefs_set_driver(UINT32_MAX, true);
-                        } else
-                                object_release(e.data.ptr);
+                        } else if (e.data.ptr == &tag_objects)
+                                object_drain_releases();
                 }
 
                 /* init is gone: reap it; the whole PID namespace died with it. */

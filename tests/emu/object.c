@@ -41,7 +41,7 @@ struct object *object_new(enum obj_kind kind) {
                 goto fail;
         o->b_ino = st.st_ino;
         ev = (struct epoll_event) { .events = EPOLLRDHUP, .data.ptr = o };
-        if (epoll_ctl(emu.epoll_fd, EPOLL_CTL_ADD, o->a_fd, &ev) < 0)
+        if (epoll_ctl(emu.obj_epoll_fd, EPOLL_CTL_ADD, o->a_fd, &ev) < 0)
                 goto fail;
         o->hnext = buckets[bucket_of(o->b_ino)];
         buckets[bucket_of(o->b_ino)] = o;
@@ -74,7 +74,7 @@ void object_free(struct object *o) {
                         *p = o->hnext;
                         break;
                 }
-        epoll_ctl(emu.epoll_fd, EPOLL_CTL_DEL, o->a_fd, NULL);
+        epoll_ctl(emu.obj_epoll_fd, EPOLL_CTL_DEL, o->a_fd, NULL);
         safe_close(o->a_fd);
         safe_close(o->b_fd);
         free(o);
@@ -127,4 +127,15 @@ void object_drop_all(void) {
                         object_free(o);
                 }
         emu.luo_dev_in_use = false;
+}
+
+void object_drain_releases(void) {
+        for (;;) {
+                struct epoll_event e;
+                int n = epoll_wait(emu.obj_epoll_fd, &e, 1, 0);
+
+                if (n <= 0)
+                        return;
+                object_release(e.data.ptr);
+        }
 }

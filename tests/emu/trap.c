@@ -34,6 +34,7 @@ int trap_install_filter(void) {
         static const unsigned trapped[] = {
                 __NR_open, __NR_openat, __NR_openat2, __NR_readlink, __NR_readlinkat,
                 __NR_kexec_file_load, __NR_kexec_load, __NR_reboot, __NR_ftruncate, __NR_fallocate,
+                __NR_pread64, __NR_pwrite64,
         };
         struct sock_filter f[64];
         unsigned n = 0, n_trapped = ELEMENTSOF(trapped);
@@ -524,6 +525,10 @@ static void handle_resize(struct call *c) {
 }
 
 void trap_handle(int listener) {
+        /* A close() that dropped the last reference has already released the file in
+         * the kernel's view; settle those releases before answering anything else. */
+        object_drain_releases();
+
         static struct seccomp_notif *req;
         static struct seccomp_notif_resp *resp;
         static struct seccomp_notif_sizes sizes;
@@ -583,6 +588,15 @@ void trap_handle(int listener) {
         case __NR_fallocate:
                 handle_resize(&c);
                 break;
+        case __NR_pread64:
+        case __NR_pwrite64: {
+                struct object *o = call_object(&c, (int) req->data.args[0]);
+
+                if (o && o->kind == OBJ_VFIO)
+                        vfio_rw(&c, o->vfio, req->data.nr == __NR_pwrite64, req->data.args[1],
+                                req->data.args[2], (int64_t) req->data.args[3]);
+                break;
+        }
         default:
                 break;
         }

@@ -48,10 +48,10 @@ void vfio_boot_reset(void) {
         }
 }
 
+/* Switches off the active INTx/MSI/MSI-X type (ERR/REQ eventfds are separate). */
 void vfio_irqs_off(struct vfio_dev *d) {
         d->irq_type = IRQ_NONE;
         d->irq_count = 0;
-        d->err_trigger = d->req_trigger = false;
 }
 
 struct vfio_file *vfio_file_new(struct vfio_dev *d, bool retrieved) {
@@ -105,7 +105,9 @@ static void file_unbind(struct vfio_file *f) {
         if (!f->access)
                 return;
         if (d->bound == f) {
+                /* closing the device disables everything, ERR/REQ included */
                 vfio_irqs_off(d);
+                d->err_trigger = d->req_trigger = false;
                 d->bound = NULL;
         }
         if (f->pt_id)
@@ -203,7 +205,10 @@ static int set_msi_trigger(struct call *c, struct vfio_dev *d, int index, uint32
 
 static int set_single_trigger(struct call *c, bool *trigger, uint32_t flags, uint32_t count, const void *data) {
         if (flags & VFIO_IRQ_SET_DATA_NONE) {
-                if (*trigger && count == 0)
+                /* loopback signal or teardown; only with an eventfd set */
+                if (!*trigger)
+                        return -EINVAL;
+                if (count == 0)
                         *trigger = false;
                 return 0;
         }
@@ -486,4 +491,38 @@ void vfio_ioctl(struct call *c, struct object *o, unsigned cmd, uint64_t arg) {
                 break;
         }
         call_reply(c, r);
+}
+
+/* Region access through pread/pwrite at VFIO_PCI_INDEX_TO_OFFSET(index) + offset. */
+void vfio_rw(struct call *c, struct vfio_file *f, bool write, uint64_t buf, uint64_t count, int64_t pos) {
+        uint64_t index = (uint64_t) pos >> 40, off = (uint64_t) pos & ((1ull << 40) - 1), size;
+        uint8_t data[4096];
+
+        if (!f->access)
+                return call_reply(c, -EINVAL);
+        if (pos < 0)
+                return call_reply(c, -EINVAL);
+        if (index == VFIO_PCI_BAR0_REGION_INDEX)
+                size = 0x4000;
+        else if (index == VFIO_PCI_CONFIG_REGION_INDEX)
+                size = 4096;
+        else
+                return call_reply(c, -EINVAL);
+        if (off >= size)
+                return call_reply(c, -EINVAL);
+        count = MIN(count, size - off);
+        count = MIN(count, (uint64_t) sizeof(data));
+        if (write)
+                return call_reply(c, (int64_t) count);  /* writes are accepted and dropped */
+        memset(data, 0, sizeof(data));
+        if (index == VFIO_PCI_CONFIG_REGION_INDEX) {
+                /* vendor 0x1b36, device 0x0010, class 0x010802 (NVMe) */
+                static const uint8_t hdr[12] = { 0x36, 0x1b, 0x10, 0x00, 0, 0, 0x10, 0, 0, 0x02, 0x08, 0x01 };
+                for (uint64_t i = 0; i < count; i++)
+                        if (off + i < sizeof(hdr))
+                                data[i] = hdr[off + i];
+        }
+        if (call_write(c, buf, data, (size_t) count) < 0)
+                return call_reply(c, -EFAULT);
+        call_reply(c, (int64_t) count);
 }
