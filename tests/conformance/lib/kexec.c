@@ -31,7 +31,7 @@ static void boot0(void) {
         CHECK_NERRNO(kexec_load_kernel(kernel, "/nonexistent/initrd", cmdline), ENOENT, "a missing initrd -> -ENOENT");
 
         CHECK_NERRNO(kexec_load_kernel(kernel, NULL, NULL), 0, "load with no initrd and no command line");
-        CHECK_NERRNO(kexec_is_loaded(), 1, "kexec_is_loaded() -> 1");
+        harness_check(kexec_is_loaded() == 1, "kexec_is_loaded() -> 1");
         CHECK_NERRNO(kexec_unload_kernel(), 0, "kexec_unload_kernel()");
         CHECK_NERRNO(kexec_is_loaded(), 0, "kexec_is_loaded() -> 0 after unload");
         harness_carry();
@@ -46,7 +46,7 @@ static void boot0(void) {
         }
         snprintf(next, sizeof(next), "%s lib_conf_marker liveupdate=off liveupdate=on", cmdline);
         CHECK_NERRNO(kexec_load_kernel(kernel, initrd, next), 0, "load with an initrd and a new command line");
-        CHECK_NERRNO(kexec_is_loaded(), 1, "kexec_is_loaded() -> 1");
+        harness_check(kexec_is_loaded() == 1, "kexec_is_loaded() -> 1");
         free(cmdline);
 
         harness_carry();

@@ -4,9 +4,9 @@
  * luo-emu --vfio=2, two boots.
  *
  * Boot 0: every emulated kind classifies right, with PCI addresses for the device fds;
- * bind + attach; MSI-X and REQ on; preserve the device; reboot() is refused while the
- * interrupts are on; vfio_device_disable_irqs() switches off exactly the two indexes;
- * then the same reboot goes through.
+ * bind + attach; MSI-X and REQ on; preserve the device; upstream: reboot() is refused
+ * while the interrupts are on; vfio_device_disable_irqs() switches off exactly the two
+ * indexes; then the same reboot goes through.
  * Boot 1: the retrieved device classifies as vfio-retrieved with the same address;
  * FINISH is busy until it is bound again.
  */
@@ -78,7 +78,8 @@ static void boot0(void) {
         } else
                 printf("# /dev/vfio/vfio not emulated (%s)\n", strerror(errno));
 
-        CHECK_NERRNO(vfio_device_disable_irqs(d0), 0, "disable_irqs on an unbound cdev: nothing to switch off");
+        r = vfio_device_disable_irqs(d0);
+        harness_check(r == 0, "disable_irqs on an unbound cdev: nothing to switch off (%d)", r);
         CHECK_NERRNO(vfio_device_bind_iommufd(d0, iommufd, &devid), 0, "vfio_device_bind_iommufd(vfio0)");
         CHECK_NERRNO(vfio_device_bind_iommufd(d0, iommufd, NULL), EINVAL, "binding twice -> -EINVAL");
         CHECK_NERRNO(iommufd_ioas_alloc(iommufd, &ioas), 0, "iommufd_ioas_alloc()");
@@ -89,7 +90,8 @@ static void boot0(void) {
         CHECK_NERRNO(vfio_device_get_irq_info(d0, VFIO_PCI_MSIX_IRQ_INDEX, &irq), 0, "vfio_device_get_irq_info(MSI-X)");
         harness_check(irq.count >= 2, "at least two MSI-X vectors (%u)", irq.count);
 
-        CHECK_NERRNO(vfio_device_disable_irqs(d0), 0, "disable_irqs with nothing enabled -> 0 indexes");
+        r = vfio_device_disable_irqs(d0);
+        harness_check(r == 0, "disable_irqs with nothing enabled -> 0 indexes (%d)", r);
 
         efd[0] = eventfd(0, EFD_CLOEXEC);
         efd[1] = eventfd(0, EFD_CLOEXEC);
@@ -115,23 +117,32 @@ static void boot0(void) {
                              "kexec_load_kernel()");
                 free(cmdline);
         }
-        if (conf_abi == LUO_ABI_V4)
-                CHECK_NERRNO(luo_prepare(l), 0, "v4: luo_prepare()");
-        harness_carry();
-        CHECK_NERRNO(kexec_reboot(), EINVAL, "kexec_reboot() with MSI-X on -> -EINVAL (freeze refused)");
+        /*
+         * Upstream (D1/D2 VFIO handler): the freeze refuses a device with interrupts on.
+         * The v4 RFC (R1) switched them off inside the kernel's freeze instead (spec
+         * §4.1), and luo-emu --abi=v4 does the same, so there the reboot would succeed.
+         */
+        if (conf_abi == LUO_ABI_UPSTREAM) {
+                harness_carry();
+                CHECK_NERRNO(kexec_reboot(), EINVAL, "kexec_reboot() with MSI-X on -> -EINVAL (freeze refused)");
+        }
 
         r = vfio_device_disable_irqs(d0);
+        harness_check(r >= 1 + (int) req_on, "vfio_device_disable_irqs() switched off MSI-X%s (%d)",
+                      req_on ? " and REQ" : "", r);
         harness_check(r == 1 + (int) req_on, "vfio_device_disable_irqs() switched off %d indexes (expected %d)",
                       r, 1 + (int) req_on);
-        CHECK_NERRNO(vfio_device_disable_irqs(d0), 0, "a second call finds nothing left on");
-        CHECK_NERRNO(vfio_device_disable_irqs(d1), 0, "the other (unbound) device has nothing on");
+        r = vfio_device_disable_irqs(d0);
+        harness_check(r == 0, "a second call finds nothing left on (%d)", r);
+        r = vfio_device_disable_irqs(d1);
+        harness_check(r == 0, "the other (unbound) device has nothing on (%d)", r);
 
         conf_kexec(l);
 }
 
 static void boot1(void) {
         char a0s[PCI_ADDR_STRING_MAX], note[64];
-        int s = -1, d = -1, iommufd;
+        int s = -1, d = -1, iommufd, r;
         PciAddr want;
         FdInfo info;
         Luo *l;
@@ -149,12 +160,16 @@ static void boot1(void) {
                       pci_addr_equal(&info.pci, &want),
                       "its PCI address is the one vfio0 had before the kexec (%s, was %s)",
                       pci_addr_to_string(&info.pci, a0s), note);
-        CHECK_NERRNO(luo_session_finish(l, s), EBUSY, "FINISH while the device is not bound -> -EBUSY");
-        CHECK_NERRNO(vfio_device_disable_irqs(d), 0, "disable_irqs on the unbound retrieved fd -> 0");
+        r = luo_session_finish(l, s);
+        harness_check(r == -EBUSY, "FINISH while the device is not bound -> -EBUSY (%d)", r);
+        bool finished = r >= 0;
+        r = vfio_device_disable_irqs(d);
+        harness_check(r == 0, "disable_irqs on the unbound retrieved fd -> 0 (%d)", r);
 
         iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
         CHECK_NERRNO(vfio_device_bind_iommufd(d, iommufd, NULL), 0, "bind the retrieved device to a new iommufd");
-        CHECK_NERRNO(luo_session_finish(l, s), 0, "FINISH once it is bound");
+        if (!finished)
+                CHECK_NERRNO(luo_session_finish(l, s), 0, "FINISH once it is bound");
         if (conf_abi == LUO_ABI_V4)
                 CHECK_NERRNO(luo_finish(l), 0, "v4: global FINISH");
         luo_free(l);
