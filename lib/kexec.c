@@ -218,8 +218,10 @@ bool kernel_cmdline_has_flag(const char *cmdline, const char *key) {
                         /* Everything after a bare "--" belongs to init, not to the kernel. */
                         if (len == 2 && strncmp(start, "--", 2) == 0)
                                 break;
-                        if (param_name_equal(start, len, key))
-                                enabled = true;
+                        /*
+                         * A bare "liveupdate" or "kho" reaches their early_param handlers as
+                         * kstrtobool(NULL), which fails: the kernel keeps the previous value.
+                         */
                         continue;
                 }
                 if (eq < start || eq >= start + len)

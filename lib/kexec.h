@@ -30,7 +30,9 @@ int kernel_cmdline_read(char **ret);
 
 /*
  * kernel_cmdline_has_flag() - true if @cmdline enables boolean kernel parameter @key
- * ("liveupdate", "kho"): "key", "key=1", "key=on", "key=y"... with the last occurrence
- * winning, as the kernel parses it.
+ * ("liveupdate", "kho"): "key=1", "key=on", "key=y"... with the last valid occurrence
+ * winning, as the kernel parses it (kstrtobool; '-' and '_' alike; nothing after "--").
+ * A bare "key" or an unparsable value is ignored, as the kernel's early_param handlers
+ * for liveupdate= and kho= reject it and keep the previous value (default off).
  */
 bool kernel_cmdline_has_flag(const char *cmdline, const char *key);

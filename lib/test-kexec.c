@@ -18,7 +18,7 @@ static void test_cmdline_flags(void) {
         } cases[] = {
                 { "", "liveupdate", false },
                 { "root=/dev/sda1 quiet", "liveupdate", false },
-                { "liveupdate", "liveupdate", true },               /* bare flag = on */
+                { "liveupdate", "liveupdate", false },              /* bare: kstrtobool(NULL) fails */
                 { "liveupdate=on", "liveupdate", true },
                 { "liveupdate=ON", "liveupdate", true },
                 { "liveupdate=1", "liveupdate", true },
@@ -36,7 +36,8 @@ static void test_cmdline_flags(void) {
                 { "liveupdate=o", "liveupdate", false },
                 { "liveupdate=on liveupdate=off", "liveupdate", false }, /* last one wins */
                 { "liveupdate=off liveupdate=on", "liveupdate", true },
-                { "liveupdate=off liveupdate", "liveupdate", true },
+                { "liveupdate=off liveupdate", "liveupdate", false }, /* bare leaves it as it was */
+                { "liveupdate=on liveupdate", "liveupdate", true },
                 { "liveupdate=on liveupdate=bogus", "liveupdate", true }, /* invalid leaves it */
                 { "liveupdate=off liveupdate=bogus", "liveupdate", false },
                 { "  kho=on\tliveupdate=on\n", "liveupdate", true },
@@ -51,7 +52,7 @@ static void test_cmdline_flags(void) {
                 { "liveupdate=\"on\"", "liveupdate", true },
                 { "root=x -- liveupdate=on", "liveupdate", false },  /* after -- it is init's */
                 { "liveupdate=on -- liveupdate=off", "liveupdate", true },
-                { "some-flag", "some_flag", true },                 /* '-' and '_' are the same */
+                { "some-flag=y", "some_flag", true },               /* '-' and '_' are the same */
                 { "some_flag=0", "some-flag", false },
                 { "some_flag=1", "some-flag", true },
         };

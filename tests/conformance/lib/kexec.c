@@ -44,7 +44,7 @@ static void boot0(void) {
                 if (fd < 0 || write(fd, "initrd", 6) != 6 || close(fd) < 0)
                         conf_bail("initrd");
         }
-        snprintf(next, sizeof(next), "%s lib_conf_marker liveupdate=off liveupdate=on", cmdline);
+        snprintf(next, sizeof(next), "%s lib_conf_marker=1 liveupdate=off liveupdate liveupdate=on", cmdline);
         CHECK_NERRNO(kexec_load_kernel(kernel, initrd, next), 0, "load with an initrd and a new command line");
         harness_check(kexec_is_loaded() == 1, "kexec_is_loaded() -> 1");
         free(cmdline);
@@ -62,7 +62,16 @@ static void boot1(void) {
         harness_check(cmdline && kernel_cmdline_has_flag(cmdline, "lib_conf_marker"),
                       "the command line given to kexec_load_kernel() is the new boot's: \"%s\"", cmdline ?: "");
         harness_check(cmdline && kernel_cmdline_has_flag(cmdline, "liveupdate"),
-                      "liveupdate=off liveupdate=on: the last one wins");
+                      "liveupdate=off liveupdate liveupdate=on: the last valid one wins");
+        {
+                LuoState st;
+                Luo *l = NULL;
+                /* The emulated kernel read the same flags the same way: LUO is on. */
+                CHECK_NERRNO(luo_open(NULL, &l), 0, "LUO is enabled on the new boot");
+                if (l && luo_get_abi(l) == LUO_ABI_V4)
+                        CHECK_NERRNO(luo_get_state(l, &st), 0, "v4: global state readable");
+                luo_free(l);
+        }
         harness_check(cmdline && strlen(cmdline) >= 14 &&
                       strcmp(cmdline + strlen(cmdline) - 14, " liveupdate=on") == 0,
                       "it ends exactly where it ended when it was loaded (length with the NUL)");
