@@ -446,11 +446,11 @@ int luo_open_device(struct call *c, int flags) {
         struct object *o;
         int r;
 
+        if (emu.luo_dev_in_use)
+                return -EBUSY;
         r = fail_check(FAIL_OPEN);
         if (r < 0)
                 return r;
-        if (emu.luo_dev_in_use)
-                return -EBUSY;
         o = object_new(OBJ_LUO_DEV);
         if (!o)
                 return -ENOMEM;
