@@ -393,9 +393,10 @@ static void handle_readlink(struct call *c, int dirfd, uint64_t path_addr, uint6
         struct object *o;
         int fd, len;
 
-        if (read_path(c, path_addr, path, sizeof(path)) < 0 || path[0] != '/')
+        if (read_path(c, path_addr, path, sizeof(path)) < 0)
                 return call_continue(c);
-        normalize_path(path);
+        if (!resolve_path(c, dirfd, path, sizeof(path)))
+                return call_continue(c);
         if (!parse_proc_fd(path, "fd", who, sizeof(who), &fd))
                 return call_continue(c);
         o = proc_object(c, who, fd);
@@ -416,7 +417,7 @@ static void handle_readlink(struct call *c, int dirfd, uint64_t path_addr, uint6
 
 static void handle_fdinfo(struct call *c, const char *who, int fd, int flags) {
         _cleanup_close_ int real = -EBADF, mfd = -EBADF;
-        char p[128], text[4096 + 256];
+        char p[128], raw[4096], text[4096 + 256], *save = NULL;
         struct object *o;
         ssize_t n;
         size_t len;
@@ -433,14 +434,25 @@ static void handle_fdinfo(struct call *c, const char *who, int fd, int flags) {
         }
         if (real < 0)
                 return call_continue(c);
-        n = read(real, text, 4096);
+        n = read(real, raw, sizeof(raw) - 1);
         if (n < 0)
                 return call_continue(c);
-        len = (size_t) n;
-        if (o->kind == OBJ_VFIO)
-                len += (size_t) snprintf(text + len, sizeof(text) - len,
-                                         "vfio-device-syspath: /sys/devices/pci0000:00/0000:00:01.0/%s\n",
-                                         o->vfio->dev->bdf);
+        raw[n] = 0;
+        /* Keep the generic lines; drop the socket-specific ones (scm_fds, …). */
+        len = 0;
+        for (char *line = strtok_r(raw, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                unsigned long fl;
+
+                if (sscanf(line, "flags: %lo", &fl) == 1) {
+                        /* open() of a device node adds O_LARGEFILE; anon inodes do not */
+                        if (o->kind == OBJ_LUO_DEV || o->kind == OBJ_IOMMUFD ||
+                            (o->kind == OBJ_VFIO && !o->vfio->retrieved))
+                                fl |= 0100000;   /* the kernel's O_LARGEFILE (glibc defines it as 0 on x86-64) */
+                        len += (size_t) snprintf(text + len, sizeof(text) - len, "flags:\t0%lo\n", fl);
+                } else if (strncmp(line, "pos:", 4) == 0 || strncmp(line, "mnt_id:", 7) == 0 ||
+                           strncmp(line, "ino:", 4) == 0)
+                        len += (size_t) snprintf(text + len, sizeof(text) - len, "%s\n", line);
+        }
         mfd = memfd_create("fdinfo", MFD_CLOEXEC);
         if (mfd < 0 || write(mfd, text, len) != (ssize_t) len || lseek(mfd, 0, SEEK_SET) < 0)
                 return call_reply(c, -ENOMEM);
