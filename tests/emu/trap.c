@@ -453,6 +453,10 @@ static void handle_fdinfo(struct call *c, const char *who, int fd, int flags) {
                            strncmp(line, "ino:", 4) == 0)
                         len += (size_t) snprintf(text + len, sizeof(text) - len, "%s\n", line);
         }
+        if (o->kind == OBJ_VFIO)
+                len += (size_t) snprintf(text + len, sizeof(text) - len,
+                                         "vfio-device-syspath: /sys/devices/pci0000:00/0000:00:01.0/%s\n",
+                                         o->vfio->dev->bdf);
         mfd = memfd_create("fdinfo", MFD_CLOEXEC);
         if (mfd < 0 || write(mfd, text, len) != (ssize_t) len || lseek(mfd, 0, SEEK_SET) < 0)
                 return call_reply(c, -ENOMEM);
