@@ -3,13 +3,14 @@
  * Benchmark of the LUO kernel emulator itself: what a trapped ioctl costs compared
  * with an untrapped one, and what one emulated kexec cycle costs.
  *
- *   luo-emu --vfio=1 -- bench-emu ioctl [ITERATIONS]
+ *   luo-emu [--abi=v4] --vfio=1 -- bench-emu ioctl [ITERATIONS] [upstream|v4]
  *   luo-emu -- bench-emu reboot [CYCLES] STATEFILE
  *
  * Both ratios are measured in the same run on the same machine, so they stay
  * meaningful on a loaded 2-core box where absolute numbers wander.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/reboot.h>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "linux/liveupdate.h"
+#include "lu/liveupdate-v4.h"
 #include "lu/vfio-cdev.h"
 
 static uint64_t now_ns(void) {
@@ -43,19 +45,28 @@ static int die(const char *what) {
                 (double) (now_ns() - _t0) / (double) (n);       \
         })
 
-static int bench_ioctl(long n) {
+static int bench_ioctl(long n, bool v4) {
         int luo = open("/dev/liveupdate", O_RDWR | O_CLOEXEC);
         if (luo < 0)
                 die("open /dev/liveupdate");
 
-        struct liveupdate_ioctl_create_session cs = { .size = sizeof cs };
+        /* The two ABIs number CREATE_SESSION differently and v4's name field is shorter. */
+        unsigned long create_cmd = v4 ? LUO_V4_IOCTL_CREATE_SESSION : LIVEUPDATE_IOCTL_CREATE_SESSION;
+        struct liveupdate_ioctl_create_session cs = { .size = v4 ? sizeof(struct luo_v4_create_session) : sizeof cs };
         strcpy((char *) cs.name, "bench");
-        if (ioctl(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, &cs) < 0)
+        if (ioctl(luo, create_cmd, &cs) < 0)
                 die("CREATE_SESSION");
 
+        /* A fresh cdev refuses everything but BIND_IOMMUFD, so bind it first. */
         int vfio = open("/dev/vfio/devices/vfio0", O_RDWR | O_CLOEXEC);
         if (vfio < 0)
                 die("open /dev/vfio/devices/vfio0");
+        int iommu = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+        if (iommu < 0)
+                die("open /dev/iommu");
+        struct vfio_device_bind_iommufd bind = { .argsz = sizeof bind, .iommufd = iommu };
+        if (ioctl(vfio, VFIO_DEVICE_BIND_IOMMUFD, &bind) < 0)
+                die("VFIO_DEVICE_BIND_IOMMUFD");
 
         int p[2];
         if (pipe2(p, O_CLOEXEC) < 0)
@@ -68,7 +79,7 @@ static int bench_ioctl(long n) {
 
         /* Trapped: a duplicate session name (argument read, table lookup, errno reply). */
         double dup_session = TIME_LOOP(n, {
-                if (ioctl(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, &cs) == 0 || errno != EEXIST)
+                if (ioctl(luo, create_cmd, &cs) == 0 || errno != EEXIST)
                         die("duplicate CREATE_SESSION should fail with EEXIST");
         });
 
@@ -80,11 +91,12 @@ static int bench_ioctl(long n) {
                         die("VFIO_DEVICE_GET_INFO");
         });
 
-        /* Trapped on a session fd: unknown token on retrieve is a lookup + errno. */
-        struct liveupdate_session_finish fin = { .size = sizeof fin };
+        /* Trapped on a session fd: preserving an fd that is not a memfd is refused (ENOENT). */
+        struct liveupdate_session_preserve_fd pf = { .size = sizeof pf, .fd = p[0], .token = 1 };
+        unsigned long preserve_cmd = v4 ? LUO_V4_SESSION_PRESERVE_FD : LIVEUPDATE_SESSION_PRESERVE_FD;
         double finish = TIME_LOOP(n, {
-                if (ioctl(cs.fd, LIVEUPDATE_SESSION_FINISH, &fin) < 0 && errno == EFAULT)
-                        die("FINISH");
+                if (ioctl(cs.fd, preserve_cmd, &pf) == 0 || errno != ENOENT)
+                        die("PRESERVE_FD of a pipe should fail with ENOENT");
         });
 
         printf("iterations %ld\n", n);
@@ -92,7 +104,7 @@ static int bench_ioctl(long n) {
         printf("untrapped_syscall_ns %.0f\n", base_sys);
         printf("trapped_create_session_eexist_ns %.0f\n", dup_session);
         printf("trapped_vfio_get_info_ns %.0f\n", get_info);
-        printf("trapped_session_finish_ns %.0f\n", finish);
+        printf("trapped_session_preserve_enoent_ns %.0f\n", finish);
         printf("ratio_trapped_vs_untrapped_ioctl %.1f\n", get_info / base_ioctl);
         return 0;
 }
@@ -157,9 +169,9 @@ static int bench_reboot(long cycles, const char *state) {
 int main(int argc, char **argv) {
         setvbuf(stdout, NULL, _IOLBF, 0);
         if (argc >= 2 && strcmp(argv[1], "ioctl") == 0)
-                return bench_ioctl(argc > 2 ? atol(argv[2]) : 20000);
+                return bench_ioctl(argc > 2 ? atol(argv[2]) : 20000, argc > 3 && strcmp(argv[3], "v4") == 0);
         if (argc >= 4 && strcmp(argv[1], "reboot") == 0)
                 return bench_reboot(atol(argv[2]), argv[3]);
-        fprintf(stderr, "usage: bench-emu ioctl [N] | bench-emu reboot CYCLES STATEFILE\n");
+        fprintf(stderr, "usage: bench-emu ioctl [N] [upstream|v4] | bench-emu reboot CYCLES STATEFILE\n");
         return 2;
 }

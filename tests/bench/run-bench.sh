@@ -13,6 +13,6 @@ trap 'rm -rf "$tmp"' EXIT
 echo "# emulator: trapped vs untrapped ioctl (upstream ABI)"
 "$emu" --vfio=1 -- "$bench" ioctl 20000
 echo "# emulator: trapped vs untrapped ioctl (v4 ABI)"
-"$emu" --abi=v4 --vfio=1 -- "$bench" ioctl 20000 2>/dev/null || echo "v4: not measured (bench uses upstream numbers)"
+"$emu" --abi=v4 --vfio=1 -- "$bench" ioctl 20000 v4
 echo "# emulator: full kexec cycle (kexec_file_load + reboot + freeze + new boot)"
 "$emu" -- "$bench" reboot 50 "$tmp/state"
