@@ -507,8 +507,18 @@ static void handle_ioctl(struct call *c) {
         uint64_t arg = c->req->data.args[2];
         struct object *o = call_object(c, fd);
 
-        if (!o)
+        if (!o) {
+                if (opt.verbose) {
+                        char p[64], l[256] = "?";
+                        ssize_t n;
+
+                        snprintf(p, sizeof(p), "/proc/%u/fd/%d", c->req->pid, fd);
+                        n = readlink(p, l, sizeof(l) - 1);
+                        l[n > 0 ? n : 0] = 0;
+                        log_debug("ioctl fd %d (%s) cmd %#x (pid %u): not an emulated file", fd, l, cmd, c->req->pid);
+                }
                 return call_continue(c);
+        }
         if (opt.verbose)
                 log_debug("ioctl fd %d cmd %#x kind %d (pid %u)", fd, cmd, (int) o->kind, c->req->pid);
         switch (o->kind) {
