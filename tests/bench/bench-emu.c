@@ -5,6 +5,10 @@
  *
  *   luo-emu [--abi=v4] --vfio=1 -- bench-emu ioctl [ITERATIONS] [upstream|v4]
  *   luo-emu -- bench-emu reboot [CYCLES] STATEFILE
+ *   bench-emu floor [ITERATIONS]      (outside the emulator)
+ *
+ * "floor" is the least any seccomp-notification emulator can cost here: a child traps
+ * getppid() and a parent answers at once, with the same hand-off wake-up luo-emu uses.
  *
  * Both ratios are measured in the same run on the same machine, so they stay
  * meaningful on a loaded 2-core box where absolute numbers wander.
@@ -17,7 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -26,6 +34,8 @@
 #include "linux/liveupdate.h"
 #include "lu/liveupdate-v4.h"
 #include "lu/vfio-cdev.h"
+
+#define ELEMENTS(x) (sizeof(x) / sizeof((x)[0]))
 
 static uint64_t now_ns(void) {
         struct timespec ts;
@@ -166,12 +176,66 @@ static int bench_reboot(long cycles, const char *state) {
         return 1;
 }
 
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+
+static int bench_floor(long n) {
+        struct sock_filter filter[] = {
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = { .len = ELEMENTS(filter), .filter = filter };
+        int p[2];
+
+        if (pipe2(p, O_CLOEXEC) < 0)
+                die("pipe");
+        pid_t pid = fork();
+        if (pid < 0)
+                die("fork");
+        if (pid == 0) {
+                int l = (int) syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+                if (l < 0 || write(p[1], &l, sizeof l) != sizeof l)
+                        _exit(1);
+                /* Wait until the parent holds the listener, then measure. */
+                syscall(SYS_getppid);
+                double t = TIME_LOOP(n, syscall(SYS_getppid));
+                printf("iterations %ld\n", n);
+                printf("bare_notify_roundtrip_ns %.0f\n", t);
+                fflush(stdout);
+                _exit(0);
+        }
+        int child_listener;
+        if (read(p[0], &child_listener, sizeof child_listener) != sizeof child_listener)
+                die("read listener");
+        int pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
+        int l = pidfd < 0 ? -1 : (int) syscall(SYS_pidfd_getfd, pidfd, child_listener, 0);
+        if (l < 0)
+                die("pidfd_getfd");
+        (void) ioctl(l, SECCOMP_IOCTL_NOTIF_SET_FLAGS, 1ULL);
+        for (;;) {
+                struct seccomp_notif req = {};
+                if (ioctl(l, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0)
+                        break;   /* the child exited */
+                struct seccomp_notif_resp resp = { .id = req.id, .val = 1 };
+                (void) ioctl(l, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+        }
+        int status;
+        if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                die("floor child");
+        return 0;
+}
+
 int main(int argc, char **argv) {
         setvbuf(stdout, NULL, _IOLBF, 0);
         if (argc >= 2 && strcmp(argv[1], "ioctl") == 0)
                 return bench_ioctl(argc > 2 ? atol(argv[2]) : 20000, argc > 3 && strcmp(argv[3], "v4") == 0);
+        if (argc >= 2 && strcmp(argv[1], "floor") == 0)
+                return bench_floor(argc > 2 ? atol(argv[2]) : 20000);
         if (argc >= 4 && strcmp(argv[1], "reboot") == 0)
                 return bench_reboot(atol(argv[2]), argv[3]);
-        fprintf(stderr, "usage: bench-emu ioctl [N] [upstream|v4] | bench-emu reboot CYCLES STATEFILE\n");
+        fprintf(stderr, "usage: bench-emu floor [N] | bench-emu ioctl [N] [upstream|v4] | bench-emu reboot CYCLES STATEFILE\n");
         return 2;
 }

@@ -10,6 +10,8 @@ bench=$build/tests/bench/bench-emu
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+echo "# floor: a bare seccomp-notification round trip, outside the emulator"
+"$bench" floor 20000
 echo "# emulator: trapped vs untrapped ioctl (upstream ABI)"
 "$emu" --vfio=1 -- "$bench" ioctl 20000
 echo "# emulator: trapped vs untrapped ioctl (v4 ABI)"
