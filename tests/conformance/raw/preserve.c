@@ -9,6 +9,9 @@
  * EEXIST, session full -> ENOSPC, fget -> EBADF, no handler -> ENOENT; so every check
  * below has exactly one thing wrong.
  */
+#include <sys/statfs.h>
+#include <linux/magic.h>
+
 #include "luo-raw.h"
 
 static void check_kinds(int s) {
@@ -37,6 +40,37 @@ static void check_kinds(int s) {
         unlink(path);
 
         CHECK_ERRNO(raw_preserve(s, s, 100), ENOENT, "PRESERVE_FD of a session fd -> ENOENT");
+
+        /* MFD_HUGETLB memfds are not shmem: no handler. Creation needs hugetlbfs support. */
+        fd = memfd_create("p-huge", MFD_CLOEXEC | MFD_HUGETLB);
+        if (fd >= 0) {
+                CHECK_ERRNO(raw_preserve(s, fd, 100), ENOENT, "PRESERVE_FD of an MFD_HUGETLB memfd -> ENOENT");
+                close(fd);
+        } else
+                harness_skip("MFD_HUGETLB memfd_create failed on this host");
+}
+
+/*
+ * The memfd handler accepts any shmem file with no link (spec §1.9): a linked tmpfs
+ * file is refused, the same file once unlinked is accepted. Needs a tmpfs /dev/shm.
+ */
+static void check_tmpfs(int s) {
+        struct statfs sf;
+        char path[] = "/dev/shm/luo-conf-XXXXXX";
+        int fd;
+
+        if (statfs("/dev/shm", &sf) < 0 || sf.f_type != TMPFS_MAGIC) {
+                harness_skip("no tmpfs on /dev/shm");
+                return;
+        }
+        fd = mkostemp(path, O_CLOEXEC);
+        if (fd < 0)
+                raw_bail("mkostemp %s", path);
+        CHECK_ERRNO(raw_preserve(s, fd, 200), ENOENT, "PRESERVE_FD of a linked tmpfs file -> ENOENT");
+        unlink(path);
+        CHECK_ERRNO(raw_preserve(s, fd, 200), 0, "the same tmpfs file once unlinked (i_nlink 0) is accepted");
+        raw_note_set("tmpfs", 1);
+        close(fd);
 }
 
 /* 128 files per session with 4 KiB pages (spec §1.8), ENOSPC for the 129th. */
@@ -78,6 +112,7 @@ static void boot0(void) {
         CHECK_ERRNO(raw_preserve(two, m1, 7), EBUSY, "a memfd already preserved in another session -> EBUSY");
 
         check_kinds(one);
+        check_tmpfs(two);
         check_full(dev);
         other = raw_memfd("p-other", "other");
         CHECK_ERRNO(raw_preserve(one, other, 2), 0, "a full session elsewhere does not limit this one");
@@ -131,6 +166,8 @@ static void boot1(void) {
         expect_file(one, 2, "other", "p-one token 2");
         expect_file(two, 1, "two", "p-two token 1");
         expect_file(two, 33, "three", "p-two token 33 (re-preserved after p-closed was closed)");
+        if (raw_note_get("tmpfs", 0))
+                expect_file(two, 200, "", "p-two token 200 (the unlinked tmpfs file)");
         CHECK_ERRNO(raw_retrieve_fd(one, 7), ENOENT, "the rejected preserves left no token behind");
         CHECK_ERRNO(raw_retrieve_fd(two, 7), ENOENT, "... in either session");
 
