@@ -58,6 +58,7 @@ struct emu_state {
         int obj_epoll_fd;               /* object A ends only, nested in epoll_fd */
         char *tmpdir;                   /* private, removed at exit */
         bool luo_dev_in_use;            /* exclusive open flag */
+        bool machine_dying;             /* killed: trapped calls are left unanswered */
 
         /* kexec */
         bool kexec_loaded;

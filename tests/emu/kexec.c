@@ -158,12 +158,12 @@ void kexec_file_load_call(struct call *c) {
         call_reply(c, 0);
 }
 
-static void machine_stop(void) {
+/* Like the real thing, the reboot() call never returns: the caller stays blocked in
+ * its notification until the kill reaches it (closing the listener instead would
+ * hand it ENOSYS and let it run on briefly). */
+static void machine_stop(struct call *c) {
         machine_kill();
-        if (emu.listener >= 0) {
-                epoll_ctl(emu.epoll_fd, EPOLL_CTL_DEL, emu.listener, NULL);
-                emu.listener = safe_close(emu.listener);
-        }
+        c->answered = true;
 }
 
 void kexec_reboot_call(struct call *c) {
@@ -192,7 +192,7 @@ void kexec_reboot_call(struct call *c) {
                 next_enabled = cmdline_luo_enabled(emu.kexec_cmdline);
                 log_debug("kexec committed (boot %u -> %u)", emu.boot, emu.boot + 1);
                 /* The old machine's files die with it; only what LUO froze survives. */
-                machine_stop();
+                machine_stop(c);
                 luo_handover(next_enabled);
                 object_drop_all();
                 vfio_boot_reset();
@@ -210,7 +210,7 @@ void kexec_reboot_call(struct call *c) {
                 log_debug("machine %s", cmd == LINUX_REBOOT_CMD_POWER_OFF ? "powered off" :
                           cmd == LINUX_REBOOT_CMD_HALT ? "halted" : "restarted (ends the emulation)");
                 machine_exit_request = 0;
-                machine_stop();
+                machine_stop(c);
                 return;
         case LINUX_REBOOT_CMD_CAD_ON:
         case LINUX_REBOOT_CMD_CAD_OFF:

@@ -105,6 +105,7 @@ int machine_boot(void) {
         int sp[2], fds[2], r;
         pid_t pid;
 
+        emu.machine_dying = false;
         emu.luo_enabled = cmdline_luo_enabled(emu.cmdline);
         emu.luo_dev_in_use = false;
         emu.kexec_loaded = false;
@@ -161,6 +162,7 @@ int machine_boot(void) {
 }
 
 void machine_kill(void) {
+        emu.machine_dying = true;
         if (emu.init_pidfd >= 0)
                 (void) syscall(SYS_pidfd_send_signal, emu.init_pidfd, SIGKILL, NULL, 0);
 }

@@ -572,6 +572,8 @@ void trap_handle(int listener) {
         if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, req) < 0)
                 return;         /* the target died meanwhile (ENOENT) or EINTR */
 
+        if (emu.machine_dying)
+                return;         /* the caller dies with the machine; never answer */
         c = (struct call) { .req = req, .resp = resp, .pidfd = -EBADF };
         switch (req->data.nr) {
         case __NR_open:
@@ -626,8 +628,7 @@ void trap_handle(int listener) {
         default:
                 break;
         }
-        /* After a committed kexec the listener is gone; nothing to answer. */
-        if (!c.answered && emu.listener >= 0)
+        if (!c.answered)
                 call_continue(&c);
         safe_close(c.pidfd);
 }
