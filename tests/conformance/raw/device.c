@@ -5,7 +5,53 @@
  * and the side-effect-free ABI detection probes answering "session ABI".
  * One boot.
  */
+#include <signal.h>
+#include <sys/wait.h>
+
 #include "luo-raw.h"
+
+/* Run open(/dev/liveupdate) in a child process; returns its errno (0 = opened). */
+static int open_in_child(void) {
+        int status;
+        pid_t pid = fork();
+
+        if (pid < 0)
+                raw_bail("fork");
+        if (pid == 0) {
+                int fd = raw_open_dev();
+                _exit(fd >= 0 ? 0 : errno);
+        }
+        if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+                raw_bail("waitpid");
+        return WEXITSTATUS(status);
+}
+
+/* The exclusivity is per device, not per process; an inherited fd shares the open file. */
+static void check_processes(void) {
+        int a, st;
+        pid_t pid;
+
+        a = raw_open_dev();
+        if (a < 0)
+                raw_bail("open /dev/liveupdate");
+        st = open_in_child();
+        harness_check(st == EBUSY, "another process's open while we hold it -> EBUSY (%s)", strerror(st));
+
+        /* A child inherits our open file; after we close ours, the child's keeps it busy. */
+        pid = fork();
+        if (pid < 0)
+                raw_bail("fork");
+        if (pid == 0) {
+                pause();
+                _exit(0);
+        }
+        close(a);
+        CHECK_ERRNO(raw_open_dev(), EBUSY, "a child holding the inherited fd keeps the device busy");
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        st = open_in_child();
+        harness_check(st == 0, "once the child is gone, another process can open it (%s)", st ? strerror(st) : "ok");
+}
 
 static void check_exclusive(void) {
         int a, b, d;
@@ -43,6 +89,17 @@ static void check_session_fds(void) {
         s = raw_create(dev, "dev-session");
         CHECK_ERRNO(s, 0, "CREATE_SESSION");
         harness_check(s >= 0 && raw_is_cloexec(s), "session fd is O_CLOEXEC");
+        {
+                char p[64], link[256] = "";
+                ssize_t n;
+
+                snprintf(p, sizeof(p), "/proc/self/fd/%d", s);
+                n = readlink(p, link, sizeof(link) - 1);
+                if (n > 0)
+                        link[n] = 0;
+                harness_check(strcmp(link, "anon_inode:[luo_session] dev-session") == 0,
+                              "session fd links to \"anon_inode:[luo_session] <name>\" (%s)", link);
+        }
 
         /* Closing /dev/liveupdate only clears the in-use flag; the session stays. */
         close(dev);
@@ -103,6 +160,7 @@ static void check_probes(void) {
 int main(void) {
         raw_init();
         check_exclusive();
+        check_processes();
         check_session_fds();
         check_probes();
         return harness_done();

@@ -97,6 +97,10 @@ static void check_bad_pointers(int dev, int s) {
 
         /* The nr range check comes first: an out-of-range nr never reads the argument. */
         CHECK_ERRNO(ioctl(dev, 0xBA02, NULL), EINVAL, "nr 0x02 on /dev/liveupdate with NULL -> EINVAL, not EFAULT");
+        CHECK_ERRNO(ioctl(s, 0xBA45, NULL), EINVAL, "nr 0x45 on a session with NULL -> EINVAL, not EFAULT");
+        /* ... while the size is read before the full command is compared. */
+        CHECK_ERRNO(ioctl(dev, 0xC048BA00, NULL), EFAULT, "0xC048BA00 with NULL -> EFAULT (size read before the cmd compare)");
+        CHECK_ERRNO(ioctl(s, 0x3B42, NULL), EFAULT, "type 0x3B nr 0x42 on a session with NULL -> EFAULT");
         munmap(map, 2 * page);
 }
 
