@@ -810,10 +810,18 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-int manager_ack(Manager *m, RegVm *vm, uint64_t seq, bool ok, const char *message, ProtoError *err) {
+int manager_ack_check(Manager *m, RegVm *vm, uint64_t seq, ProtoError *err) {
         if (!vm->ack_pending || vm->ack_seq != seq)
                 return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL, "event %llu is not awaiting an acknowledgement",
                                        (unsigned long long) seq);
+        return 0;
+}
+
+int manager_ack(Manager *m, RegVm *vm, uint64_t seq, bool ok, const char *message, ProtoError *err) {
+        int r = manager_ack_check(m, vm, seq, err);
+
+        if (r < 0)
+                return r;
         vm->ack_pending = false;
         if (!ok) {
                 const char *what = m->state == UPDATE_PREPARING ? "prepare" : "freeze";

@@ -134,6 +134,7 @@ int manager_preserve(Manager *m, RegVm *vm, const char *label, int fd, json_obje
 int manager_unpreserve(Manager *m, RegVm *vm, const char *label, ProtoError *err);
 int manager_forget(Manager *m, RegVm *vm, ProtoError *err);
 int manager_session_get(Manager *m, RegVm *vm, int *ret_fd, json_object **ret, ProtoError *err);
+int manager_ack_check(Manager *m, RegVm *vm, uint64_t seq, ProtoError *err);
 int manager_ack(Manager *m, RegVm *vm, uint64_t seq, bool ok, const char *message, ProtoError *err);
 void manager_reclaim(Manager *m, RegVm *vm, const char *label, Call *call);
 int manager_restored(Manager *m, RegVm *vm, json_object **ret, ProtoError *err);

@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "manager.h"
+#include "vfio-dev.h"
 
 #define BIND_POLL_USEC (20 * 1000)
 
@@ -220,8 +221,10 @@ static int on_bind_poll(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
         check_binds(m);
-        if (m->bind_watch)
+        if (m->bind_watch && m->bind_watch->timer == s) {
                 (void) sd_event_source_set_time_relative(s, BIND_POLL_USEC);
+                (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        }
         return 0;
 }
 
@@ -433,7 +436,34 @@ void manager_reclaim(Manager *m, RegVm *vm, const char *label, Call *call) {
         restore_reclaim(m, vm, it, call);
 }
 
+/*
+ * Releasing a VM nobody reclaimed: the kernel finishes a VFIO device only once it is
+ * bound (can_finish), so bind the retrieved devices to a throwaway iommufd first; the
+ * device then goes back to the host when we close it.
+ */
+static void bind_unclaimed_devices(RegVm *vm) {
+        _cleanup_close_ int iommufd = -EBADF;
+
+        for (size_t i = 0; i < vm->n_sessions; i++)
+                for (size_t j = 0; j < vm->sessions[i].n_items; j++) {
+                        RegItem *it = &vm->sessions[i].items[j];
+                        int r;
+                        if (it->kind != REG_KIND_VFIO || it->fd < 0 || it->claimed)
+                                continue;
+                        if (iommufd < 0)
+                                iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+                        if (iommufd < 0)
+                                return;
+                        r = vfio_device_bind_iommufd(it->fd, iommufd, NULL);
+                        if (r < 0)
+                                log_full(LOG_WARNING, r, vm->id, vm->sessions[i].name, it->pci,
+                                         "binding unclaimed \"%s\" for release failed: %m", it->label);
+                }
+}
+
 int restore_finish_vm(Manager *m, RegVm *vm, ProtoError *err) {
+        if (!vm->conn)
+                bind_unclaimed_devices(vm);
         for (size_t i = 0; i < vm->n_sessions; i++) {
                 RegSession *s = &vm->sessions[i];
                 int r;

@@ -309,7 +309,7 @@ static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fd
         ProtoError e = {};
         json_object *res = NULL;
         const char *method = req->method;
-        int fd = -EBADF;
+        int fd = -EBADF, r;
 
 #define FIELDS(...) do { static const char *const _f[] = { __VA_ARGS__, NULL }; \
                 if (proto_check_fields(req, _f, &e) < 0) goto fail; } while (0)
@@ -364,9 +364,10 @@ static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fd
                 FIELDS("label");
                 if (want_fds(n_fds, 1, method, &e) < 0 || proto_get_string(req, "label", true, &label, &e) < 0)
                         goto fail;
-                fd = fds[0];
+                /* manager_preserve() owns the fd from here on, success or not. */
+                r = manager_preserve(m, c->vm, label, fds[0], &res, &e);
                 fds[0] = -EBADF;
-                if (manager_preserve(m, c->vm, label, fd, &res, &e) < 0)
+                if (r < 0)
                         goto fail;
         } else if (strcmp(method, "unpreserve") == 0) {
                 const char *label;
@@ -394,10 +395,11 @@ static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fd
                     proto_get_bool(req, "ok", false, &ok, &e) < 0 ||
                     proto_get_string(req, "message", false, &message, &e) < 0)
                         goto fail;
+                if (manager_ack_check(m, c->vm, seq, &e) < 0)
+                        goto fail;
                 /* Reply first: acking may complete the update and, on success, reboot the machine. */
                 conn_reply_ok(c, req->id, NULL, -EBADF);
-                if (manager_ack(m, c->vm, seq, ok, message, &e) < 0)
-                        log_vm(LOG_WARNING, c->vm->id, "bad ack: %s", e.message);
+                (void) manager_ack(m, c->vm, seq, ok, message, &e);
                 return;
         } else if (strcmp(method, "reclaim") == 0) {
                 const char *label;

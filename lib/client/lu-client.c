@@ -32,6 +32,7 @@ struct LuClient {
         char abi[16];
         char state[16];
         char last_error[320];
+        json_object *items;          /* from the hello reply */
         QueuedEvent *evq_head, *evq_tail;
         size_t evq_len;
         char *rx;
@@ -58,6 +59,16 @@ const char *lu_client_abi(const LuClient *c) {
         return c->abi;
 }
 
+const char *lu_client_item_state(const LuClient *c, const char *label) {
+        for (size_t i = 0; c->items && label && i < json_object_array_length(c->items); i++) {
+                json_object *it = json_object_array_get_idx(c->items, i);
+                const char *l = json_object_get_string(json_object_object_get(it, "label"));
+                if (l && strcmp(l, label) == 0)
+                        return json_object_get_string(json_object_object_get(it, "state"));
+        }
+        return NULL;
+}
+
 const char *lu_client_daemon_state(const LuClient *c) {
         return c->state;
 }
@@ -77,6 +88,7 @@ LuClient *lu_client_free(LuClient *c) {
         }
         if (c->fd >= 0)
                 close(c->fd);
+        json_object_put(c->items);
         free(c->rx);
         free(c);
         return NULL;
@@ -331,6 +343,8 @@ int lu_client_connect(const char *path, const char *vm_id, LuClient **ret) {
         c->incoming = json_object_object_get_ex(res, "incoming", &v) && json_object_get_boolean(v);
         snprintf(c->abi, sizeof(c->abi), "%s", get_str(res, "abi") ?: "none");
         snprintf(c->state, sizeof(c->state), "%s", get_str(res, "state") ?: "unknown");
+        if (json_object_object_get_ex(res, "items", &v) && json_object_is_type(v, json_type_array))
+                c->items = json_object_get(v);
         json_object_put(res);
         *ret = c;
         return 0;

@@ -79,6 +79,14 @@ bool lu_client_incoming(const LuClient *c);
 /* lu_client_abi() - the kernel LUO ABI the daemon drives: "upstream", "v4" or "none". */
 const char *lu_client_abi(const LuClient *c);
 
+/*
+ * lu_client_item_state() - state of item @label as reported at connect time:
+ * "preserved", "reclaimable", "reclaimed", "failed", "lost", or NULL if the daemon holds
+ * no such item for this VM. A VMM that reconnects (after its own restart, without a
+ * kexec) uses it to avoid handing the same thing over twice, and re-preserves "lost" ones.
+ */
+const char *lu_client_item_state(const LuClient *c, const char *label);
+
 /* lu_client_daemon_state() - the update state reported at hello ("idle", "restoring", ...). */
 const char *lu_client_daemon_state(const LuClient *c);
 

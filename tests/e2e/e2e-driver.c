@@ -1,0 +1,814 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * End-to-end driver, run as luo-emu's COMMAND (pid 1 of the emulated machine).
+ *
+ *   e2e-driver SCENARIO LU_VFIOD EXAMPLE_VMM
+ *
+ * Boot 0 starts lu-vfiod and example VMMs, drives prepare/commit through the control
+ * socket (the emulated kexec then kills everything); boot 1 starts the daemon again,
+ * restarted VMMs reclaim, verify and report restored, and the driver checks status and
+ * timeline. Some scenarios end within boot 0 (cancel, failed reboot, bad input). Exit
+ * 0 only if every check passed. Work directory: $E2E_DIR (recreated on boot 0).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *scenario, *daemon_bin, *vmm_bin, *dir;
+static int boot;
+static int failures;
+static pid_t daemon_pid = -1;
+static char vmm_sock[256], ctl_sock[256], state_dir[256], conf_path[256];
+
+static void say(const char *fmt, ...) {
+        va_list ap;
+        printf("e2e[%s boot %d]: ", scenario, boot);
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        putchar('\n');
+        fflush(stdout);
+}
+
+#define CHECK(cond, ...) do { if (cond) say("ok: " __VA_ARGS__); else { say("FAIL: " __VA_ARGS__); failures++; } } while (0)
+
+static void bail(const char *fmt, ...) {
+        va_list ap;
+        printf("e2e[%s boot %d]: BAIL: ", scenario, boot);
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        putchar('\n');
+        fflush(stdout);
+        if (daemon_pid > 0)
+                kill(daemon_pid, SIGTERM);
+        exit(1);
+}
+
+static double now_s(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static pid_t spawn(char *const argv[]) {
+        pid_t pid = fork();
+        if (pid < 0)
+                bail("fork: %m");
+        if (pid == 0) {
+                execv(argv[0], argv);
+                fprintf(stderr, "exec %s: %m\n", argv[0]);
+                _exit(127);
+        }
+        return pid;
+}
+
+/* Wait for @pid up to @timeout seconds; reaps other children meanwhile. Returns exit status, -1 on timeout. */
+static int wait_pid(pid_t pid, double timeout) {
+        double end = now_s() + timeout;
+        for (;;) {
+                int st;
+                pid_t p = waitpid(-1, &st, WNOHANG);
+                if (p == pid)
+                        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+                if (p > 0 && p == daemon_pid) {
+                        say("daemon exited unexpectedly (status %d)", st);
+                        daemon_pid = -1;
+                }
+                if (p <= 0) {
+                        if (now_s() > end)
+                                return -1;
+                        usleep(10000);
+                }
+        }
+}
+
+static int connect_sock(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+static int send_fds(int fd, const char *msg, size_t len, const int *fds, size_t n_fds) {
+        char cbuf[CMSG_SPACE(sizeof(int) * 64)] = {};
+        struct iovec iov = { .iov_base = (void *) msg, .iov_len = len };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+        if (n_fds > 0) {
+                struct cmsghdr *cm;
+                mh.msg_control = cbuf;
+                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+                cm = CMSG_FIRSTHDR(&mh);
+                cm->cmsg_level = SOL_SOCKET;
+                cm->cmsg_type = SCM_RIGHTS;
+                cm->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+                memcpy(CMSG_DATA(cm), fds, sizeof(int) * n_fds);
+        }
+        return sendmsg(fd, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+/* Next non-event message (a reply), within @timeout seconds; NULL on timeout/EOF. *ret_fd gets an fd if any. */
+static json_object *recv_reply(int fd, double timeout, int *ret_fd) {
+        double end = now_s() + timeout;
+        static char buf[128 * 1024];
+
+        for (;;) {
+                char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+                struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
+                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                int left = (int) ((end - now_s()) * 1000), rfd = -1;
+                json_object *o;
+                ssize_t n;
+
+                if (left <= 0 || poll(&p, 1, left) <= 0)
+                        return NULL;
+                n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+                if (n <= 0)
+                        return NULL;
+                for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+                        if (cm->cmsg_type == SCM_RIGHTS)
+                                memcpy(&rfd, CMSG_DATA(cm), sizeof(int));
+                buf[n] = 0;
+                o = json_tokener_parse(buf);
+                if (!o)
+                        continue;
+                if (json_object_object_get_ex(o, "event", NULL)) {
+                        json_object *d = json_object_object_get(o, "detail");
+                        if (d)
+                                say("  progress: %s", json_object_get_string(d));
+                        json_object_put(o);
+                        if (rfd >= 0)
+                                close(rfd);
+                        continue;
+                }
+                if (ret_fd)
+                        *ret_fd = rfd;
+                else if (rfd >= 0)
+                        close(rfd);
+                return o;
+        }
+}
+
+static const char *err_code(json_object *reply) {
+        json_object *e, *c;
+        if (reply && json_object_object_get_ex(reply, "error", &e) && json_object_object_get_ex(e, "code", &c))
+                return json_object_get_string(c);
+        return NULL;
+}
+
+static json_object *result_of(json_object *reply) {
+        return reply ? json_object_object_get(reply, "result") : NULL;
+}
+
+static json_object *request(int fd, const char *json, const int *fds, size_t n_fds, double timeout) {
+        if (send_fds(fd, json, strlen(json), fds, n_fds) < 0)
+                return NULL;
+        return recv_reply(fd, timeout, NULL);
+}
+
+static int ctl_fd = -1;
+
+static json_object *ctl(const char *json, double timeout) {
+        if (ctl_fd < 0) {
+                ctl_fd = connect_sock(ctl_sock);
+                if (ctl_fd < 0)
+                        bail("cannot connect to the control socket: %s", strerror(-ctl_fd));
+        }
+        return request(ctl_fd, json, NULL, 0, timeout);
+}
+
+static const char *status_state(void) {
+        static char state[32];
+        json_object *r = ctl("{\"id\":1,\"method\":\"status\"}", 5), *s;
+        snprintf(state, sizeof(state), "%s",
+                 r && json_object_object_get_ex(result_of(r), "state", &s) ? json_object_get_string(s) : "?");
+        json_object_put(r);
+        return state;
+}
+
+static void write_text(const char *path, const char *text) {
+        FILE *f = fopen(path, "we");
+        if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+                bail("write %s: %m", path);
+}
+
+static void start_daemon(bool skip_irq) {
+        char a1[400], a2[400], a3[400], a4[400];
+        char *argv[] = { (char *) daemon_bin, a1, a2, a3, a4, skip_irq ? (char *) "--test-skip-irq-disable" : NULL, NULL };
+        double end = now_s() + 10;
+
+        snprintf(a1, sizeof(a1), "--vmm-socket=%s", vmm_sock);
+        snprintf(a2, sizeof(a2), "--control-socket=%s", ctl_sock);
+        snprintf(a3, sizeof(a3), "--state-dir=%s", state_dir);
+        snprintf(a4, sizeof(a4), "--config=%s", conf_path);
+        daemon_pid = spawn(argv);
+        for (;;) {
+                int fd = connect_sock(ctl_sock);
+                if (fd >= 0) {
+                        close(fd);
+                        break;
+                }
+                if (now_s() > end)
+                        bail("daemon did not come up");
+                usleep(5000);
+        }
+        if (ctl_fd >= 0)
+                close(ctl_fd);
+        ctl_fd = -1;
+}
+
+typedef struct Vmm {
+        char vm[32];
+        int vfio;             /* -1 none */
+        bool delegated;
+        const char *extra[4];
+        pid_t pid;
+        char ready[300];
+} Vmm;
+
+static void start_vmm(Vmm *v) {
+        char a_sock[300], a_vm[64], a_vfio[64], a_ready[400], a_state[400];
+        char *argv[16];
+        int n = 0;
+
+        snprintf(a_sock, sizeof(a_sock), "--socket=%s", vmm_sock);
+        snprintf(a_vm, sizeof(a_vm), "--vm=%s", v->vm);
+        snprintf(a_vfio, sizeof(a_vfio), "--vfio=/dev/vfio/devices/vfio%d", v->vfio);
+        snprintf(v->ready, sizeof(v->ready), "%s/%s.ready", dir, v->vm);
+        snprintf(a_ready, sizeof(a_ready), "--ready-file=%s", v->ready);
+        snprintf(a_state, sizeof(a_state), "--state-file=%s/%s.state", dir, v->vm);
+        unlink(v->ready);
+        argv[n++] = (char *) vmm_bin;
+        argv[n++] = a_sock;
+        argv[n++] = a_vm;
+        if (v->vfio >= 0)
+                argv[n++] = a_vfio;
+        argv[n++] = a_ready;
+        argv[n++] = a_state;
+        if (v->delegated)
+                argv[n++] = (char *) "--delegated";
+        for (int i = 0; i < 4 && v->extra[i]; i++)
+                argv[n++] = (char *) v->extra[i];
+        argv[n] = NULL;
+        v->pid = spawn(argv);
+}
+
+static void wait_ready(Vmm *v, size_t n) {
+        double end = now_s() + 20;
+        for (size_t i = 0; i < n; i++)
+                while (access(v[i].ready, F_OK) < 0) {
+                        int st;
+                        if (waitpid(v[i].pid, &st, WNOHANG) == v[i].pid)
+                                bail("VMM %s exited before it was ready (status %d)", v[i].vm, st);
+                        if (now_s() > end)
+                                bail("VMM %s not ready", v[i].vm);
+                        usleep(5000);
+                }
+}
+
+static void write_kernel(char *path, size_t size) {
+        static char image[4096];
+        memcpy(image + 0x202, "HdrS", 4);   /* the bzImage magic the kexec loader checks */
+        snprintf(path, size, "%s/vmlinuz-next", dir);
+        write_text(path, "");
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, image, sizeof(image)) != (ssize_t) sizeof(image))
+                bail("write kernel: %m");
+        close(fd);
+}
+
+static json_object *prepare(double timeout_ms) {
+        char kernel[300], req[600];
+        write_kernel(kernel, sizeof(kernel));
+        if (timeout_ms > 0)
+                snprintf(req, sizeof(req), "{\"id\":10,\"method\":\"prepare\",\"kernel\":\"%s\",\"timeout_ms\":%.0f}", kernel, timeout_ms);
+        else
+                snprintf(req, sizeof(req), "{\"id\":10,\"method\":\"prepare\",\"kernel\":\"%s\"}", kernel);
+        return ctl(req, 30);
+}
+
+/* prepare must succeed, then commit must never be answered: the machine reboots. */
+static void prepare_and_commit(const char *commit_json) {
+        json_object *r = prepare(0);
+        if (!result_of(r))
+                bail("prepare failed: %s", r ? json_object_to_json_string(r) : "no reply");
+        say("prepared");
+        json_object_put(r);
+        r = ctl(commit_json ? commit_json : "{\"id\":11,\"method\":\"commit\"}", 30);
+        bail("commit returned instead of rebooting: %s", r ? json_object_to_json_string(r) : "no reply (timeout)");
+}
+
+static void print_timeline(void) {
+        json_object *r = ctl("{\"id\":20,\"method\":\"timeline\"}", 5), *t = json_object_object_get(result_of(r), "timeline");
+        json_object *v;
+
+        CHECK(t != NULL, "a timeline was recorded");
+        if (t) {
+                CHECK(json_object_object_get_ex(t, "result", &v) && strcmp(json_object_get_string(v), "done") == 0,
+                      "timeline result is \"done\"");
+                say("timeline: %s", json_object_to_json_string_ext(t, JSON_C_TO_STRING_PRETTY));
+        }
+        json_object_put(r);
+}
+
+static void finish_boot1(Vmm *v, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                int st = wait_pid(v[i].pid, 30);
+                CHECK(st == 0, "VMM %s reclaimed, verified and restored (status %d)", v[i].vm, st);
+        }
+        /* restore completes right after the last restored */
+        for (int i = 0; i < 200 && strcmp(status_state(), "idle") != 0; i++)
+                usleep(10000);
+        CHECK(strcmp(status_state(), "idle") == 0, "daemon back to idle after the restore");
+        print_timeline();
+}
+
+/* ------------------------------------------------------------------ scenarios */
+
+static int scenario_full(size_t n_vms, bool delegated_mix, bool all_delegated, const char *extra) {
+        Vmm v[16] = {};
+
+        for (size_t i = 0; i < n_vms; i++) {
+                snprintf(v[i].vm, sizeof(v[i].vm), "vm-%zu", i);
+                v[i].vfio = (int) i;
+                v[i].delegated = all_delegated || (delegated_mix && i % 2 == 1);
+                v[i].extra[0] = extra;
+        }
+        start_daemon(false);
+        for (size_t i = 0; i < n_vms; i++)
+                start_vmm(&v[i]);
+        if (boot == 0) {
+                wait_ready(v, n_vms);
+                say("%zu VMM(s) handed everything over", n_vms);
+                prepare_and_commit(NULL);
+        }
+        finish_boot1(v, n_vms);
+        return 0;
+}
+
+static void expect_resume_and_idle(Vmm *v, size_t n, const char *what) {
+        for (int i = 0; i < 200 && strcmp(status_state(), "idle") != 0; i++)
+                usleep(10000);
+        CHECK(strcmp(status_state(), "idle") == 0, "idle after %s", what);
+        for (size_t i = 0; i < n; i++)
+                CHECK(wait_pid(v[i].pid, 10) == 0, "VMM %s told to resume after %s", v[i].vm, what);
+}
+
+/* Cancel in preparing, prepared and freezing; then a full update still works. */
+static int scenario_cancel(void) {
+        Vmm v = { .vm = "vm-c", .vfio = 0, .extra = { "--exit-on-resume" } };
+        json_object *r;
+        int fd;
+
+        start_daemon(false);
+        if (boot == 1) {
+                Vmm w = { .vm = "vm-c", .vfio = 0 };
+                start_vmm(&w);
+                finish_boot1(&w, 1);
+                return 0;
+        }
+        /* preparing: the VMM never acks, so prepare stays pending; cancel from a second connection */
+        v.extra[1] = "--no-ack";
+        start_vmm(&v);
+        wait_ready(&v, 1);
+        {
+                char kernel[300], req[600];
+                write_kernel(kernel, sizeof(kernel));
+                snprintf(req, sizeof(req), "{\"id\":30,\"method\":\"prepare\",\"kernel\":\"%s\"}", kernel);
+                fd = connect_sock(ctl_sock);
+                send_fds(fd, req, strlen(req), NULL, 0);
+        }
+        for (int i = 0; i < 200 && strcmp(status_state(), "preparing") != 0; i++)
+                usleep(10000);
+        CHECK(strcmp(status_state(), "preparing") == 0, "state preparing while the VMM does not ack");
+        r = ctl("{\"id\":31,\"method\":\"cancel\"}", 5);
+        CHECK(result_of(r) != NULL, "cancel in preparing accepted");
+        json_object_put(r);
+        r = recv_reply(fd, 5, NULL);
+        CHECK(err_code(r) && strcmp(err_code(r), "cancelled") == 0, "pending prepare answered \"cancelled\"");
+        json_object_put(r);
+        close(fd);
+        expect_resume_and_idle(&v, 1, "cancel in preparing");
+        CHECK(system("test \"$(cat /sys/kernel/kexec_loaded)\" = 0") == 0, "kernel image unloaded after cancel");
+
+        /* prepared */
+        v.extra[1] = NULL;
+        start_vmm(&v);      /* reconnects to the same VM: items are still preserved */
+        wait_ready(&v, 1);
+        r = prepare(0);
+        CHECK(result_of(r) != NULL, "prepare after a cancel");
+        json_object_put(r);
+        CHECK(strcmp(status_state(), "prepared") == 0, "state prepared");
+        r = ctl("{\"id\":32,\"method\":\"cancel\"}", 5);
+        CHECK(result_of(r) != NULL, "cancel in prepared accepted");
+        json_object_put(r);
+        expect_resume_and_idle(&v, 1, "cancel in prepared");
+
+        /* freezing: a VMM that acks prepare but not freeze */
+        v.extra[1] = "--no-ack-freeze";
+        start_vmm(&v);
+        wait_ready(&v, 1);
+        r = prepare(0);
+        CHECK(result_of(r) != NULL, "prepare (third time)");
+        json_object_put(r);
+        fd = connect_sock(ctl_sock);
+        send_fds(fd, "{\"id\":33,\"method\":\"commit\",\"timeout_ms\":60000}", strlen("{\"id\":33,\"method\":\"commit\",\"timeout_ms\":60000}"), NULL, 0);
+        for (int i = 0; i < 200 && strcmp(status_state(), "freezing") != 0; i++)
+                usleep(10000);
+        CHECK(strcmp(status_state(), "freezing") == 0, "state freezing while the VMM does not ack");
+        r = ctl("{\"id\":34,\"method\":\"cancel\"}", 5);
+        CHECK(result_of(r) != NULL, "cancel in freezing accepted");
+        json_object_put(r);
+        r = recv_reply(fd, 5, NULL);
+        CHECK(err_code(r) && strcmp(err_code(r), "cancelled") == 0, "pending commit answered \"cancelled\"");
+        json_object_put(r);
+        close(fd);
+        expect_resume_and_idle(&v, 1, "cancel in freezing");
+        r = ctl("{\"id\":35,\"method\":\"cancel\"}", 5);
+        CHECK(err_code(r) && strcmp(err_code(r), "invalid-state") == 0, "cancel in idle refused");
+        json_object_put(r);
+        if (failures)
+                return 1;
+
+        /* and the same preserved items still go through a real update */
+        v.extra[0] = NULL;
+        v.extra[1] = NULL;
+        start_vmm(&v);
+        wait_ready(&v, 1);
+        prepare_and_commit(NULL);
+        return 1;
+}
+
+/* A device left with interrupts on and the daemon's own disable switched off: reboot() fails. */
+static int scenario_failed_reboot(void) {
+        Vmm v = { .vm = "vm-f", .vfio = 0, .extra = { "--skip-irq-disable", "--exit-on-resume" } };
+        json_object *r;
+
+        if (boot > 0)
+                bail("must not reboot");
+        start_daemon(true);
+        start_vmm(&v);
+        wait_ready(&v, 1);
+        r = prepare(0);
+        CHECK(result_of(r) != NULL, "prepared");
+        json_object_put(r);
+        r = ctl("{\"id\":11,\"method\":\"commit\"}", 20);
+        CHECK(err_code(r) && strcmp(err_code(r), "kernel-error") == 0, "commit answered kernel-error (reboot returned): %s",
+              r ? json_object_to_json_string(r) : "none");
+        json_object_put(r);
+        expect_resume_and_idle(&v, 1, "a failed reboot");
+        r = ctl("{\"id\":12,\"method\":\"timeline\"}", 5);
+        CHECK(r && strstr(json_object_to_json_string(r), "\"failed\""), "timeline records the failure");
+        json_object_put(r);
+        return 1;
+}
+
+/* The kernel refuses the freeze once (luo-emu --fail=freeze:EINVAL:1): report, resume, retry. */
+static int scenario_failed_inject(void) {
+        Vmm v = { .vm = "vm-i", .vfio = 0 };
+        json_object *r;
+
+        start_daemon(false);
+        start_vmm(&v);
+        if (boot == 0) {
+                wait_ready(&v, 1);
+                r = prepare(0);
+                CHECK(result_of(r) != NULL, "prepared");
+                json_object_put(r);
+                r = ctl("{\"id\":11,\"method\":\"commit\"}", 20);
+                CHECK(err_code(r) && strcmp(err_code(r), "kernel-error") == 0, "commit answered kernel-error: %s",
+                      r ? json_object_to_json_string(r) : "none");
+                json_object_put(r);
+                for (int i = 0; i < 200 && strcmp(status_state(), "idle") != 0; i++)
+                        usleep(10000);
+                CHECK(strcmp(status_state(), "idle") == 0, "idle after the failed reboot");
+                CHECK(system("test \"$(cat /sys/kernel/kexec_loaded)\" = 0") == 0, "kernel image unloaded");
+                if (failures)
+                        return 1;
+                say("second attempt");
+                prepare_and_commit(NULL);
+        }
+        finish_boot1(&v, 1);
+        return 0;
+}
+
+/* The VMM skips disabling interrupts; the daemon does it itself, so the update goes through. */
+static int scenario_daemon_irq(void) {
+        return scenario_full(1, false, false, "--skip-irq-disable");
+}
+
+/* The VMM dies right after handing over; a restarted one reclaims after the reboot. */
+static int scenario_vmm_crash(void) {
+        Vmm v = { .vm = "vm-x", .vfio = 0, .extra = { "--crash-after-preserve" } };
+
+        start_daemon(false);
+        if (boot == 0) {
+                int st;
+                start_vmm(&v);
+                st = wait_pid(v.pid, 10);
+                CHECK(st == 3, "VMM crashed after preserving (status %d)", st);
+                prepare_and_commit(NULL);
+        }
+        v.extra[0] = NULL;
+        start_vmm(&v);
+        finish_boot1(&v, 1);
+        return 0;
+}
+
+/* A VM whose VMM never comes back: after the grace period it is reported and released. */
+static int scenario_never_returns(void) {
+        Vmm v[2] = { { .vm = "vm-back", .vfio = 0 }, { .vm = "vm-gone", .vfio = 1 } };
+        json_object *r, *t, *x;
+
+        start_daemon(false);
+        if (boot == 0) {
+                start_vmm(&v[0]);
+                start_vmm(&v[1]);
+                wait_ready(v, 2);
+                prepare_and_commit(NULL);
+        }
+        start_vmm(&v[0]);
+        CHECK(wait_pid(v[0].pid, 30) == 0, "returning VMM restored");
+        for (int i = 0; i < 500 && strcmp(status_state(), "idle") != 0; i++)
+                usleep(10000);
+        CHECK(strcmp(status_state(), "idle") == 0, "idle after the grace period released the missing VM");
+        r = ctl("{\"id\":21,\"method\":\"timeline\"}", 5);
+        t = json_object_object_get(result_of(r), "timeline");
+        x = t ? json_object_object_get(json_object_object_get(t, "vms"), "vm-gone") : NULL;
+        CHECK(x && json_object_object_get(x, "t_unclaimed_us"), "timeline reports vm-gone as unclaimed");
+        json_object_put(r);
+        return 0;
+}
+
+static int vmm_conn(const char *vm) {
+        char hello[200];
+        json_object *r;
+        int fd = connect_sock(vmm_sock);
+
+        if (fd < 0)
+                bail("connect: %s", strerror(-fd));
+        snprintf(hello, sizeof(hello), "{\"id\":1,\"method\":\"hello\",\"version\":1,\"vm\":\"%s\"}", vm);
+        r = request(fd, hello, NULL, 0, 5);
+        if (!result_of(r))
+                bail("hello %s: %s", vm, r ? json_object_to_json_string(r) : "none");
+        json_object_put(r);
+        return fd;
+}
+
+static void expect_error(int fd, const char *msg, size_t len, const int *fds, size_t n_fds, const char *code, const char *what) {
+        json_object *r;
+
+        if (len == 0)
+                len = strlen(msg);
+        if (send_fds(fd, msg, len, fds, n_fds) < 0) {
+                CHECK(false, "%s: send failed", what);
+                return;
+        }
+        r = recv_reply(fd, 5, NULL);
+        CHECK(err_code(r) && strcmp(err_code(r), code) == 0, "%s -> %s (%s)", what, code,
+              r ? json_object_to_json_string(r) : "no reply");
+        json_object_put(r);
+}
+
+static int count_open_fds(void) {
+        char path[64];
+        int n = 0;
+        for (int i = 0; i < 4096; i++) {
+                snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int) daemon_pid, i);
+                n += access(path, F_OK) == 0;
+        }
+        return n;
+}
+
+/* Malformed, oversized, truncated messages; fds; labels; claims; another uid; many clients. */
+static int scenario_bad_input(void) {
+        static char big[70 * 1024];
+        int fd, fd2, memfd, devnull, fds[20], before, after;
+        json_object *r;
+
+        if (boot > 0)
+                bail("must not reboot");
+        start_daemon(false);
+        fd = connect_sock(vmm_sock);
+        memfd = memfd_create("x", MFD_CLOEXEC);
+        if (memfd < 0 || ftruncate(memfd, 4096) < 0)
+                bail("memfd");
+        devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+        expect_error(fd, "{\"id\":1,\"method\":\"preserve\",\"label\":\"a\"}", 0, &memfd, 1, "hello-required", "preserve before hello");
+        expect_error(fd, "not json", 0, NULL, 0, "invalid-json", "non-JSON");
+        expect_error(fd, "{\"id\":2,\"method\":\"hel", 0, NULL, 0, "invalid-json", "truncated JSON");
+        expect_error(fd, "[1]", 0, NULL, 0, "invalid-message", "array");
+        expect_error(fd, "{\"method\":\"hello\"}", 0, NULL, 0, "invalid-message", "no id");
+        memset(big, ' ', sizeof(big));
+        memcpy(big, "{\"id\":3,\"method\":\"list\",\"x\":\"", 29);
+        big[sizeof(big) - 2] = '"';
+        big[sizeof(big) - 1] = '}';
+        expect_error(fd, big, sizeof(big), NULL, 0, "message-too-large", "70 KiB message");
+        expect_error(fd, "{\"id\":4,\"method\":\"hello\",\"version\":1,\"vm\":\"a/b\"}", 0, NULL, 0, "invalid-params", "bad VM id");
+        expect_error(fd, "{\"id\":5,\"method\":\"hello\",\"version\":0,\"vm\":\"ab\"}", 0, NULL, 0, "version-unsupported", "version 0");
+        expect_error(fd, "{\"id\":6,\"method\":\"hello\",\"version\":1,\"vm\":\"ab\",\"evil\":1}", 0, NULL, 0, "invalid-params", "unknown field");
+        expect_error(fd, "{\"id\":6,\"method\":\"x\",\"a\":[[[[[[[[[[1]]]]]]]]]]}", 0, NULL, 0, "invalid-json", "nesting too deep");
+        close(fd);
+
+        fd = vmm_conn("vm-a");
+        before = count_open_fds();
+        for (int i = 0; i < 20; i++)
+                fds[i] = memfd;
+        expect_error(fd, "{\"id\":7,\"method\":\"preserve\",\"label\":\"m\"}", 0, fds, 20, "too-many-fds", "20 fds in one message");
+        expect_error(fd, "{\"id\":8,\"method\":\"preserve\",\"label\":\"m\"}", 0, fds, 2, "wrong-fd-count", "2 fds for preserve");
+        expect_error(fd, "{\"id\":9,\"method\":\"preserve\",\"label\":\"m\"}", 0, NULL, 0, "wrong-fd-count", "no fd for preserve");
+        expect_error(fd, "{\"id\":10,\"method\":\"preserve\",\"label\":\"m\"}", 0, &devnull, 1, "wrong-fd-kind", "/dev/null");
+        expect_error(fd, "{\"id\":11,\"method\":\"preserve\",\"label\":\"bad label\"}", 0, &memfd, 1, "invalid-params", "bad label");
+        after = count_open_fds();
+        CHECK(before == after, "no fd leaked by refused messages (%d before, %d after)", before, after);
+        r = request(fd, "{\"id\":12,\"method\":\"preserve\",\"label\":\"m\"}", &memfd, 1, 5);
+        CHECK(result_of(r) != NULL, "memfd preserved");
+        json_object_put(r);
+        expect_error(fd, "{\"id\":13,\"method\":\"preserve\",\"label\":\"m\"}", 0, &memfd, 1, "label-exists", "duplicate label");
+        {
+                int m2 = memfd_create("y", MFD_CLOEXEC);
+                (void) ftruncate(m2, 4096);
+                r = request(fd, "{\"id\":14,\"method\":\"preserve\",\"label\":\"m2\"}", &m2, 1, 5);
+                CHECK(result_of(r) != NULL, "second memfd preserved");
+                json_object_put(r);
+                close(m2);
+        }
+        expect_error(fd, "{\"id\":15,\"method\":\"reclaim\",\"label\":\"m\"}", 0, NULL, 0, "invalid-state", "reclaim without an update");
+        expect_error(fd, "{\"id\":16,\"method\":\"unpreserve\",\"label\":\"zz\"}", 0, NULL, 0, "label-unknown", "unpreserve unknown label");
+        r = request(fd, "{\"id\":17,\"method\":\"unpreserve\",\"label\":\"m\"}", NULL, 0, 5);
+        CHECK(result_of(r) != NULL, "unpreserve m");
+        json_object_put(r);
+        r = request(fd, "{\"id\":18,\"method\":\"list\"}", NULL, 0, 5);
+        CHECK(r && strstr(json_object_to_json_string(r), "\"m2\"") && !strstr(json_object_to_json_string(r), "\"m\""),
+              "list shows m2 and not m");
+        json_object_put(r);
+        expect_error(fd, "{\"id\":19,\"method\":\"frobnicate\"}", 0, NULL, 0, "unknown-method", "unknown method");
+        expect_error(fd, "{\"id\":20,\"method\":\"ack\",\"seq\":99}", 0, NULL, 0, "invalid-params", "ack of nothing");
+
+        /* claims: same VM from a second connection, and from another uid */
+        fd2 = connect_sock(vmm_sock);
+        expect_error(fd2, "{\"id\":1,\"method\":\"hello\",\"version\":1,\"vm\":\"vm-a\"}", 0, NULL, 0, "vm-busy", "claim a held VM");
+        close(fd2);
+        {
+                pid_t pid = fork();
+                if (pid == 0) {
+                        struct passwd *pw = getpwnam("nobody");
+                        int c, bad = 0;
+                        if (!pw || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+                                _exit(10);
+                        close(fd);
+                        c = connect_sock(vmm_sock);
+                        send_fds(c, "{\"id\":1,\"method\":\"hello\",\"version\":1,\"vm\":\"vm-a\"}", strlen("{\"id\":1,\"method\":\"hello\",\"version\":1,\"vm\":\"vm-a\"}"), NULL, 0);
+                        r = recv_reply(c, 5, NULL);
+                        bad += !(err_code(r) && strcmp(err_code(r), "permission-denied") == 0);
+                        close(c);
+                        c = connect_sock(ctl_sock);
+                        r = c >= 0 ? recv_reply(c, 5, NULL) : NULL;
+                        bad += c >= 0 && !(err_code(r) && strcmp(err_code(r), "permission-denied") == 0);
+                        _exit(bad);
+                }
+                CHECK(wait_pid(pid, 10) == 0, "another uid: may not claim root's VM, control socket refused");
+        }
+        /* per-uid connection limit (16) */
+        (void) status_state();   /* makes sure the control connection is open too */
+        {
+                int c[20], accepted = 0;
+                for (int i = 0; i < 20; i++)
+                        c[i] = connect_sock(vmm_sock);
+                usleep(100000);
+                for (int i = 0; i < 20; i++) {
+                        struct pollfd p = { .fd = c[i], .events = POLLIN };
+                        accepted += c[i] >= 0 && poll(&p, 1, 0) == 0;
+                }
+                /* two connections (fd and ctl) were already open */
+                CHECK(accepted == 14, "per-uid limit: %d of 20 new connections kept (expected 14)", accepted);
+                for (int i = 0; i < 20; i++)
+                        if (c[i] >= 0)
+                                close(c[i]);
+        }
+        /* many clients at once: 12 VMs hello and preserve concurrently (interleaved) */
+        usleep(100000);
+        {
+                int c[12], ok = 0;
+                char msg[200];
+                for (int i = 0; i < 12; i++) {
+                        c[i] = connect_sock(vmm_sock);
+                        snprintf(msg, sizeof(msg), "{\"id\":1,\"method\":\"hello\",\"version\":1,\"vm\":\"many-%d\"}", i);
+                        send_fds(c[i], msg, strlen(msg), NULL, 0);
+                }
+                for (int i = 0; i < 12; i++) {
+                        int m = memfd_create("z", MFD_CLOEXEC);
+                        (void) ftruncate(m, 4096);
+                        send_fds(c[i], "{\"id\":2,\"method\":\"preserve\",\"label\":\"ram\"}", strlen("{\"id\":2,\"method\":\"preserve\",\"label\":\"ram\"}"), &m, 1);
+                        close(m);
+                }
+                for (int i = 0; i < 12; i++) {
+                        json_object *a = recv_reply(c[i], 5, NULL), *b = recv_reply(c[i], 5, NULL);
+                        ok += result_of(a) && result_of(b);
+                        json_object_put(a);
+                        json_object_put(b);
+                        close(c[i]);
+                }
+                CHECK(ok == 12, "12 concurrent clients served (%d ok)", ok);
+        }
+        r = ctl("{\"id\":2,\"method\":\"list\"}", 5);
+        CHECK(r && strstr(json_object_to_json_string(r), "many-11"), "operator list shows the concurrent VMs");
+        json_object_put(r);
+        CHECK(strcmp(status_state(), "idle") == 0, "daemon alive and idle after all that");
+        close(fd);
+        return 1;
+}
+
+int main(int argc, char **argv) {
+        const char *b = getenv("LUO_EMU_BOOT");
+        int r;
+
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        if (argc != 4) {
+                fprintf(stderr, "usage: e2e-driver SCENARIO LU_VFIOD EXAMPLE_VMM\n");
+                return 2;
+        }
+        scenario = argv[1];
+        daemon_bin = argv[2];
+        vmm_bin = argv[3];
+        dir = getenv("E2E_DIR");
+        if (!b || !dir)
+                bail("run under luo-emu with E2E_DIR set");
+        boot = atoi(b);
+        if (boot > 1)
+                bail("unexpected boot %d", boot);
+        snprintf(vmm_sock, sizeof(vmm_sock), "%s/vmm.sock", dir);
+        snprintf(ctl_sock, sizeof(ctl_sock), "%s/control.sock", dir);
+        snprintf(state_dir, sizeof(state_dir), "%s/state", dir);
+        snprintf(conf_path, sizeof(conf_path), "%s/lu-vfiod.conf", dir);
+        if (boot == 0) {
+                char cmd[600];
+                snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", dir, dir);
+                if (system(cmd) != 0)
+                        bail("cannot create %s", dir);
+                write_text(conf_path,
+                           "[Update]\nPrepareTimeoutSec=10\nFreezeTimeoutSec=10\n"
+                           "[Restore]\nBindTimeoutSec=10\nReclaimGraceSec=3\nUnclaimedPolicy=release\n");
+        }
+        signal(SIGPIPE, SIG_IGN);
+
+        if (strcmp(scenario, "basic") == 0)
+                r = scenario_full(1, false, false, NULL);
+        else if (strcmp(scenario, "bind-delay") == 0)
+                r = scenario_full(2, false, false, NULL);
+        else if (strcmp(scenario, "multi") == 0)
+                r = scenario_full(4, false, false, NULL);
+        else if (strcmp(scenario, "delegated") == 0)
+                r = scenario_full(1, false, true, NULL);
+        else if (strcmp(scenario, "mixed") == 0)
+                r = scenario_full(4, true, false, NULL);
+        else if (strcmp(scenario, "cancel") == 0)
+                r = scenario_cancel();
+        else if (strcmp(scenario, "failed-reboot") == 0)
+                r = scenario_failed_reboot();
+        else if (strcmp(scenario, "failed-reboot-inject") == 0)
+                r = scenario_failed_inject();
+        else if (strcmp(scenario, "daemon-irq") == 0)
+                r = scenario_daemon_irq();
+        else if (strcmp(scenario, "vmm-crash") == 0)
+                r = scenario_vmm_crash();
+        else if (strcmp(scenario, "never-returns") == 0)
+                r = scenario_never_returns();
+        else if (strcmp(scenario, "bad-input") == 0)
+                r = scenario_bad_input();
+        else
+                bail("unknown scenario %s", scenario);
+        (void) r;
+        if (daemon_pid > 0) {
+                kill(daemon_pid, SIGTERM);
+                wait_pid(daemon_pid, 5);
+        }
+        say("%s", failures ? "FAILED" : "PASSED");
+        return failures ? 1 : 0;
+}
