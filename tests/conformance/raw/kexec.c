@@ -4,11 +4,14 @@
  * upstream ABI, two boots. reboot() without a loaded image -> EINVAL and the machine
  * keeps running with its sessions; a non-kernel -> ENOEXEC; KEXEC_FILE_UNLOAD then
  * reboot -> EINVAL; a loaded image + reboot -> the next boot, where nothing is loaded.
+ * A third boot with a command line lacking liveupdate=on has no LUO (open -> ENOENT).
  *
  * Kernel reading (kernel/kexec_core.c kernel_kexec()): the "no image" check (EINVAL)
  * comes before liveupdate_reboot(), so a refused reboot freezes nothing.
  */
 #include "luo-raw.h"
+
+#define NO_LUO_CMDLINE "console=ttyS0 kho=on"
 
 static void boot0(void) {
         int dev, s, m;
@@ -67,12 +70,33 @@ static void boot1(void) {
         CHECK_ERRNO(raw_finish(s), 0, "FINISH kx");
 
         CHECK_ERRNO(raw_reboot(), EINVAL, "no kernel is loaded after a kexec: reboot(KEXEC) -> EINVAL");
+
+        /* The next kernel gets the command line we pass; without liveupdate=on, no LUO. */
+        CHECK_ERRNO(raw_kexec_load_cmdline(true, NO_LUO_CMDLINE), 0, "kexec_file_load with a command line without liveupdate=on");
+        (void) raw_reboot();
+        raw_bail("reboot(LINUX_REBOOT_CMD_KEXEC) with a loaded kernel returned");
+}
+
+static void boot2(void) {
+        char buf[256] = "";
+        FILE *f = fopen("/proc/cmdline", "re");
+
+        if (f) {
+                if (!fgets(buf, sizeof(buf), f))
+                        buf[0] = 0;
+                fclose(f);
+        }
+        buf[strcspn(buf, "\n")] = 0;
+        harness_check(strcmp(buf, NO_LUO_CMDLINE) == 0, "/proc/cmdline is the command line given to kexec_file_load (%s)", buf);
+        CHECK_ERRNO(raw_open_dev(), ENOENT, "LUO disabled by the command line: open(/dev/liveupdate) -> ENOENT");
 }
 
 int main(void) {
         raw_init();
         if (harness_boot() == 0)
                 boot0();
-        boot1();
+        if (harness_boot() == 1)
+                boot1();
+        boot2();
         return harness_done();
 }

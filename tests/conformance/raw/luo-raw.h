@@ -204,9 +204,8 @@ static inline int raw_write_image(bool valid, char *path, size_t n) {
         return close(fd);
 }
 
-/* kexec_file_load() of the fake image (or of a non-kernel); returns the syscall's result. */
-static inline long raw_kexec_load(bool valid) {
-        static const char cmdline[] = "liveupdate=on kho=on";
+/* kexec_file_load() of the fake image (or of a non-kernel) with @cmdline for the next boot. */
+static inline long raw_kexec_load_cmdline(bool valid, const char *cmdline) {
         char path[PATH_MAX];
         long r;
         int fd;
@@ -216,12 +215,17 @@ static inline long raw_kexec_load(bool valid) {
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 raw_bail("open %s", path);
-        r = syscall(SYS_kexec_file_load, fd, -1, sizeof(cmdline), cmdline,
+        r = syscall(SYS_kexec_file_load, fd, -1, strlen(cmdline) + 1, cmdline,
                     (unsigned long) KEXEC_FILE_NO_INITRAMFS);
         int saved = errno;
         close(fd);
         errno = saved;
         return r;
+}
+
+/* The same with a command line that keeps LUO enabled on the next boot (spec §1.1). */
+static inline long raw_kexec_load(bool valid) {
+        return raw_kexec_load_cmdline(valid, "liveupdate=on kho=on");
 }
 
 static inline long raw_kexec_unload(void) {
