@@ -125,6 +125,8 @@ static void boot1(void) {
 
         fl = fcntl(r, F_GETFL);
         harness_check(fl >= 0 && (fl & O_ACCMODE) == O_RDWR, "retrieved memfd is O_RDWR");
+        /* glibc defines O_LARGEFILE as 0 on x86-64; the kernel flag is 0100000. */
+        harness_check(fl >= 0 && (fl & 0100000), "retrieved memfd is O_LARGEFILE (flags %#o)", fl);
         harness_check(raw_is_cloexec(r), "retrieved fd is O_CLOEXEC");
         harness_check(st.st_ino != (ino_t) raw_note_get("ino", -1), "retrieved memfd is a new file (inode %llu)",
                       (unsigned long long) st.st_ino);

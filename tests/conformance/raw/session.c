@@ -107,7 +107,19 @@ static void boot1(void) {
         if (dev < 0)
                 raw_bail("open /dev/liveupdate");
 
-        CHECK_ERRNO(raw_retrieve(dev, "s-a"), 0, "RETRIEVE_SESSION s-a after the reboot");
+        s = raw_retrieve(dev, "s-a");
+        CHECK_ERRNO(s, 0, "RETRIEVE_SESSION s-a after the reboot");
+        {
+                char p[64], link[256] = "";
+                ssize_t n;
+
+                snprintf(p, sizeof(p), "/proc/self/fd/%d", s);
+                n = readlink(p, link, sizeof(link) - 1);
+                if (n > 0)
+                        link[n] = 0;
+                harness_check(strcmp(link, "anon_inode:[luo_session] s-a") == 0,
+                              "retrieved session fd links to \"anon_inode:[luo_session] s-a\" (%s)", link);
+        }
         CHECK_ERRNO(raw_retrieve(dev, N63), 0, "RETRIEVE_SESSION of the 63-character name");
         CHECK_ERRNO(ioctl_unterminated(dev, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, 'u'), ENOENT,
                     "RETRIEVE_SESSION with the 64 unterminated bytes -> ENOENT (compared over 64 bytes)");
