@@ -286,8 +286,20 @@ static void boot1(void) {
         m = sp >= 0 ? v4_restore(sp, 5) : -1;
         harness_check(m >= 0 && raw_memfd_is(m, "prepared"), "its memfd arrived");
 
+        /* Outgoing sessions work while UPDATED: (un)preserve needs global NORMAL/UPDATED. */
+        {
+                int n = v4_create(dev, "v4-next");
+                int nm = raw_memfd("v4-next", "next");
+                CHECK_ERRNO(n, 0, "CREATE_SESSION while UPDATED");
+                CHECK_ERRNO(v4_preserve(n, nm, 1), 0, "PRESERVE_FD into a new session while UPDATED");
+                CHECK_ERRNO(v4_unpreserve(n, 1, 0), 0, "UNPRESERVE_FD in it while UPDATED");
+                close(nm);
+                close(n);
+        }
+
         CHECK_ERRNO(v4_event(dev, LUO_V4_EVENT_FINISH), 0, "global SET_EVENT FINISH");
         harness_check(v4_state(dev) == LUO_V4_STATE_NORMAL, "GET_STATE after FINISH -> NORMAL (got %d)", v4_state(dev));
+        CHECK_ERRNO(v4_restore(s, 1), EBUSY, "RESTORE_FD once the global state left UPDATED -> EBUSY");
         CHECK_ERRNO(ioctl(d, VFIO_DEVICE_GET_INFO, &info), 0, "the device works after FINISH");
 }
 

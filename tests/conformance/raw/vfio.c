@@ -40,7 +40,7 @@ static void check_irq_blocks_reboot(int d, unsigned index, const char *what) {
 
 static void boot0(void) {
         struct vfio_irq_info irq = { .argsz = sizeof(irq), .index = VFIO_PCI_MSIX_IRQ_INDEX };
-        int dev, s, d0, d1, iommufd, efd, m;
+        int dev, s, mem, d0, d1, iommufd, efd, m, m2;
         uint32_t devid0 = 0, devid1 = 0, ioas = 0;
         long long a0, a1;
 
@@ -71,6 +71,15 @@ static void boot0(void) {
         raw_note_set("pci0", a0);
 
         dev = raw_open_dev();
+        /*
+         * vf-mem is created first, so it is frozen before vf at every reboot attempt:
+         * the refused attempts freeze and unfreeze its memfd, and the position that
+         * arrives must be the one at the final, successful attempt.
+         */
+        mem = raw_create(dev, "vf-mem");
+        m = raw_memfd("vf-mem", "position");
+        if (mem < 0 || raw_preserve(mem, m, 1) < 0)
+                raw_bail("session vf-mem");
         s = raw_create(dev, "vf");
         if (dev < 0 || s < 0)
                 raw_bail("session vf");
@@ -85,15 +94,18 @@ static void boot0(void) {
                 raw_bail("eventfd");
         CHECK_ERRNO(raw_vfio_irqs(d0, VFIO_PCI_MSIX_IRQ_INDEX, efd), 0, "SET_IRQS: enable MSI-X vector 0 on vfio0");
         CHECK_ERRNO(raw_kexec_load(true), 0, "kexec_file_load");
+        lseek(m, 3, SEEK_SET);
         CHECK_ERRNO(raw_reboot(), EINVAL, "reboot(KEXEC) with MSI-X enabled -> EINVAL");
         harness_check(true, "the machine keeps running after the refused reboot");
+        CHECK_ERRNO(ftruncate(m, 1), EPERM, "the memfd of the earlier session is still preserved");
+        CHECK_ERRNO(pwrite(m, "P", 1, 0), 0, "... and writable again (unfrozen)");
 
         /* The session is intact: still outgoing, still holding both tokens. */
-        m = raw_memfd("vf-m", "vfio session");
-        CHECK_ERRNO(raw_preserve(s, m, 100), EEXIST, "the session still holds token 100");
-        CHECK_ERRNO(raw_preserve(s, m, 101), EEXIST, "... and token 101");
-        CHECK_ERRNO(raw_preserve(s, m, 103), 0, "... and accepts more files");
-        close(m);
+        m2 = raw_memfd("vf-m", "vfio session");
+        CHECK_ERRNO(raw_preserve(s, m2, 100), EEXIST, "the session still holds token 100");
+        CHECK_ERRNO(raw_preserve(s, m2, 101), EEXIST, "... and token 101");
+        CHECK_ERRNO(raw_preserve(s, m2, 103), 0, "... and accepts more files");
+        close(m2);
         CHECK_ERRNO(raw_retrieve(dev, "vf"), ENOENT, "the session was not handed over (not incoming)");
 
         CHECK_ERRNO(raw_vfio_irqs(d0, VFIO_PCI_MSIX_IRQ_INDEX, -1), 0, "SET_IRQS: disable MSI-X on vfio0");
@@ -101,6 +113,8 @@ static void boot0(void) {
         /* The check is on whichever of INTx/MSI/MSI-X is active. */
         check_irq_blocks_reboot(d0, VFIO_PCI_MSI_IRQ_INDEX, "MSI");
         check_irq_blocks_reboot(d0, VFIO_PCI_INTX_IRQ_INDEX, "INTx");
+
+        lseek(m, 5, SEEK_SET);
 
         /* ERR/REQ eventfds are not device interrupts and do not block the freeze. */
         {
@@ -136,9 +150,19 @@ static void boot1(void) {
         if (raw_note_get("err-irq", 0))
                 harness_check(true, "reboot(KEXEC) with only the ERR eventfd set is not refused");
         CHECK_ERRNO(raw_vfio_open(0), EBUSY, "open /dev/vfio/devices/vfio0 of a preserved device -> EBUSY");
-        CHECK_ERRNO(raw_vfio_open(1), EBUSY, "open /dev/vfio/devices/vfio1 of a preserved device -> EBUSY");
 
         dev = raw_open_dev();
+        s = raw_retrieve(dev, "vf-mem");
+        m = s >= 0 ? raw_retrieve_fd(s, 1) : -1;
+        harness_check(m >= 0 && raw_memfd_is(m, "Position"), "vf-mem's memfd arrived with the write made between attempts");
+        harness_check(m >= 0 && lseek(m, 0, SEEK_CUR) == 5,
+                      "its position is the one at the successful reboot, not at a refused one (%lld)",
+                      m >= 0 ? (long long) lseek(m, 0, SEEK_CUR) : -1LL);
+        CHECK_ERRNO(raw_finish(s), 0, "FINISH vf-mem");
+        close(m);
+        close(s);
+        CHECK_ERRNO(raw_vfio_open(1), EBUSY, "open /dev/vfio/devices/vfio1 of a preserved device -> EBUSY");
+
         s = raw_retrieve(dev, "vf");
         CHECK_ERRNO(s, 0, "RETRIEVE_SESSION vf");
         if (s < 0)
