@@ -78,7 +78,6 @@ static void boot1(void) {
         harness_check(raw_memfd_is(r1, "AAAA"), "the retrieved memfd is still usable after FINISH");
         CHECK_ERRNO(close(a), 0, "close lc-a");
         CHECK_ERRNO(raw_retrieve(dev, "lc-a"), ENOENT, "RETRIEVE_SESSION after FINISH and close -> ENOENT");
-        close(r1);
         close(r2);
 
         /* Close without FINISH = implicit FINISH. */
@@ -104,7 +103,12 @@ static void boot1(void) {
         close(e);
 
         /* lc-c stays untouched; a new outgoing session goes to the next boot. */
-        make_session(dev, "lc-next", 50, "NEXT");
+        {
+                int n = make_session(dev, "lc-next", 50, "NEXT");
+                /* A memfd that came through one kexec can be preserved for the next one. */
+                CHECK_ERRNO(raw_preserve(n, r1, 51), 0, "PRESERVE_FD of the finished, retrieved lc-a memfd");
+                close(r1);
+        }
         raw_kexec_or_bail();
 }
 
@@ -120,6 +124,11 @@ static void boot2(void) {
         CHECK_ERRNO(n, 0, "RETRIEVE_SESSION lc-next (created on boot 1)");
         r = n >= 0 ? raw_retrieve_fd(n, 50) : -1;
         harness_check(r >= 0 && raw_memfd_is(r, "NEXT"), "lc-next's memfd arrived on boot 2");
+        r = n >= 0 ? raw_retrieve_fd(n, 51) : -1;
+        harness_check(r >= 0 && raw_memfd_is(r, "AAAA"), "the memfd from boot 0 crossed a second kexec");
+        harness_check(r >= 0 && lseek(r, 0, SEEK_CUR) == 3, "with the position it had on boot 1");
+        /* Only O_RDWR|O_LARGEFILE are status flags of a retrieved memfd; O_APPEND set on boot 1 is gone. */
+        harness_check(r >= 0 && !(fcntl(r, F_GETFL) & O_APPEND), "O_APPEND did not cross the kexec");
         CHECK_ERRNO(raw_finish(n), 0, "FINISH lc-next");
 }
 
