@@ -15,6 +15,10 @@
 
 #include "harness.h"
 
+#ifndef _noreturn_
+#define _noreturn_ __attribute__((noreturn))
+#endif
+
 /* A file that passes kexec_file_load's image probe: "HdrS" at 0x202. */
 static inline int emu_test_kernel_image(void) {
         int fd = memfd_create("vmlinuz", MFD_CLOEXEC);

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * luo-emu smoke test for fault injection and LUO enablement across three boots:
+ * an injected PRESERVE failure, a sticky injected RETRIEVE_FD failure, an injected
+ * freeze failure that keeps the machine running, and a kexec into a command line
+ * without liveupdate=on (no /dev/liveupdate, everything preserved is lost).
+ * Run as: luo-emu --fail=preserve:ENOMEM:1 --fail=retrieve-fd:ENODEV:1
+ *                 --fail=freeze:EAGAIN:1 -- test-emu-fail
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+
+#include "linux/liveupdate.h"
+#include "test-emu-util.h"
+
+static int session_op(int fd, unsigned long cmd, const char *name) {
+        struct liveupdate_ioctl_create_session a = { .size = sizeof(a) };
+
+        snprintf((char *) a.name, sizeof(a.name), "%s", name);
+        if (ioctl(fd, cmd, &a) < 0)
+                return -1;
+        return a.fd;
+}
+
+static int preserve(int s, int fd, uint64_t token) {
+        struct liveupdate_session_preserve_fd a = { .size = sizeof(a), .fd = fd, .token = token };
+        return ioctl(s, LIVEUPDATE_SESSION_PRESERVE_FD, &a);
+}
+
+static int retrieve(int s, uint64_t token) {
+        struct liveupdate_session_retrieve_fd a = { .size = sizeof(a), .token = token };
+
+        if (ioctl(s, LIVEUPDATE_SESSION_RETRIEVE_FD, &a) < 0)
+                return -1;
+        return a.fd;
+}
+
+_noreturn_ static void kexec_into(const char *cmdline) {
+        int k = emu_test_kernel_image();
+
+        CHECK_ERRNO(emu_test_kexec_load(k, cmdline), 0, "kexec_file_load(\"%s\")", cmdline);
+        harness_carry();
+        emu_test_reboot_kexec();
+        printf("Bail out! reboot(KEXEC) returned: %m\n");
+        exit(1);
+}
+
+int main(void) {
+        int luo, s, m;
+
+        harness_init();
+        switch (harness_boot()) {
+        case 0:
+                luo = open("/dev/liveupdate", O_RDWR | O_CLOEXEC);
+                s = session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "fail");
+                m = memfd_create("m", MFD_CLOEXEC);
+                CHECK_ERRNO(preserve(s, m, 1), ENOMEM, "injected PRESERVE failure");
+                CHECK_ERRNO(preserve(s, m, 1), 0, "the injection was for one call only");
+                CHECK_ERRNO(preserve(s, memfd_create("n", MFD_CLOEXEC), 2), 0, "preserve a second memfd");
+                m = emu_test_kernel_image();
+                CHECK_ERRNO(emu_test_kexec_load(m, "root=/dev/vda liveupdate=on kho=on"), 0, "kexec_file_load");
+                CHECK_ERRNO(emu_test_reboot_kexec(), EAGAIN, "injected freeze failure is reboot()'s result");
+                kexec_into("root=/dev/vda liveupdate=on kho=on");
+        case 1:
+                luo = open("/dev/liveupdate", O_RDWR | O_CLOEXEC);
+                s = session_op(luo, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, "fail");
+                CHECK_ERRNO(s, 0, "retrieve session");
+                CHECK_ERRNO(retrieve(s, 1), ENODEV, "injected RETRIEVE_FD failure");
+                CHECK_ERRNO(retrieve(s, 1), ENODEV, "the failure is sticky");
+                CHECK_ERRNO(retrieve(s, 2), 0, "another token retrieves");
+                /* Keep the session open: it stays pinned and is dropped at the next kexec. */
+                s = session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "lost");
+                CHECK_ERRNO(preserve(s, memfd_create("o", MFD_CLOEXEC), 1), 0, "preserve for a boot without LUO");
+                kexec_into("root=/dev/vda kho=on");
+        case 2:
+                CHECK_ERRNO(open("/dev/liveupdate", O_RDWR | O_CLOEXEC), ENOENT,
+                            "no liveupdate=on: no /dev/liveupdate");
+                return harness_done();
+        default:
+                printf("Bail out! not run under luo-emu (LUO_EMU_BOOT unset)\n");
+                return 1;
+        }
+}
