@@ -9,7 +9,9 @@
  * EEXIST, session full -> ENOSPC, fget -> EBADF, no handler -> ENOENT; so every check
  * below has exactly one thing wrong.
  */
+#include <signal.h>
 #include <sys/statfs.h>
+#include <sys/wait.h>
 #include <linux/magic.h>
 
 #include "luo-raw.h"
@@ -93,6 +95,47 @@ static void check_full(int dev) {
         close(s);   /* unpreserves all 128; p-full must not exist after the reboot */
 }
 
+/*
+ * A session lives as long as any process holds its fd (spec §1.7), like the selftests'
+ * child that keeps the session fds over the kexec. p-kept is held only by a child
+ * when the reboot happens; p-lost's only holder exits before it.
+ */
+static void check_holders(int dev) {
+        int kept = raw_create(dev, "p-kept"), lost = raw_create(dev, "p-lost"), m, status;
+        pid_t keeper, quitter;
+
+        m = raw_memfd("p-kept", "kept");
+        if (kept < 0 || lost < 0 || raw_preserve(kept, m, 1) < 0)
+                raw_bail("p-kept/p-lost");
+        close(m);
+        m = raw_memfd("p-lost", "lost");
+        CHECK_ERRNO(raw_preserve(lost, m, 1), 0, "preserve into p-lost");
+
+        keeper = fork();
+        if (keeper < 0)
+                raw_bail("fork");
+        if (keeper == 0) {
+                close(lost);
+                pause();
+                _exit(0);
+        }
+        quitter = fork();
+        if (quitter < 0)
+                raw_bail("fork");
+        if (quitter == 0) {
+                close(kept);
+                _exit(0);
+        }
+        close(kept);
+        close(lost);
+        if (waitpid(quitter, &status, 0) != quitter)
+                raw_bail("waitpid");
+        /* p-lost is gone now: its memfd is free again. */
+        CHECK_ERRNO(ftruncate(m, 1), 0, "the last holder of p-lost exited: its memfd is unpreserved");
+        CHECK_ERRNO(raw_create(dev, "p-kept"), EEXIST, "p-kept lives on in the child");
+        close(m);
+}
+
 static void boot0(void) {
         int dev, one, two, closed, m1, m2, m3, other;
 
@@ -135,6 +178,7 @@ static void boot0(void) {
         CHECK_ERRNO(raw_preserve(two, m3, 33), 0, "... and it can be preserved in another session");
         close(m3);
 
+        check_holders(dev);
         raw_note_set("boot0-done", 1);
         raw_kexec_or_bail();
 }
@@ -173,6 +217,14 @@ static void boot1(void) {
 
         CHECK_ERRNO(raw_retrieve(dev, "p-closed"), ENOENT, "a session closed before the reboot -> ENOENT after it");
         CHECK_ERRNO(raw_retrieve(dev, "p-full"), ENOENT, "p-full (closed) -> ENOENT");
+
+        {
+                int kept = raw_retrieve(dev, "p-kept");
+                CHECK_ERRNO(kept, 0, "p-kept, held only by a child at the reboot, was handed over");
+                if (kept >= 0)
+                        expect_file(kept, 1, "kept", "p-kept token 1");
+                CHECK_ERRNO(raw_retrieve(dev, "p-lost"), ENOENT, "p-lost, whose holders all exited, -> ENOENT");
+        }
 
         CHECK_ERRNO(raw_finish(one), 0, "FINISH p-one");
         CHECK_ERRNO(raw_finish(two), 0, "FINISH p-two");
