@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Fuzz target for the registry reader (daemon/registry.c): one input is the content of
+ * registry.json or of the state memfd read back after a restart or a kexec. It is read
+ * both ways the daemon reads it (registry_parse() on the file's bytes, registry_read_fd()
+ * on a memfd, which stops at the first NUL), and whatever is accepted must be a registry
+ * the rest of the daemon can trust and must survive the write paths unchanged
+ * (registry_serialize(), registry_write_memfd(), registry_rewrite_memfd()).
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "fuzz.h"
+#include "pci-addr.h"
+#include "protocol.h"
+#include "registry.h"
+
+static int input_fd = -EBADF;
+
+static Registry *read_via_memfd(const uint8_t *data, size_t size, int *ret) {
+        Registry *reg = NULL;
+
+        if (input_fd < 0) {
+                input_fd = memfd_create("fuzz-registry", MFD_CLOEXEC);
+                FUZZ_CHECK(input_fd >= 0, "memfd_create: %m");
+        }
+        FUZZ_CHECK(ftruncate(input_fd, 0) >= 0, "ftruncate: %m");
+        FUZZ_CHECK(size == 0 || pwrite(input_fd, data, size, 0) == (ssize_t) size, "pwrite: %m");
+        *ret = registry_read_fd(input_fd, &reg);
+        return reg;
+}
+
+static char *serialize(const Registry *r) {
+        char *s = NULL;
+        size_t n;
+
+        FUZZ_CHECK(registry_serialize(r, &s, &n) >= 0, "registry_serialize failed");
+        FUZZ_CHECK(strlen(s) == n, "serialized length %zu != %zu", strlen(s), n);
+        return s;
+}
+
+static bool only_whitespace(const char *p, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (!strchr(" \t\r\n", p[i]) || p[i] == 0)
+                        return false;
+        return true;
+}
+
+/* The registry the manager and restore.c work with: see registry.h and docs/protocol.md §7. */
+static void check_registry(const Registry *r, json_object *in) {
+        json_object *in_vms = json_object_object_get(in, "vms");
+
+        FUZZ_CHECK_KNOWN("registry-u64", json_object_get_uint64(json_object_object_get(in, "generation")) == r->generation,
+                         "generation %s read as %llu", json_object_to_json_string(json_object_object_get(in, "generation")),
+                         (unsigned long long) r->generation);
+        FUZZ_CHECK(!r->update || json_object_is_type(r->update, json_type_object), "update not an object");
+        FUZZ_CHECK(!r->timeline || json_object_is_type(r->timeline, json_type_object), "timeline not an object");
+        FUZZ_CHECK(r->n_vms == json_object_array_length(in_vms), "VM count changed");
+
+        for (size_t i = 0; i < r->n_vms; i++) {
+                const RegVm *vm = r->vms[i];
+                json_object *in_ss = json_object_object_get(json_object_array_get_idx(in_vms, i), "sessions");
+                char prefix[REG_SESSION_NAME_MAX + 8];
+
+                FUZZ_CHECK(proto_vm_id_is_valid(vm->id), "VM id \"%s\" accepted", vm->id);
+                for (size_t j = 0; j < i; j++)
+                        FUZZ_CHECK(strcmp(r->vms[j]->id, vm->id) != 0, "VM %s twice", vm->id);
+                FUZZ_CHECK(vm->n_sessions == json_object_array_length(in_ss), "session count changed");
+                (void) snprintf(prefix, sizeof(prefix), "luvf:%s:", vm->id);
+
+                for (size_t j = 0; j < vm->n_sessions; j++) {
+                        const RegSession *s = &vm->sessions[j];
+                        json_object *in_s = json_object_array_get_idx(in_ss, j);
+                        json_object *in_items = json_object_object_get(in_s, "items");
+                        const char *num = s->name + strlen(prefix);
+                        unsigned long long n;
+                        char *end;
+
+                        FUZZ_CHECK(strncmp(s->name, prefix, strlen(prefix)) == 0 && *num &&
+                                   strspn(num, "0123456789") == strlen(num), "session name \"%s\" in VM %s", s->name, vm->id);
+                        for (size_t k = 0; k < j; k++)
+                                FUZZ_CHECK(strcmp(vm->sessions[k].name, s->name) != 0, "session %s twice", s->name);
+                        /* reg_vm_add_session() names the next session luvf:<vm>:<next_session>. */
+                        errno = 0;
+                        n = strtoull(num, &end, 10);
+                        FUZZ_CHECK_KNOWN("registry-next-session", errno == 0 && n < vm->next_session,
+                                         "session %s accepted with next_session %u: a new session would reuse the name",
+                                         s->name, vm->next_session);
+                        FUZZ_CHECK_KNOWN("registry-u64",
+                                         json_object_get_uint64(json_object_object_get(in_s, "next_token")) == s->next_token,
+                                         "next_token %s read as %llu",
+                                         json_object_to_json_string(json_object_object_get(in_s, "next_token")),
+                                         (unsigned long long) s->next_token);
+                        FUZZ_CHECK(s->n_items == json_object_array_length(in_items), "item count changed");
+                        FUZZ_CHECK(s->fd < 0, "session fd set by the reader");
+
+                        for (size_t k = 0; k < s->n_items; k++) {
+                                const RegItem *it = &s->items[k];
+                                PciAddr a;
+                                char canon[PCI_ADDR_STRING_MAX];
+
+                                FUZZ_CHECK(proto_label_is_valid(it->label), "label \"%s\" accepted", it->label);
+                                FUZZ_CHECK((unsigned) it->kind < _REG_KIND_MAX, "kind %d", (int) it->kind);
+                                FUZZ_CHECK(it->token >= 1 && it->token < s->next_token, "token %llu, next %llu",
+                                           (unsigned long long) it->token, (unsigned long long) s->next_token);
+                                FUZZ_CHECK(it->fd < 0, "item fd set by the reader");
+                                FUZZ_CHECK_KNOWN("registry-u64",
+                                                 json_object_get_uint64(json_object_object_get(json_object_array_get_idx(in_items, k),
+                                                                                               "token")) == it->token,
+                                                 "token of %s changed by the reader", it->label);
+                                for (size_t l = 0; l < k; l++)
+                                        FUZZ_CHECK(s->items[l].token != it->token, "token %llu twice in %s",
+                                                   (unsigned long long) it->token, s->name);
+                                FUZZ_CHECK(reg_vm_find_item(vm, it->label, NULL) == it, "label %s twice in VM %s", it->label, vm->id);
+                                /*
+                                 * restore.c builds /sys/bus/pci/devices/<pci>/driver from a VFIO
+                                 * item's address and waits for it; other kinds have none.
+                                 */
+                                if (it->kind == REG_KIND_VFIO)
+                                        FUZZ_CHECK_KNOWN("registry-pci",
+                                                         pci_addr_parse(it->pci, &a) >= 0 &&
+                                                         strcmp(pci_addr_to_string(&a, canon), it->pci) == 0,
+                                                         "VFIO item %s accepted with PCI address \"%s\"", it->label, it->pci);
+                                else
+                                        FUZZ_CHECK_KNOWN("registry-pci", it->pci[0] == 0,
+                                                         "%s item %s accepted with PCI address \"%s\"",
+                                                         reg_kind_to_string(it->kind), it->label, it->pci);
+                        }
+                }
+        }
+}
+
+/* What was accepted must come back identical through every write path. */
+static void check_round_trip(const Registry *r) {
+        _cleanup_free_ char *s1 = serialize(r), *s2 = NULL, *s3 = NULL, *s4 = NULL;
+        _cleanup_(registry_freep) Registry *r2 = NULL, *r3 = NULL, *r4 = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        int k;
+
+        k = registry_parse(s1, strlen(s1), &r2);
+        FUZZ_CHECK(k >= 0, "own output refused (%s): %s", strerror(-k), s1);
+        s2 = serialize(r2);
+        FUZZ_CHECK(strcmp(s1, s2) == 0, "round trip changed the registry:\n%s\n---\n%s", s1, s2);
+
+        k = registry_write_memfd(r, 0, &fd);
+        FUZZ_CHECK(k >= 0, "registry_write_memfd: %s", strerror(-k));
+        k = registry_read_fd(fd, &r3);
+        FUZZ_CHECK(k >= 0, "memfd written by registry_write_memfd refused: %s", strerror(-k));
+        s3 = serialize(r3);
+        FUZZ_CHECK(strcmp(s1, s3) == 0, "memfd round trip changed the registry");
+
+        /* In place, over the same content: must fit and read back the same. */
+        k = registry_rewrite_memfd(r3, fd);
+        FUZZ_CHECK(k >= 0, "registry_rewrite_memfd: %s", strerror(-k));
+        k = registry_read_fd(fd, &r4);
+        FUZZ_CHECK(k >= 0, "rewritten memfd refused: %s", strerror(-k));
+        s4 = serialize(r4);
+        FUZZ_CHECK(strcmp(s1, s4) == 0, "rewrite changed the registry");
+}
+
+/* @text (@size bytes) was accepted as @r; @daemon_path: these are the bytes the daemon would parse. */
+static void check_accepted(const char *text, size_t size, const Registry *r, bool daemon_path) {
+        json_tokener *tok = json_tokener_new_ex(16);
+        json_object *in;
+        size_t end;
+
+        /* An independent decoding of the accepted bytes, to compare the values with. */
+        FUZZ_CHECK(tok, "out of memory");
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+        in = json_tokener_parse_ex(tok, text, (int) size);
+        FUZZ_CHECK(in, "accepted input does not decode");
+        end = json_tokener_get_parse_end(tok);
+        json_tokener_free(tok);
+        /* Only whitespace may follow the object (json-c strict mode); a NUL ends the input for json-c. */
+        if (daemon_path)
+                FUZZ_CHECK(only_whitespace(text + end, size - end),
+                           "registry accepted with %zu bytes of trailing data after the JSON object", size - end);
+        check_registry(r, in);
+        json_object_put(in);
+        check_round_trip(r);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        _cleanup_(registry_freep) Registry *reg = NULL, *via_fd = NULL, *prefix = NULL;
+        const char *text = (const char *) data;
+        size_t len = strnlen(text, size);
+        int k, k_fd, k_prefix;
+
+        /* The API: a buffer and its length. */
+        k = registry_parse(text, size, &reg);
+        FUZZ_CHECK(k >= 0 || k == -EBADMSG, "registry_parse: unexpected %s", strerror(-k));
+        FUZZ_CHECK(k >= 0 || !reg, "registry left behind on failure");
+        if (k >= 0)
+                check_accepted(text, size, reg, len == size);
+
+        /* The daemon's paths (file and memfd) see the bytes up to the first NUL. */
+        via_fd = read_via_memfd(data, size, &k_fd);
+        k_prefix = len == size ? k : registry_parse(text, len, &prefix);
+        FUZZ_CHECK(k_fd == k_prefix, "memfd reader %d, parse of the same bytes %d", k_fd, k_prefix);
+        if (k_fd >= 0) {
+                _cleanup_free_ char *a = serialize(via_fd), *b = serialize(prefix ?: reg);
+                FUZZ_CHECK(strcmp(a, b) == 0, "memfd reader and parser disagree");
+        }
+        if (prefix)
+                check_accepted(text, len, prefix, true);
+        return 0;
+}
