@@ -95,6 +95,22 @@ static inline long long raw_note_get(const char *key, long long def) {
         return r;
 }
 
+/*
+ * Poll @pred for up to two seconds. Only for rules the kernel applies synchronously but
+ * luo-emu may apply a little later (it learns of an exited process's closed fds
+ * asynchronously): the strict check comes first (as a TODO when it fails), this one
+ * then asserts that the rule holds at all.
+ */
+#define RAW_ASYNC_TODO "luo-emu applies the release of an exited process's fds asynchronously (waitpid() returned first)"
+static inline bool raw_eventually(bool (*pred)(void *), void *data) {
+        for (int i = 0; i < 200; i++) {
+                if (pred(data))
+                        return true;
+                usleep(10 * 1000);
+        }
+        return false;
+}
+
 /* ---- /dev/liveupdate and sessions (upstream ABI, spec §1) ---- */
 
 static inline int raw_open_dev(void) {
