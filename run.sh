@@ -14,6 +14,7 @@ cd "$(dirname "$(readlink -f "$0")")"
 
 PACKAGES=(
         build-essential clang meson ninja-build pkg-config python3
+        clang-14 libclang-rt-14-dev llvm-14
         libsystemd-dev libjson-c-dev libnl-3-dev libnl-genl-3-dev libnl-route-3-dev
         util-linux
 )
@@ -95,6 +96,10 @@ test)
         meson test -C build --print-errorlogs --num-processes 2 || rc=1
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
                 meson test -C build-asan --print-errorlogs --num-processes 2 --suite fast || rc=1
+        # --- fuzz step (tests/fuzz, docs/reliability.md): a bounded libFuzzer run of the
+        # protocol, registry and config parsers (30 s each, clang build in build-fuzz).
+        tests/fuzz/run-fuzz.sh 30 || rc=1
+        # --- end of fuzz step
         summarize build build-asan || rc=1
         exit $rc
         ;;
