@@ -15,7 +15,8 @@
  * (never acknowledge), --no-ack-freeze (acknowledge prepare only), --veto=prepare|freeze, --crash-after-preserve (exit 3 right after
  * handing over), --ready-file=PATH (created once everything is handed over),
  * --state-file=PATH (remembers the PCI address across the reboot), --duplicate-label,
- * --exit-on-resume.
+ * --exit-on-resume, --reconnect (reconnect and re-preserve lost items when the daemon
+ * restarts).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,6 +54,7 @@ static bool arg_no_ack_freeze = false;
 static bool arg_crash_after_preserve = false;
 static bool arg_duplicate_label = false;
 static bool arg_exit_on_resume = false;
+static bool arg_reconnect = false;
 
 static void say(const char *fmt, ...) {
         va_list ap;
@@ -181,6 +183,39 @@ static void read_file(const char *path, char *buf, size_t size) {
         fclose(f);
 }
 
+/*
+ * The daemon went away (crash, upgrade, restart). Its kernel sessions died with it, but we
+ * still hold our fds: connect again and hand over whatever it now reports as "lost".
+ */
+static LuClient *reconnect(LuClient *old, int ram, int dev) {
+        LuClient *c = NULL;
+        int r = -ECONNREFUSED;
+
+        lu_client_free(old);
+        say("daemon connection lost, reconnecting");
+        for (int i = 0; i < 1000; i++) {
+                r = lu_client_connect(arg_socket, arg_vm, &c);
+                if (r >= 0)
+                        break;
+                usleep(10000);
+        }
+        if (r < 0)
+                die(NULL, r, "reconnect to lu-vfiod");
+        /* Unknown (the daemon died before recording it) or lost: hand it over again. */
+        if (ram >= 0 && (!lu_client_item_state(c, "ram0") || strcmp(lu_client_item_state(c, "ram0"), "lost") == 0)) {
+                r = lu_client_preserve(c, "ram0", ram, NULL);
+                if (r < 0)
+                        die(c, r, "preserve ram0 again");
+        }
+        if (dev >= 0 && (!lu_client_item_state(c, "dev0") || strcmp(lu_client_item_state(c, "dev0"), "lost") == 0)) {
+                r = lu_client_preserve(c, "dev0", dev, NULL);
+                if (r < 0)
+                        die(c, r, "preserve dev0 again");
+        }
+        say("reconnected; lost items handed over again");
+        return c;
+}
+
 static int first_start(LuClient *c) {
         char pci[PCI_ADDR_STRING_MAX] = "";
         int ram = -1, dev = -1, r;
@@ -248,6 +283,10 @@ serve:
                 bool veto;
 
                 r = lu_client_next_event(c, -1, &ev);
+                if (r == -ECONNRESET && arg_reconnect) {
+                        c = reconnect(c, ram, dev);
+                        continue;
+                }
                 if (r < 0)
                         die(c, r, "wait for events");
                 switch (ev.type) {
@@ -347,7 +386,7 @@ static int restart(LuClient *c) {
 
 int main(int argc, char **argv) {
         enum { ARG_SOCKET = 0x100, ARG_VM, ARG_VFIO, ARG_READY, ARG_STATE, ARG_RAM, ARG_DELEGATED, ARG_SKIP_IRQ,
-               ARG_NO_ACK, ARG_NO_ACK_FREEZE, ARG_VETO, ARG_CRASH, ARG_DUP, ARG_EXIT_RESUME };
+               ARG_NO_ACK, ARG_NO_ACK_FREEZE, ARG_VETO, ARG_CRASH, ARG_DUP, ARG_EXIT_RESUME, ARG_RECONNECT };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, ARG_SOCKET },
                 { "vm", required_argument, NULL, ARG_VM },
@@ -363,6 +402,7 @@ int main(int argc, char **argv) {
                 { "crash-after-preserve", no_argument, NULL, ARG_CRASH },
                 { "duplicate-label", no_argument, NULL, ARG_DUP },
                 { "exit-on-resume", no_argument, NULL, ARG_EXIT_RESUME },
+                { "reconnect", no_argument, NULL, ARG_RECONNECT },
                 {}
         };
         LuClient *c = NULL;
@@ -384,6 +424,7 @@ int main(int argc, char **argv) {
                 case ARG_CRASH: arg_crash_after_preserve = true; break;
                 case ARG_DUP: arg_duplicate_label = true; break;
                 case ARG_EXIT_RESUME: arg_exit_on_resume = true; break;
+                case ARG_RECONNECT: arg_reconnect = true; break;
                 default: return 2;
                 }
         if (arg_ram_kib == 0 || arg_ram_kib > 1024 * 1024)

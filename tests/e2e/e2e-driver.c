@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define ELEMS(x) (sizeof(x) / sizeof((x)[0]))
+
 static const char *scenario, *daemon_bin, *vmm_bin, *dir;
 static int boot;
 static int failures;
@@ -78,23 +80,35 @@ static pid_t spawn(char *const argv[]) {
         return pid;
 }
 
+/* As pid 1 we reap everything; statuses of children nobody asked about yet are kept here. */
+static struct { pid_t pid; int status; } reaped[256];
+static size_t n_reaped;
+
 /* Wait for @pid up to @timeout seconds; reaps other children meanwhile. Returns exit status, -1 on timeout. */
 static int wait_pid(pid_t pid, double timeout) {
         double end = now_s() + timeout;
         for (;;) {
                 int st;
-                pid_t p = waitpid(-1, &st, WNOHANG);
-                if (p == pid)
-                        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-                if (p > 0 && p == daemon_pid) {
-                        say("daemon exited unexpectedly (status %d)", st);
-                        daemon_pid = -1;
+                pid_t p;
+
+                for (size_t i = 0; i < n_reaped; i++)
+                        if (reaped[i].pid == pid) {
+                                st = reaped[i].status;
+                                reaped[i] = reaped[--n_reaped];
+                                return st;
+                        }
+                p = waitpid(-1, &st, WNOHANG);
+                if (p > 0) {
+                        st = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+                        if (p == pid)
+                                return st;
+                        if (n_reaped < ELEMS(reaped))
+                                reaped[n_reaped++] = (typeof(reaped[0])) { p, st };
+                        continue;
                 }
-                if (p <= 0) {
-                        if (now_s() > end)
-                                return -1;
-                        usleep(10000);
-                }
+                if (now_s() > end)
+                        return -1;
+                usleep(5000);
         }
 }
 
@@ -517,6 +531,38 @@ static int scenario_failed_inject(void) {
         return 0;
 }
 
+/* The daemon is SIGKILLed after the hand-over and started again: nothing may be lost. */
+static int scenario_daemon_restart(void) {
+        Vmm v[2] = { { .vm = "vm-r0", .vfio = 0, .extra = { "--reconnect" } },
+                     { .vm = "vm-r1", .vfio = 1, .extra = { "--reconnect" } } };
+        bool complete = false;
+
+        start_daemon(false);
+        start_vmm(&v[0]);
+        start_vmm(&v[1]);
+        if (boot == 0) {
+                wait_ready(v, 2);
+                kill(daemon_pid, SIGKILL);
+                CHECK(wait_pid(daemon_pid, 5) == 128 + SIGKILL, "daemon killed with SIGKILL");
+                start_daemon(false);
+                for (int i = 0; i < 500 && !complete; i++) {
+                        json_object *r = ctl("{\"id\":5,\"method\":\"list\"}", 5);
+                        const char *t = r ? json_object_to_json_string(r) : "";
+                        complete = strstr(t, "vm-r0") && strstr(t, "vm-r1") && !strstr(t, "\"lost\"") &&
+                                   strstr(t, "\"ram0\"") && strstr(t, "\"dev0\"");
+                        json_object_put(r);
+                        if (!complete)
+                                usleep(10000);
+                }
+                CHECK(complete, "restarted daemon knows both VMs and has every item preserved again");
+                if (failures)
+                        return 1;
+                prepare_and_commit(NULL);
+        }
+        finish_boot1(v, 2);
+        return 0;
+}
+
 /* The VMM skips disabling interrupts; the daemon does it itself, so the update goes through. */
 static int scenario_daemon_irq(void) {
         return scenario_full(1, false, false, "--skip-irq-disable");
@@ -794,6 +840,8 @@ int main(int argc, char **argv) {
                 r = scenario_failed_reboot();
         else if (strcmp(scenario, "failed-reboot-inject") == 0)
                 r = scenario_failed_inject();
+        else if (strcmp(scenario, "daemon-restart") == 0)
+                r = scenario_daemon_restart();
         else if (strcmp(scenario, "daemon-irq") == 0)
                 r = scenario_daemon_irq();
         else if (strcmp(scenario, "vmm-crash") == 0)
