@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <linux/seccomp.h>
 
@@ -45,6 +46,7 @@ struct emu_options {
 };
 
 extern struct emu_options opt;
+extern struct rlimit machine_nofile;   /* luo-emu's original RLIMIT_NOFILE */
 
 struct emu_state {
         unsigned boot;                  /* LUO_EMU_BOOT of the running machine */

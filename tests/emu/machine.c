@@ -74,6 +74,8 @@ _noreturn_ static void machine_child(int sock) {
 
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL);
+        if (machine_nofile.rlim_max > 0)
+                (void) setrlimit(RLIMIT_NOFILE, &machine_nofile);
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
 
         r = fakefs_machine_mounts();

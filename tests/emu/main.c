@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -271,6 +272,37 @@ static int check_kernel(void) {
         return 0;
 }
 
+struct rlimit machine_nofile;
+
+/*
+ * The supervisor holds a reference to every preserved file and an end of every
+ * emulated file, thousands at scale: raise its own fd limit as far as root may. The
+ * machine gets the limit luo-emu was started with.
+ */
+static void raise_fd_limit(void) {
+        struct rlimit rl;
+        unsigned long nr_open = 0;
+        FILE *f;
+
+        if (getrlimit(RLIMIT_NOFILE, &machine_nofile) < 0)
+                return;
+        rl = machine_nofile;
+        f = fopen("/proc/sys/fs/nr_open", "re");
+        if (f) {
+                if (fscanf(f, "%lu", &nr_open) != 1)
+                        nr_open = 0;
+                fclose(f);
+        }
+        if (nr_open > rl.rlim_max)
+                rl.rlim_max = nr_open;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+                rl = machine_nofile;
+                rl.rlim_cur = rl.rlim_max;
+                (void) setrlimit(RLIMIT_NOFILE, &rl);
+        }
+}
+
 static int tag_listener, tag_init, tag_signal, tag_objects;
 bool machine_kexec_pending;
 int machine_exit_request = -1;
@@ -390,6 +422,7 @@ int main(int argc, char **argv) {
         if (check_kernel() < 0)
                 return 1;
 
+        raise_fd_limit();
         emu.cmdline = strdup(opt.cmdline ? opt.cmdline : DEFAULT_CMDLINE);
         if (!emu.cmdline)
                 return 1;

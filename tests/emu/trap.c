@@ -94,6 +94,8 @@ int call_getfd(struct call *c, int fd) {
         if (p < 0)
                 return p;
         r = (int) syscall(SYS_pidfd_getfd, p, fd, 0);
+        if (r < 0 && (errno == EMFILE || errno == ENFILE))
+                log_error("out of file descriptors in the supervisor: the machine's call is misanswered");
         return r < 0 ? -errno : r;
 }
 
