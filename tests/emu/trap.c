@@ -107,6 +107,10 @@ int call_read(struct call *c, uint64_t addr, void *buf, size_t len) {
                 return 0;
         if (process_vm_readv(c->req->pid, &l, 1, &r, 1, 0) != (ssize_t) len)
                 return -EFAULT;
+        /* The pid may have been reused by another process: only trust the bytes if the
+         * notification is still pending. */
+        if (!call_valid(c))
+                return -ESRCH;
         return 0;
 }
 
