@@ -404,5 +404,19 @@ int fakefs_machine_mounts(void) {
                 return r;
         if ((r = mount_over(tpath("pcidev"), PCI_PARENT, true)) < 0)
                 return r;
+        /* stat() of a cdev node gives 511:N; /sys/dev/char/511:N leads to the device */
+        if (opt.n_vfio > 0 && access("/sys/dev/char", F_OK) == 0) {
+                if ((r = shadow_dir("/sys/dev/char")) < 0)
+                        return r;
+                for (unsigned i = 0; i < opt.n_vfio; i++) {
+                        char link[128], target[160];
+
+                        snprintf(link, sizeof(link), "/sys/dev/char/%u:%u", VFIO_CDEV_MAJOR, i);
+                        snprintf(target, sizeof(target), "../../devices/pci0000:00/0000:00:01.0/%s/vfio-dev/vfio%u",
+                                 vfio_devs[i].bdf, i);
+                        if (symlink(target, link) < 0)
+                                return -errno;
+                }
+        }
         return 0;
 }

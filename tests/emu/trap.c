@@ -489,7 +489,10 @@ static void handle_open(struct call *c, int dirfd, uint64_t path_addr, uint64_t 
                         return handle_fdinfo(c, who, fd, (int) flags);
                 return call_continue(c);
         }
-        if (strncmp(path, "/dev/", 5) != 0 || (flags & O_PATH))
+        /* O_PATH, O_DIRECTORY and O_CREAT|O_EXCL never reach the driver's open: the real
+         * node answers them (fd without I/O, ENOTDIR, EEXIST). */
+        if (strncmp(path, "/dev/", 5) != 0 || (flags & (O_PATH | O_DIRECTORY)) ||
+            (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL))
                 return call_continue(c);
 
         if (strcmp(path, "/dev/liveupdate") == 0) {
