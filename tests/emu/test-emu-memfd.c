@@ -119,6 +119,7 @@ static void boot1(void) {
         k = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
         r = (int) read(k, cmdline, sizeof(cmdline) - 1);
         close(k);
+        cmdline[strcspn(cmdline, "\n")] = 0;
         harness_check(r > 0 && strstr(cmdline, "stage=2") != NULL, "new boot has the loaded cmdline (%s)", cmdline);
 
         luo = open("/dev/liveupdate", O_RDWR | O_CLOEXEC);
