@@ -55,8 +55,17 @@ else
         n=$((n + 1))
 fi
 
+if command -v setpriv >/dev/null 2>&1; then
+        "$emu" -- sh -c 'setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "exec 3<>/dev/liveupdate"' 2>/dev/null
+        check "$?" 2 "a non-root process cannot open the 0600 /dev/liveupdate (EACCES)"
+        "$emu" -- sh -c 'chmod 666 /dev/liveupdate && setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "exec 3<>/dev/liveupdate"' 2>/dev/null
+        check "$?" 0 "node permissions decide: after chmod 666 it can"
+        out=$("$emu" -- setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all /usr/bin/python3 -c 'import ctypes, os; l = ctypes.CDLL(None, use_errno=True); r = l.syscall(169, 0xfee1dead, 672274793, 0x45584543, 0); print(r, ctypes.get_errno())' 2>/dev/null)
+        check "$out" "-1 1" "reboot() without CAP_SYS_BOOT is EPERM"
+fi
+
 # A power-off from inside ends the emulation with status 0.
-"$emu" -- python3 -c 'import ctypes; l = ctypes.CDLL(None, use_errno=True); l.syscall(169, 0xfee1dead, 672274793, 0x4321fedc, 0); import time; time.sleep(5); raise SystemExit(9)' 2>/dev/null
+"$emu" -- /usr/bin/python3 -c 'import ctypes; l = ctypes.CDLL(None, use_errno=True); l.syscall(169, 0xfee1dead, 672274793, 0x4321fedc, 0); import time; time.sleep(5); raise SystemExit(9)' 2>/dev/null
 check "$?" 0 "reboot(POWER_OFF) ends the machine with status 0"
 
 # SIGTERM to luo-emu: clean shutdown, 128+15.

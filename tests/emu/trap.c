@@ -472,6 +472,67 @@ static void handle_fdinfo(struct call *c, const char *who, int fd, int flags) {
                 call_reply(c, -EMFILE);
 }
 
+/*
+ * The device node's permissions decide, as for any open() (spec §1.2: no capability
+ * check of its own): mode bits of the node in the machine's /dev against the caller's
+ * fsuid/fsgid/groups, bypassed by CAP_DAC_OVERRIDE. Only on the open path.
+ */
+static int check_node_access(struct call *c, const char *path, int flags) {
+        char p[4200], buf[4096];
+        unsigned uid[4] = {}, gid[4] = {};
+        unsigned long long cap = 0;
+        unsigned want = 0, bits;
+        bool in_group = false;
+        struct stat st;
+        ssize_t n;
+        int fd;
+
+        snprintf(p, sizeof(p), "/proc/%u/root%s", c->req->pid, path);
+        if (stat(p, &st) < 0)
+                return -ENOENT;
+        snprintf(p, sizeof(p), "/proc/%u/status", c->req->pid);
+        fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -ESRCH;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+                return -ESRCH;
+        buf[n] = 0;
+        for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+                if (sscanf(line, "Uid: %u %u %u %u", &uid[0], &uid[1], &uid[2], &uid[3]) == 4)
+                        continue;
+                if (sscanf(line, "Gid: %u %u %u %u", &gid[0], &gid[1], &gid[2], &gid[3]) == 4)
+                        continue;
+                if (sscanf(line, "CapEff: %llx", &cap) == 1)
+                        continue;
+                if (strncmp(line, "Groups:", 7) == 0) {
+                        char *q = line + 7, *end;
+                        for (;;) {
+                                unsigned long g = strtoul(q, &end, 10);
+                                if (end == q)
+                                        break;
+                                if (g == st.st_gid)
+                                        in_group = true;
+                                q = end;
+                        }
+                }
+        }
+        if (cap & (1ull << 1))          /* CAP_DAC_OVERRIDE */
+                return 0;
+        if ((flags & O_ACCMODE) != O_WRONLY)
+                want |= 4;
+        if ((flags & O_ACCMODE) != O_RDONLY)
+                want |= 2;
+        if (uid[3] == st.st_uid)
+                bits = (st.st_mode >> 6) & 7;
+        else if (gid[3] == st.st_gid || in_group)
+                bits = (st.st_mode >> 3) & 7;
+        else
+                bits = st.st_mode & 7;
+        return (bits & want) == want ? 0 : -EACCES;
+}
+
 static void handle_open(struct call *c, int dirfd, uint64_t path_addr, uint64_t flags) {
         char path[4096], who[64];
         unsigned idx;
@@ -495,6 +556,14 @@ static void handle_open(struct call *c, int dirfd, uint64_t path_addr, uint64_t 
             (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL))
                 return call_continue(c);
 
+        if (strcmp(path, "/dev/liveupdate") == 0 || strcmp(path, "/dev/iommu") == 0 ||
+            (strncmp(path, "/dev/vfio/devices/vfio", 22) == 0)) {
+                r = check_node_access(c, path, (int) flags);
+                if (r == -ENOENT)
+                        return call_continue(c);        /* no such node: the kernel answers */
+                if (r < 0)
+                        return call_reply(c, r);
+        }
         if (strcmp(path, "/dev/liveupdate") == 0) {
                 if (!emu.luo_enabled)
                         return call_continue(c);        /* no node: the kernel says ENOENT */
