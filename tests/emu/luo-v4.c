@@ -291,7 +291,7 @@ static void session_ioctl(struct call *c, struct session *s, unsigned cmd, uint6
                 (void) respond(c, arg, &a, sizeof(a.restore), usize);
                 return call_reply(c, 0);
         case 3:
-                a.get.incoming = s->incoming;
+                /* `incoming` is an input in the v4 header; the state is the session's */
                 a.get.state = s->v4_state;
                 return call_reply(c, respond(c, arg, &a, sizeof(a.get), usize));
         default:

@@ -28,11 +28,11 @@ static int global_event(int luo, uint32_t ev) {
 }
 
 static int session_state(int s, int *incoming) {
-        struct luo_v4_session_get_state a = { .size = sizeof(a) };
+        struct luo_v4_session_get_state a = { .size = sizeof(a), .incoming = (uint8_t) *incoming };
 
         if (ioctl(s, LUO_V4_SESSION_GET_STATE, &a) < 0)
                 return -1;
-        *incoming = a.incoming;
+        *incoming = a.incoming;         /* an input: comes back unchanged */
         return (int) a.state;
 }
 
@@ -59,7 +59,7 @@ static int restore(int s, uint64_t token) {
 static void boot0(void) {
         struct luo_v4_create_session cs = { .size = sizeof(cs), .name = "emu-v4" };
         uint32_t probe[18] = {};
-        int luo, s, m, d, io, inc, k;
+        int luo, s, m, d, io, inc = 0, k;
         struct vfio_device_bind_iommufd b = { .argsz = sizeof(b) };
         struct {
                 struct vfio_irq_set hdr;
@@ -124,7 +124,7 @@ static void boot1(void) {
         struct luo_v4_retrieve_session rs = { .size = sizeof(rs), .name = "emu-v4" };
         struct vfio_device_bind_iommufd b = { .argsz = sizeof(b) };
         char buf[8] = {};
-        int luo, s, m, d, io, inc;
+        int luo, s, m, d, io, inc = 1;
 
         luo = open("/dev/liveupdate", O_RDWR | O_CLOEXEC);
         harness_check(global_state(luo) == LUO_V4_STATE_UPDATED, "global state UPDATED after the kexec");
