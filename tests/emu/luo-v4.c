@@ -291,7 +291,10 @@ static void session_ioctl(struct call *c, struct session *s, unsigned cmd, uint6
                 (void) respond(c, arg, &a, sizeof(a.restore), usize);
                 return call_reply(c, 0);
         case 3:
-                /* `incoming` is an input in the v4 header; the state is the session's */
+                /* The v4 header documents `incoming` as an input (text inherited from the
+                 * per-fd GET_FD_STATE); the emulator reports the session's direction in
+                 * it, which equals the input of any caller that passes it correctly. */
+                a.get.incoming = s->incoming;
                 a.get.state = s->v4_state;
                 return call_reply(c, respond(c, arg, &a, sizeof(a.get), usize));
         default:

@@ -32,7 +32,7 @@ static int session_state(int s, int *incoming) {
 
         if (ioctl(s, LUO_V4_SESSION_GET_STATE, &a) < 0)
                 return -1;
-        *incoming = a.incoming;         /* an input: comes back unchanged */
+        *incoming = a.incoming;
         return (int) a.state;
 }
 
