@@ -287,7 +287,30 @@ static int shadow_dir(const char *dir) {
         return 0;
 }
 
-/* Bind src over target, creating target (through a shadowed parent) if needed. */
+/* Makes dir exist, shadowing its nearest existing ancestor so that it can be created. */
+static int ensure_dir(const char *dir) {
+        char parent[512], *slash;
+        int r;
+
+        if (access(dir, F_OK) == 0)
+                return 0;
+        snprintf(parent, sizeof(parent), "%s", dir);
+        slash = strrchr(parent, '/');
+        if (!slash || slash == parent)
+                return -ENOENT;
+        *slash = 0;
+        r = ensure_dir(parent);
+        if (r < 0)
+                return r;
+        r = shadow_dir(parent);
+        if (r < 0)
+                return r;
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+/* Bind src over target, creating target (through shadowed ancestors) if needed. */
 static int mount_over(const char *src, const char *target, bool dir) {
         struct stat st;
         int r;
@@ -300,8 +323,9 @@ static int mount_over(const char *src, const char *target, bool dir) {
                 if (!slash || slash == parent)
                         return -ENOENT;
                 *slash = 0;
-                if (access(parent, F_OK) < 0)
-                        return -ENOENT;
+                r = ensure_dir(parent);
+                if (r < 0)
+                        return r;
                 r = shadow_dir(parent);
                 if (r < 0)
                         return r;
