@@ -86,11 +86,15 @@ enum obj_kind {
         OBJ_SESSION,
         OBJ_VFIO,
         OBJ_IOMMUFD,
+        OBJ_VFIO_CONTAINER,             /* legacy /dev/vfio/vfio */
+        OBJ_VFIO_GROUP,                 /* legacy /dev/vfio/<group> */
 };
 
 struct session;
 struct vfio_file;
 struct iommufd;
+struct vfio_container;
+struct vfio_dev;
 
 struct object {
         enum obj_kind kind;
@@ -102,6 +106,8 @@ struct object {
                 struct session *session;
                 struct vfio_file *vfio;
                 struct iommufd *iommufd;
+                struct vfio_container *container;
+                struct vfio_dev *group_dev;
         };
 };
 
@@ -142,6 +148,8 @@ void call_continue(struct call *c);
 struct object *call_object(struct call *c, int fd);
 /* Creates a fresh object of kind, installs it in the caller (O_CLOEXEC if asked). */
 int call_install_object(struct call *c, struct object *o, bool cloexec);
+/* Reads a NUL-terminated string of the caller (page by page). */
+int call_read_string(struct call *c, uint64_t addr, char *buf, size_t size);
 
 int trap_install_filter(void);                          /* in the machine child */
 void trap_handle(int listener);
@@ -225,6 +233,10 @@ struct vfio_dev {
         bool incoming_state;            /* handed-over state not yet consumed by a bind */
         bool driver_bound;              /* sysfs driver link present */
         uint32_t devid;
+        /* legacy group path: IOMMU group <index> holds just this device */
+        bool group_opened;
+        unsigned group_files;           /* device fds from VFIO_GROUP_GET_DEVICE_FD */
+        struct vfio_container *group_container;
 };
 
 struct vfio_file {
@@ -234,6 +246,8 @@ struct vfio_file {
         struct iommufd *ictx;
         uint32_t pt_id;                 /* attached HWPT, 0 if none */
         struct object *obj;
+        bool group;                     /* from VFIO_GROUP_GET_DEVICE_FD */
+        int group_ref;                  /* device fds hold their group file */
 };
 
 extern struct vfio_dev *vfio_devs;
@@ -246,6 +260,14 @@ void vfio_ioctl(struct call *c, struct object *o, unsigned cmd, uint64_t arg);
 void vfio_file_release(struct vfio_file *f);
 void vfio_irqs_off(struct vfio_dev *d);
 void vfio_rw(struct call *c, struct vfio_file *f, bool write, uint64_t buf, uint64_t count, int64_t pos);
+
+/* legacy container/group path (vfio-group.c) */
+int vfio_container_open(struct call *c, int flags);
+int vfio_group_open(struct call *c, unsigned index, int flags);
+void vfio_container_ioctl(struct call *c, struct object *o, unsigned cmd, uint64_t arg);
+void vfio_group_ioctl(struct call *c, struct object *o, unsigned cmd, uint64_t arg);
+void vfio_container_put(struct vfio_container *k);
+void vfio_group_release(struct vfio_dev *d);
 
 struct iommufd *iommufd_get(struct iommufd *i);
 void iommufd_put(struct iommufd *i);

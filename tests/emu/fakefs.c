@@ -24,6 +24,8 @@
 #include "emu.h"
 
 #define VFIO_CDEV_MAJOR  511
+#define VFIO_GROUP_MAJOR 510
+#define VFIO_MINOR       196
 #define MISC_MAJOR       10
 #define LIVEUPDATE_MINOR 117
 #define IOMMU_MINOR      118
@@ -127,6 +129,7 @@ int fakefs_setup(void) {
         if (!tmp)
                 return -ENOMEM;
         if (mkdir(tpath("newdev"), 0755) < 0 || mkdir(tpath("vfiodev"), 0755) < 0 ||
+            mkdir(tpath("iommugroups"), 0755) < 0 ||
             mkdir(tpath("pcidev"), 0755) < 0 || mkdir(tpath("buspci"), 0755) < 0)
                 return -errno;
         r = mkdir_p(tpath("buspci/devices"));
@@ -160,6 +163,16 @@ int fakefs_setup(void) {
                         return -errno;
                 snprintf(target, sizeof(target), "../../devices/pci0000:00/0000:00:01.0/%s/vfio-dev/vfio%u", bdf, i);
                 if (symlink(target, tpath("vfiodev/vfio%u", i)) < 0)
+                        return -errno;
+                /* IOMMU group i = { device i } */
+                r = mkdir_p(tpath("iommugroups/%u/devices", i));
+                if (r < 0)
+                        return r;
+                snprintf(target, sizeof(target), "../../../../devices/pci0000:00/0000:00:01.0/%s", bdf);
+                if (symlink(target, tpath("iommugroups/%u/devices/%s", i, bdf)) < 0)
+                        return -errno;
+                snprintf(target, sizeof(target), "../../../../kernel/iommu_groups/%u", i);
+                if (symlink(target, tpath("pcidev/%s/iommu_group", bdf)) < 0)
                         return -errno;
                 snprintf(target, sizeof(target), "../../../devices/pci0000:00/0000:00:01.0/%s", bdf);
                 if (symlink(target, tpath("buspci/devices/%s", bdf)) < 0)
@@ -400,11 +413,11 @@ int fakefs_machine_mounts(void) {
         }
         if (emu.luo_enabled) {
                 snprintf(p, sizeof(p), "%s/newdev/liveupdate", tmp);
-                if (mknod(p, S_IFCHR | 0600, makedev(MISC_MAJOR, LIVEUPDATE_MINOR)) < 0)
+                if (mknod(p, S_IFCHR | 0600, makedev(MISC_MAJOR, LIVEUPDATE_MINOR)) < 0 || chmod(p, 0600) < 0)
                         return -errno;
         }
         snprintf(p, sizeof(p), "%s/newdev/iommu", tmp);
-        if (mknod(p, S_IFCHR | 0660, makedev(MISC_MAJOR, IOMMU_MINOR)) < 0)
+        if (mknod(p, S_IFCHR | 0660, makedev(MISC_MAJOR, IOMMU_MINOR)) < 0 || chmod(p, 0660) < 0)
                 return -errno;
         if (opt.n_vfio > 0) {
                 snprintf(p, sizeof(p), "%s/newdev/vfio/devices", tmp);
@@ -414,7 +427,13 @@ int fakefs_machine_mounts(void) {
                         snprintf(p, sizeof(p), "%s/newdev/vfio/devices/vfio%u", tmp, i);
                         if (mknod(p, S_IFCHR | 0600, makedev(VFIO_CDEV_MAJOR, i)) < 0)
                                 return -errno;
+                        snprintf(p, sizeof(p), "%s/newdev/vfio/%u", tmp, i);
+                        if (mknod(p, S_IFCHR | 0600, makedev(VFIO_GROUP_MAJOR, i)) < 0)
+                                return -errno;
                 }
+                snprintf(p, sizeof(p), "%s/newdev/vfio/vfio", tmp);
+                if (mknod(p, S_IFCHR | 0666, makedev(MISC_MAJOR, VFIO_MINOR)) < 0 || chmod(p, 0666) < 0)
+                        return -errno;
         }
         if (mount(tpath("newdev"), "/dev", NULL, MS_MOVE, NULL) < 0)
                 return -errno;
@@ -427,6 +446,8 @@ int fakefs_machine_mounts(void) {
         if ((r = mount_over(tpath("buspci"), "/sys/bus/pci", true)) < 0)
                 return r;
         if ((r = mount_over(tpath("pcidev"), PCI_PARENT, true)) < 0)
+                return r;
+        if (opt.n_vfio > 0 && (r = mount_over(tpath("iommugroups"), "/sys/kernel/iommu_groups", true)) < 0)
                 return r;
         /* stat() of a cdev node gives 511:N; /sys/dev/char/511:N leads to the device */
         if (opt.n_vfio > 0 && access("/sys/dev/char", F_OK) == 0) {

@@ -149,8 +149,8 @@ int session_preserve_fd(struct call *c, struct session *s, int fd, uint64_t toke
         if (S_ISSOCK(st.st_mode)) {
                 struct object *o = object_find(st.st_ino);
 
-                if (!o || o->kind != OBJ_VFIO)
-                        return -ENOENT;
+                if (!o || o->kind != OBJ_VFIO || o->vfio->group)
+                        return -ENOENT;         /* only cdev files have a handler */
                 /* Upstream series (D2): only a cdev whose device is bound to an iommufd. */
                 if (opt.abi == EMU_ABI_UPSTREAM && !o->vfio->dev->bound)
                         return -ENOENT;

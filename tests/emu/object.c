@@ -98,6 +98,12 @@ void object_release(struct object *o) {
         case OBJ_IOMMUFD:
                 iommufd_release(o->iommufd);
                 break;
+        case OBJ_VFIO_CONTAINER:
+                vfio_container_put(o->container);
+                break;
+        case OBJ_VFIO_GROUP:
+                vfio_group_release(o->group_dev);
+                break;
         }
         object_free(o);
 }
@@ -116,7 +122,11 @@ void object_drop_all(void) {
                         case OBJ_VFIO:
                                 if (o->vfio->ictx)
                                         iommufd_put(o->vfio->ictx);
+                                safe_close(o->vfio->group_ref);
                                 free(o->vfio);
+                                break;
+                        case OBJ_VFIO_CONTAINER:
+                                vfio_container_put(o->container);
                                 break;
                         case OBJ_IOMMUFD:
                                 iommufd_put(o->iommufd);

@@ -60,6 +60,45 @@ static int set_irqs(int dev, uint32_t flags, uint32_t index, uint32_t count, con
         return ioctl(dev, VFIO_DEVICE_SET_IRQS, &s);
 }
 
+/* The legacy group path: its device fds are not preservable and cannot bind. */
+static void group_path(int luo_session) {
+        struct lu_vfio_device_info info = { .argsz = sizeof(info) };
+        struct vfio_group_status st = { .argsz = sizeof(st) };
+        char link[256];
+        int k, g, gd, d;
+        int32_t kfd;
+
+        k = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
+        CHECK_ERRNO(k, 0, "open the container /dev/vfio/vfio");
+        harness_check(ioctl(k, VFIO_GET_API_VERSION) == VFIO_API_VERSION, "VFIO_GET_API_VERSION");
+        harness_check(ioctl(k, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) == 1, "type1v2 IOMMU supported");
+        g = open("/dev/vfio/1", O_RDWR | O_CLOEXEC);
+        CHECK_ERRNO(g, 0, "open group 1 (vfio1's)");
+        CHECK_ERRNO(open("/dev/vfio/1", O_RDWR | O_CLOEXEC), EBUSY, "a group has one opener");
+        CHECK_ERRNO(ioctl(g, VFIO_GROUP_GET_STATUS, &st), 0, "GROUP_GET_STATUS");
+        harness_check(st.flags == VFIO_GROUP_FLAGS_VIABLE, "viable, no container yet");
+        CHECK_ERRNO(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:02:00.0"), EINVAL, "GET_DEVICE_FD without a container");
+        kfd = k;
+        CHECK_ERRNO(ioctl(g, VFIO_GROUP_SET_CONTAINER, &kfd), 0, "SET_CONTAINER");
+        CHECK_ERRNO(ioctl(k, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), 0, "SET_IOMMU");
+        CHECK_ERRNO(ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:09:00.0"), ENODEV, "GET_DEVICE_FD of a foreign device");
+        gd = ioctl(g, VFIO_GROUP_GET_DEVICE_FD, "0000:02:00.0");
+        CHECK_ERRNO(gd, 0, "GET_DEVICE_FD");
+        CHECK_ERRNO(emu_test_readlink_fd(gd, link, sizeof(link)), 0, "readlink group device fd");
+        harness_check(strcmp(link, "anon_inode:[vfio-device]") == 0, "group device fd is [vfio-device] (%s)", link);
+        CHECK_ERRNO(ioctl(gd, VFIO_DEVICE_GET_INFO, &info), 0, "group device fd works without BIND");
+        CHECK_ERRNO(bind(gd, k), EINVAL, "BIND_IOMMUFD on a group device fd is EINVAL");
+        CHECK_ERRNO(preserve(luo_session, gd, 77), ENOENT, "a group device fd is not preservable (ENOENT)");
+        CHECK_ERRNO(preserve(luo_session, g, 78), ENOENT, "nor is the group fd");
+        d = open("/dev/vfio/devices/vfio1", O_RDWR | O_CLOEXEC);
+        CHECK_ERRNO(bind(d, k), EBUSY, "the cdev cannot bind while the group is open");
+        close(d);
+        CHECK_ERRNO(ioctl(g, VFIO_GROUP_UNSET_CONTAINER), EBUSY, "UNSET_CONTAINER with a device fd open");
+        close(gd);
+        close(g);
+        close(k);
+}
+
 static void boot0(void) {
         struct lu_vfio_device_info info = { .argsz = sizeof(info) };
         struct vfio_irq_info irq = { .argsz = sizeof(irq), .index = VFIO_PCI_MSIX_IRQ_INDEX };
@@ -85,6 +124,7 @@ static void boot0(void) {
         s = session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "emu-vfio");
         CHECK_ERRNO(s, 0, "create session");
         CHECK_ERRNO(preserve(s, d0, 1), ENOENT, "an unbound cdev is not preservable (ENOENT)");
+        group_path(s);
 
         io = open("/dev/iommu", O_RDWR | O_CLOEXEC);
         CHECK_ERRNO(io, 0, "open /dev/iommu");

@@ -229,7 +229,7 @@ int user_struct_in(struct call *c, uint64_t arg, void *kbuf, size_t ksize, uint3
 
 /* ---- paths ---- */
 
-static int read_path(struct call *c, uint64_t addr, char *buf, size_t size) {
+int call_read_string(struct call *c, uint64_t addr, char *buf, size_t size) {
         size_t got = 0;
 
         if (!addr)
@@ -387,9 +387,15 @@ static int object_link_text(struct object *o, char *buf, size_t size) {
         case OBJ_VFIO:
                 if (o->vfio->retrieved)
                         return snprintf(buf, size, "anon_inode:[vfio-device-liveupdate]");
+                if (o->vfio->group)
+                        return snprintf(buf, size, "anon_inode:[vfio-device]");
                 return snprintf(buf, size, "/dev/vfio/devices/vfio%u", o->vfio->dev->index);
         case OBJ_IOMMUFD:
                 return snprintf(buf, size, "/dev/iommu");
+        case OBJ_VFIO_CONTAINER:
+                return snprintf(buf, size, "/dev/vfio/vfio");
+        case OBJ_VFIO_GROUP:
+                return snprintf(buf, size, "/dev/vfio/%u", o->group_dev->index);
         }
         return -EINVAL;
 }
@@ -399,7 +405,7 @@ static void handle_readlink(struct call *c, int dirfd, uint64_t path_addr, uint6
         struct object *o;
         int fd, len;
 
-        if (read_path(c, path_addr, path, sizeof(path)) < 0)
+        if (call_read_string(c, path_addr, path, sizeof(path)) < 0)
                 return call_continue(c);
         if (!resolve_path(c, dirfd, path, sizeof(path)))
                 return call_continue(c);
@@ -538,7 +544,7 @@ static void handle_open(struct call *c, int dirfd, uint64_t path_addr, uint64_t 
         unsigned idx;
         int fd, r, k;
 
-        if (read_path(c, path_addr, path, sizeof(path)) < 0)
+        if (call_read_string(c, path_addr, path, sizeof(path)) < 0)
                 return call_continue(c);
         if (!resolve_path(c, dirfd, path, sizeof(path)))
                 return call_continue(c);
@@ -557,7 +563,7 @@ static void handle_open(struct call *c, int dirfd, uint64_t path_addr, uint64_t 
                 return call_continue(c);
 
         if (strcmp(path, "/dev/liveupdate") == 0 || strcmp(path, "/dev/iommu") == 0 ||
-            (strncmp(path, "/dev/vfio/devices/vfio", 22) == 0)) {
+            strncmp(path, "/dev/vfio/", 10) == 0) {
                 r = check_node_access(c, path, (int) flags);
                 if (r == -ENOENT)
                         return call_continue(c);        /* no such node: the kernel answers */
@@ -573,6 +579,11 @@ static void handle_open(struct call *c, int dirfd, uint64_t path_addr, uint64_t 
         else if (sscanf(path, "/dev/vfio/devices/vfio%u%n", &idx, &k) == 1 && path[k] == 0 &&
                  idx < opt.n_vfio)
                 r = vfio_open_cdev(c, idx, (int) flags);
+        else if (opt.n_vfio > 0 && strcmp(path, "/dev/vfio/vfio") == 0)
+                r = vfio_container_open(c, (int) flags);
+        else if (sscanf(path, "/dev/vfio/%u%n", &idx, &k) == 1 && path[k] == 0 && path[10] != '+' &&
+                 path[10] != '-' && idx < opt.n_vfio)
+                r = vfio_group_open(c, idx, (int) flags);
         else
                 return call_continue(c);
         if (r < 0)
@@ -612,6 +623,12 @@ static void handle_ioctl(struct call *c) {
                 break;
         case OBJ_IOMMUFD:
                 iommufd_ioctl(c, o, cmd, arg);
+                break;
+        case OBJ_VFIO_CONTAINER:
+                vfio_container_ioctl(c, o, cmd, arg);
+                break;
+        case OBJ_VFIO_GROUP:
+                vfio_group_ioctl(c, o, cmd, arg);
                 break;
         }
 }

@@ -45,6 +45,10 @@ void vfio_boot_reset(void) {
                 d->irq_type = IRQ_NONE;
                 d->irq_count = 0;
                 d->err_trigger = d->req_trigger = false;
+                d->group_opened = false;
+                d->group_files = 0;
+                vfio_container_put(d->group_container);
+                d->group_container = NULL;
         }
 }
 
@@ -61,6 +65,7 @@ struct vfio_file *vfio_file_new(struct vfio_dev *d, bool retrieved) {
                 return NULL;
         f->dev = d;
         f->retrieved = retrieved;
+        f->group_ref = -EBADF;
         return f;
 }
 
@@ -121,6 +126,16 @@ static void file_unbind(struct vfio_file *f) {
 void vfio_file_release(struct vfio_file *f) {
         if (!f)
                 return;
+        if (f->group) {
+                struct vfio_dev *d = f->dev;
+
+                /* the last device fd closes the device: everything goes off */
+                if (d->group_files > 0 && --d->group_files == 0 && !d->bound) {
+                        vfio_irqs_off(d);
+                        d->err_trigger = d->req_trigger = false;
+                }
+                safe_close(f->group_ref);       /* may release the group in turn */
+        }
         file_unbind(f);
         free(f);
 }
@@ -310,6 +325,10 @@ static int ioctl_bind(struct call *c, struct vfio_file *f, uint64_t arg) {
         if (b.argsz < offsetof(struct vfio_device_bind_iommufd, token_uuid_ptr) ||
             (b.flags & ~VFIO_DEVICE_BIND_FLAG_TOKEN))
                 return -EINVAL;
+        if (f->group)
+                return -EINVAL;         /* BIND_IOMMUFD is for cdev fds only */
+        if (d->group_opened)
+                return -EBUSY;          /* vfio_device_block_group() */
         if (f->access)
                 return -EINVAL;         /* one file binds once */
         if ((b.flags & VFIO_DEVICE_BIND_FLAG_TOKEN) && b.argsz < sizeof(b))
@@ -463,10 +482,11 @@ void vfio_ioctl(struct call *c, struct object *o, unsigned cmd, uint64_t arg) {
 
         switch (cmd) {
         case VFIO_DEVICE_ATTACH_IOMMUFD_PT:
-                r = ioctl_attach(c, f, arg);
+                /* cdev-only ioctls; a group device fd hands them to vfio-pci: ENOTTY */
+                r = f->group ? -ENOTTY : ioctl_attach(c, f, arg);
                 break;
         case VFIO_DEVICE_DETACH_IOMMUFD_PT:
-                r = ioctl_detach(c, f, arg);
+                r = f->group ? -ENOTTY : ioctl_detach(c, f, arg);
                 break;
         case VFIO_DEVICE_GET_INFO:
                 r = ioctl_get_info(c, arg);
