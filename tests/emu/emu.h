@@ -138,6 +138,8 @@ int call_getfd(struct call *c, int fd);                 /* copy of the caller's 
 int call_read(struct call *c, uint64_t addr, void *buf, size_t len);    /* 0 or -EFAULT */
 int call_write(struct call *c, uint64_t addr, const void *buf, size_t len);
 bool call_valid(struct call *c);
+/* get_unused_fd_flags() of the caller: 0 if one more fd fits, else -EMFILE. */
+int call_fd_room(struct call *c);
 /* Installs srcfd in the caller; returns the new fd number or -errno. */
 int call_addfd(struct call *c, int srcfd, bool cloexec);
 /* Installs srcfd and completes the call with the fd number as its result. */

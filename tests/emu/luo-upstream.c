@@ -97,6 +97,10 @@ static void dev_ioctl(struct call *c, unsigned cmd, uint64_t arg) {
         idx = luo_dispatch(c, dev_ops, ELEMENTSOF(dev_ops), 0, cmd, arg, &a, &usize);
         if (idx < 0)
                 return call_reply(c, idx);
+        /* The fd is reserved before anything else (luo_core.c): EMFILE comes first. */
+        r = call_fd_room(c);
+        if (r < 0)
+                return call_reply(c, r);
         /* strscpy semantics: an unterminated 64-byte name is cut to 63 characters */
         memcpy(name, a.name, sizeof(name));
         name[sizeof(name) - 1] = 0;
@@ -162,6 +166,9 @@ static void session_ioctl(struct call *c, struct session *s, unsigned cmd, uint6
                         return call_reply(c, -EFAULT);
                 return call_reply(c, 0);
         case 1:
+                r = call_fd_room(c);
+                if (r < 0)
+                        return call_reply(c, r);
                 /* The answer must be writable before the fd is created. */
                 if (respond(c, arg, &a, sizeof(a.retrieve), usize) < 0)
                         return call_reply(c, -EFAULT);

@@ -158,6 +158,9 @@ static void dev_ioctl(struct call *c, unsigned cmd, uint64_t arg) {
                         return call_reply(c, r);
                 return call_reply(c, respond(c, arg, &a, sizeof(a.ev), usize));
         case 2:
+                r = call_fd_room(c);
+                if (r < 0)
+                        return call_reply(c, r);
                 memcpy(name, a.create.name, LUO_V4_SESSION_NAME_LENGTH);
                 name[LUO_V4_SESSION_NAME_LENGTH - 1] = 0;
                 r = fail_check(FAIL_CREATE_SESSION);
@@ -179,6 +182,9 @@ static void dev_ioctl(struct call *c, unsigned cmd, uint64_t arg) {
                 }
                 return call_reply(c, 0);
         default:
+                r = call_fd_room(c);
+                if (r < 0)
+                        return call_reply(c, r);
                 r = fail_check(FAIL_RETRIEVE_SESSION);
                 if (r < 0)
                         return call_reply(c, r);
@@ -277,6 +283,9 @@ static void session_ioctl(struct call *c, struct session *s, unsigned cmd, uint6
         case 2:
                 if (emu.v4_state != LUO_V4_STATE_UPDATED || s->v4_state != LUO_V4_STATE_UPDATED)
                         return call_reply(c, -EBUSY);
+                r = call_fd_room(c);
+                if (r < 0)
+                        return call_reply(c, r);
                 if (respond(c, arg, &a, sizeof(a.restore), usize) < 0)
                         return call_reply(c, -EFAULT);
                 r = session_retrieve_fd(c, s, a.restore.token, &lfd);

@@ -183,6 +183,9 @@ int session_preserve_fd(struct call *c, struct session *s, int fd, uint64_t toke
                 s->files = f;
                 s->n_alloc = n;
         }
+        /* memfd_pin_folios() allocates every page up to i_size: holes are filled */
+        if (pf.kind == PF_MEMFD && st.st_size > 0)
+                (void) fallocate(copy, 0, 0, st.st_size);
         pf.fd = TAKE_FD(copy);
         s->files[s->n_files++] = pf;
         log_debug("preserved %s token %#llx in session \"%s\"", pf.kind == PF_MEMFD ? "memfd" : "vfio",

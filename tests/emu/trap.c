@@ -6,6 +6,7 @@
  * reboot, and resizes of preserved memfds). Everything not ours continues into the
  * real kernel untouched.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -181,6 +183,39 @@ void call_continue(struct call *c) {
         resp->val = 0;
         (void) ioctl(emu.listener, SECCOMP_IOCTL_NOTIF_SEND, resp);
         c->answered = true;
+}
+
+int call_fd_room(struct call *c) {
+        char p[64];
+        struct rlimit rl;
+        struct dirent *de;
+        unsigned long n = 0;
+        DIR *d;
+        int copy;
+
+        if (prlimit(c->req->pid, RLIMIT_NOFILE, NULL, &rl) < 0 || rl.rlim_cur > INT32_MAX)
+                return 0;
+        if (rl.rlim_cur == 0)
+                return -EMFILE;
+        /* Fast path: the highest allowed slot is free. */
+        copy = call_getfd(c, (int) rl.rlim_cur - 1);
+        if (copy < 0)
+                return 0;
+        close(copy);
+        /* Rare: count the open fds below the limit. */
+        snprintf(p, sizeof(p), "/proc/%u/fd", c->req->pid);
+        d = opendir(p);
+        if (!d)
+                return 0;
+        while ((de = readdir(d))) {
+                char *end;
+                unsigned long v = strtoul(de->d_name, &end, 10);
+
+                if (*end == 0 && end != de->d_name && v < rl.rlim_cur)
+                        n++;
+        }
+        closedir(d);
+        return n >= rl.rlim_cur ? -EMFILE : 0;
 }
 
 struct object *call_object(struct call *c, int fd) {
@@ -640,9 +675,12 @@ static void handle_resize(struct call *c) {
         copy = call_getfd(c, (int) c->req->data.args[0]);
         if (copy < 0 || fstat(copy, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 0)
                 return call_continue(c);
-        if (pfile_memfd_is_preserved(st.st_dev, st.st_ino))
-                return call_reply(c, -EPERM);
-        call_continue(c);
+        if (!pfile_memfd_is_preserved(st.st_dev, st.st_ino))
+                return call_continue(c);
+        /* ftruncate to the current size is no size change; every fallocate mode is */
+        if (c->req->data.nr == __NR_ftruncate && (int64_t) c->req->data.args[1] == (int64_t) st.st_size)
+                return call_continue(c);
+        call_reply(c, -EPERM);
 }
 
 void trap_handle(int listener) {
@@ -713,11 +751,22 @@ void trap_handle(int listener) {
                 break;
         case __NR_pread64:
         case __NR_pwrite64: {
-                struct object *o = call_object(&c, (int) req->data.args[0]);
+                _cleanup_close_ int copy = call_getfd(&c, (int) req->data.args[0]);
+                struct object *o = NULL;
+                struct stat st;
 
+                if (copy < 0 || fstat(copy, &st) < 0)
+                        break;
+                if (S_ISSOCK(st.st_mode))
+                        o = object_find(st.st_ino);
                 if (o && o->kind == OBJ_VFIO)
                         vfio_rw(&c, o->vfio, req->data.nr == __NR_pwrite64, req->data.args[1],
                                 req->data.args[2], (int64_t) req->data.args[3]);
+                else if (req->data.nr == __NR_pwrite64 && S_ISREG(st.st_mode) && st.st_nlink == 0 &&
+                         req->data.args[2] > 0 &&
+                         (int64_t) (req->data.args[3] + req->data.args[2]) > (int64_t) st.st_size &&
+                         pfile_memfd_is_preserved(st.st_dev, st.st_ino))
+                        call_reply(&c, -EPERM);         /* would grow a preserved memfd */
                 break;
         }
         default:
