@@ -599,6 +599,10 @@ static void handle_open(struct call *c, int dirfd, uint64_t path_addr, uint64_t 
 
         if (strcmp(path, "/dev/liveupdate") == 0 || strcmp(path, "/dev/iommu") == 0 ||
             strncmp(path, "/dev/vfio/", 10) == 0) {
+                /* open() reserves the fd before it looks at the path */
+                r = call_fd_room(c);
+                if (r < 0)
+                        return call_reply(c, r);
                 r = check_node_access(c, path, (int) flags);
                 if (r == -ENOENT)
                         return call_continue(c);        /* no such node: the kernel answers */
