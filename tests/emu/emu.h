@@ -203,6 +203,8 @@ int session_preserve_fd(struct call *c, struct session *s, int fd, uint64_t toke
 int session_unpreserve_token(struct session *s, uint64_t token);
 int session_retrieve_fd(struct call *c, struct session *s, uint64_t token, int *ret_fd);
 int session_finish(struct session *s);
+bool session_can_finish(struct session *s);
+void session_drop_incoming(struct session *s);
 void session_unpreserve_all(struct session *s);
 /* Freeze (and on failure unfreeze) the given sessions; v4 freezes one at a time. */
 int session_freeze(struct session *s, bool disable_irqs);

@@ -88,17 +88,18 @@ static int global_event(uint32_t event) {
         case LUO_V4_EVENT_FINISH:
                 if (emu.v4_state != LUO_V4_STATE_UPDATED)
                         return -EINVAL;
+                /* All or nothing: every retrieved session must be able to finish. */
                 for (s = luo_incoming.head; s; s = s->next)
-                        for (size_t i = 0; i < s->n_files; i++)
-                                if (s->files[i].kind == PF_VFIO && s->files[i].retrieve_status <= 0 && s->retrieved)
-                                        return -EBUSY;
+                        if (s->retrieved && !session_can_finish(s))
+                                return -EBUSY;
                 for (s = luo_incoming.head; s; s = next) {
                         next = s->next;
-                        if (session_finish(s) < 0)
-                                return -EBUSY;
+                        if (!s->retrieved) {
+                                session_drop_incoming(s);       /* never claimed: released */
+                                continue;
+                        }
+                        (void) session_finish(s);
                         s->v4_state = LUO_V4_STATE_NORMAL;
-                        if (!s->obj)
-                                session_unlink_free(s);
                 }
                 emu.v4_state = LUO_V4_STATE_NORMAL;
                 return 0;

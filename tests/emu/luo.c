@@ -337,12 +337,29 @@ static bool pfile_can_finish(struct pfile *pf) {
         return pf->dev_index < opt.n_vfio && !vfio_devs[pf->dev_index].incoming_state;
 }
 
+bool session_can_finish(struct session *s) {
+        for (size_t i = 0; i < s->n_files; i++)
+                if (!pfile_can_finish(&s->files[i]))
+                        return false;
+        return true;
+}
+
+/* Drops an incoming session that was never retrieved, with what it still pins. */
+void session_drop_incoming(struct session *s) {
+        for (size_t i = 0; i < s->n_files; i++) {
+                struct pfile *pf = &s->files[i];
+
+                if (pf->kind == PF_VFIO && pf->dev_index < opt.n_vfio)
+                        vfio_devs[pf->dev_index].incoming_busy = vfio_devs[pf->dev_index].incoming_state = false;
+        }
+        session_unlink_free(s);
+}
+
 int session_finish(struct session *s) {
         if (s->n_files == 0)
                 return 0;
-        for (size_t i = 0; i < s->n_files; i++)
-                if (!pfile_can_finish(&s->files[i]))
-                        return -EBUSY;
+        if (!session_can_finish(s))
+                return -EBUSY;
         while (s->n_files > 0) {
                 struct pfile *pf = &s->files[--s->n_files];
 
