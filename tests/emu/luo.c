@@ -267,7 +267,8 @@ static int vfio_retrieve(struct pfile *pf) {
         struct vfio_file *f;
         struct object *o;
 
-        if (pf->dev_index >= opt.n_vfio)
+        /* vfio_find_device(): no vfio device at that address (yet: --bind-delay) */
+        if (pf->dev_index >= opt.n_vfio || !vfio_devs[pf->dev_index].driver_bound)
                 return -ENODEV;
         f = vfio_file_new(&vfio_devs[pf->dev_index], true);
         if (!f)
