@@ -61,11 +61,12 @@ static void boot0(void) {
         uint32_t probe[18] = {};
         int luo, s, m, d, io, inc = 0, k;
         struct vfio_device_bind_iommufd b = { .argsz = sizeof(b) };
-        struct {
+        union {
                 struct vfio_irq_set hdr;
-                int32_t fd;
+                uint8_t raw[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
         } irq = { .hdr = { .argsz = sizeof(irq), .flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
                            .index = VFIO_PCI_MSIX_IRQ_INDEX, .count = 1 } };
+        int32_t efd;
 
         luo = open("/dev/liveupdate", O_RDWR | O_CLOEXEC);
         CHECK_ERRNO(luo, 0, "open /dev/liveupdate");
@@ -94,7 +95,8 @@ static void boot0(void) {
         io = open("/dev/iommu", O_RDWR | O_CLOEXEC);
         b.iommufd = io;
         CHECK_ERRNO(ioctl(d, VFIO_DEVICE_BIND_IOMMUFD, &b), 0, "bind vfio0");
-        irq.fd = eventfd(0, EFD_CLOEXEC);
+        efd = eventfd(0, EFD_CLOEXEC);
+        memcpy(irq.raw + sizeof(irq.hdr), &efd, sizeof(efd));
         CHECK_ERRNO(ioctl(d, VFIO_DEVICE_SET_IRQS, &irq), 0, "enable MSI-X");
         CHECK_ERRNO(preserve(s, d, 2), 0, "preserve vfio0");
 

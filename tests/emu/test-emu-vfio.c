@@ -50,13 +50,14 @@ static int bind(int dev, int iommufd) {
 }
 
 static int set_irqs(int dev, uint32_t flags, uint32_t index, uint32_t count, const int32_t *fds) {
-        struct {
+        union {
                 struct vfio_irq_set hdr;
-                int32_t fds[4];
-        } s = { .hdr = { .argsz = sizeof(s.hdr) + count * 4, .flags = flags, .index = index, .count = count } };
+                uint8_t raw[sizeof(struct vfio_irq_set) + 4 * sizeof(int32_t)];
+        } s = { .hdr = { .argsz = (uint32_t) (sizeof(s.hdr) + count * 4), .flags = flags, .index = index,
+                         .count = count } };
 
         if (count)
-                memcpy(s.fds, fds, count * 4);
+                memcpy(s.raw + sizeof(s.hdr), fds, count * 4);
         return ioctl(dev, VFIO_DEVICE_SET_IRQS, &s);
 }
 
