@@ -606,14 +606,14 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
                 return sd_bus_message_append(reply, "b", m->boot_incoming);
         if (strcmp(property, "CurrentUpdate") == 0)
                 return sd_bus_message_append(reply, "s", m->reg->update ?
-                        json_object_to_json_string_ext(m->reg->update, JSON_C_TO_STRING_PLAIN) : "{}");
+                        json_object_to_json_string_ext(m->reg->update, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "{}");
         if (strcmp(property, "LastUpdate") == 0) {
                 _cleanup_(json_object_put_nullp) json_object *t = manager_timeline(m);
                 json_object *tl = NULL;
                 if (!t)
                         return -ENOMEM;
                 (void) json_object_object_get_ex(t, "timeline", &tl);
-                return sd_bus_message_append(reply, "s", tl ? json_object_to_json_string_ext(tl, JSON_C_TO_STRING_PLAIN) : "{}");
+                return sd_bus_message_append(reply, "s", tl ? json_object_to_json_string_ext(tl, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "{}");
         }
         return sd_bus_error_setf(error, SD_BUS_ERROR_UNKNOWN_PROPERTY, "unknown property %s", property);
 }

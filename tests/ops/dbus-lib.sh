@@ -5,7 +5,7 @@ n=0 fail=0
 ok()    { n=$((n + 1)); echo "ok $n - $*"; }
 bad()   { n=$((n + 1)); echo "not ok $n - $*"; fail=1; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
-note()  { echo "# $*"; }
+note()  { printf '%s\n' "$*" | sed 's/^/# /'; }
 bail()  { echo "Bail out! $*"; exit 1; }
 
 DEST=org.luvfiod.LiveUpdate1

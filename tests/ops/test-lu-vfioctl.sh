@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# lu-vfioctl against the daemon under luo-emu (run as luo-emu's COMMAND):
+#   test-lu-vfioctl.sh LU_VFIOD EXAMPLE_VMM POLICY_FILE LU_VFIOCTL    ($OPS_DIR: work directory)
+# Boot 0: status/list/show as tables and --json, exit codes, prepare with live
+# per-VM progress, cancel, prepare again, commit (kexec). Boot 1: status, last-update.
+set -uo pipefail
+daemon=$1 vmm=$2 policy=$3 ctl=$4
+dir=${OPS_DIR:?} boot=${LUO_EMU_BOOT:?}
+. "$(dirname "$0")/dbus-lib.sh"
+
+jq_py() { python3 -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if ($1) else 1)"; }
+
+if [ "$boot" = 0 ]; then
+        rm -rf "$dir" && mkdir -p "$dir" || bail "cannot create $dir"
+        printf '[Update]\nPrepareTimeoutSec=10\nFreezeTimeoutSec=10\n[Restore]\nBindTimeoutSec=10\nReclaimGraceSec=5\n' > "$dir/lu-vfiod.conf"
+        { head -c 514 /dev/zero; printf HdrS; head -c 3578 /dev/zero; } > "$dir/vmlinuz-next"
+fi
+
+# Before anything runs: usage errors and an unreachable daemon have their own exit codes.
+if [ "$boot" = 0 ]; then
+        DBUS_SYSTEM_BUS_ADDRESS=unix:path=$dir/nobus.sock "$ctl" status >/dev/null 2>&1
+        check "no bus: exit 9" test $? = 9
+        "$ctl" frobnicate >/dev/null 2>&1
+        check "unknown command: exit 2" test $? = 2
+        "$ctl" show >/dev/null 2>&1
+        check "show without a VM: exit 2" test $? = 2
+        "$ctl" --force status >/dev/null 2>&1
+        check "--force outside commit: exit 2" test $? = 2
+        "$ctl" --timeout=-1 prepare /x >/dev/null 2>&1
+        check "bad --timeout: exit 2" test $? = 2
+fi
+
+bus_start "$dir" "$policy"
+if [ "$boot" = 0 ]; then
+        "$ctl" status >/dev/null 2>&1
+        check "bus up, daemon not yet: exit 9" test $? = 9
+fi
+"$daemon" --vmm-socket="$dir/vmm.sock" --control-socket="$dir/control.sock" --state-dir="$dir/state" \
+        --config="$dir/lu-vfiod.conf" 2>>"$dir/daemon-$boot.log" &
+daemon_pid=$!
+wait_name || bail "lu-vfiod did not take $DEST"
+pids=()
+for i in 0 1; do
+        rm -f "$dir/vm$i.ready"
+        "$vmm" --socket="$dir/vmm.sock" --vm=vm$i --vfio=/dev/vfio/devices/vfio$i --ready-file="$dir/vm$i.ready" \
+                --state-file="$dir/vm$i.state" >>"$dir/vmm-$boot.log" 2>&1 &
+        pids+=($!)
+done
+
+if [ "$boot" = 0 ]; then
+        for _ in $(seq 200); do [ -e "$dir/vm0.ready" ] && [ -e "$dir/vm1.ready" ] && break; sleep 0.05; done
+        check "two VMMs handed everything over" test -e "$dir/vm0.ready" -a -e "$dir/vm1.ready"
+
+        out=$("$ctl" status); note "$out"
+        check "status: State idle" grep -q "^State: *idle$" <<<"$out"
+        check "status: 2 VMs, 2 connected" grep -q "^VMs: *2 (2 connected)$" <<<"$out"
+        out=$("$ctl" --json status)
+        check "status --json parses, state idle, 2 VMs" jq_py 'd["state"]=="idle" and d["vms"]==2 and d["connected"]==2' <<<"$out"
+
+        out=$("$ctl" list); note "$out"
+        check "list: header" grep -qE "^VM +UID +CONNECTED +INCOMING +RESTORED +ITEMS$" <<<"$out"
+        check "list: vm0 and vm1 rows" test "$(grep -cE '^vm[01] +0 +yes +no +no +2$' <<<"$out")" = 2
+        # aligned: every row has its second column at the same offset
+        check "list: columns aligned" test "$(awk '{ match($0, /^[^ ]+ +[^ ]+ +/); print RLENGTH }' <<<"$out" | sort -u | wc -l)" = 1
+        out=$("$ctl" --json list)
+        check "list --json: 2 VMs with 2 items each" jq_py 'len(d)==2 and all(v["items"]==2 for v in d)' <<<"$out"
+
+        out=$("$ctl" show vm1); note "$out"
+        check "show: header" grep -qE "^LABEL +KIND +PCI +STATE +SESSION +TOKEN +MODE$" <<<"$out"
+        check "show: the VFIO device with its PCI address" grep -qE ' vfio +[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7] +preserved +.* custodian$' <<<"$out"
+        check "show: the memfd" grep -qE ' memfd +- +preserved ' <<<"$out"
+        out=$("$ctl" --json show vm1)
+        check "show --json: 2 devices of vm1" jq_py 'd["vm"]=="vm1" and len(d["devices"])==2' <<<"$out"
+        "$ctl" show nosuchvm >/dev/null 2>&1
+        check "show of an unknown VM: exit 10" test $? = 10
+
+        "$ctl" cancel >/dev/null 2>&1
+        check "cancel while idle: exit 4" test $? = 4
+        "$ctl" prepare "$dir/missing" >/dev/null 2>&1
+        check "prepare of a missing kernel: exit 5" test $? = 5
+        as_nobody "$ctl" --no-ask-password cancel >/dev/null 2>&1
+        check "cancel as an unprivileged user: exit 3" test $? = 3
+        out=$(as_nobody "$ctl" --json --no-ask-password prepare "$dir/vmlinuz-next" 2>/dev/null)
+        check "unprivileged prepare --json names AccessDenied" jq_py 'd["error"]=="org.freedesktop.DBus.Error.AccessDenied" and d["exit"]==3' <<<"$out"
+
+        out=$("$ctl" prepare --timeout=10 --reuse-cmdline "$dir/vmlinuz-next"); st=$?; note "$out"
+        check "prepare: exit 0" test $st = 0
+        check "prepare: live per-VM progress [1/2] and [2/2]" bash -c 'grep -qE "^  \[1/2\] vm[01] acknowledged prepare$" <<<"$0" && grep -qE "^  \[2/2\] vm[01] acknowledged prepare$" <<<"$0"' "$out"
+        check "prepare: update 1 prepared" grep -q "^Update 1 prepared" <<<"$out"
+        check "status after prepare: prepared" grep -q "^State: *prepared$" <<<"$("$ctl" status)"
+        "$ctl" prepare "$dir/vmlinuz-next" >/dev/null 2>&1
+        check "prepare while prepared: exit 4" test $? = 4
+        out=$("$ctl" cancel); st=$?
+        check "cancel: exit 0" test $st = 0
+        check "status after cancel: idle" grep -q "^State: *idle$" <<<"$("$ctl" status)"
+        out=$("$ctl" last-update); note "$out"
+        check "last-update shows the cancelled update" grep -q "^Result: *cancelled$" <<<"$out"
+
+        # VMMs resumed after the cancel and stay connected for another try.
+        check "VMMs still connected" test "$(prop ConnectedVMCount)" = 2
+        out=$("$ctl" --json prepare --cmdline="root=/dev/vda liveupdate=on kho=on" "$dir/vmlinuz-next"); st=$?
+        check "prepare --json: exit 0" test $st = 0
+        check "prepare --json: progress lines then the result" bash -c '
+                python3 -c "
+import json, sys
+lines = [json.loads(l) for l in sys.argv[1].splitlines()]
+acks = [l for l in lines if l.get(\"event\") == \"progress\" and l[\"message\"] == \"acknowledged prepare\"]
+sys.exit(0 if len(acks) == 2 and lines[-1] == {\"state\": \"prepared\", \"update\": 2} else 1)" "$0"' "$out"
+        note "$out"
+        echo "$fail" > "$dir/boot0.fail"
+        echo "$n" > "$dir/boot0.n"
+        "$ctl" commit > "$dir/commit.out" 2>&1
+        bad "commit returned instead of rebooting: $(cat "$dir/commit.out")"
+        echo "1..$n"
+        exit 1
+fi
+
+n=$(cat "$dir/boot0.n" 2>/dev/null || echo 0)
+fail=$(cat "$dir/boot0.fail" 2>/dev/null || echo 1)
+check "boot 0 ended in the kexec" test -e "$dir/boot0.n"
+out=$("$ctl" status); note "$out"
+check "status: this boot came in with a live update" grep -q "^This boot: *came in with a live update$" <<<"$out"
+for p in "${pids[@]}"; do wait "$p"; check "restarted VMM restored its VM (exit $?)" test $? = 0; done
+check "back to idle" wait_prop State idle
+out=$("$ctl" last-update); note "$out"
+check "last-update: update 2" grep -q "^Update: *2$" <<<"$out"
+check "last-update: freeze and restore durations" bash -c 'grep -qE "^freeze \(commit->reboot\) +[0-9.]+ ms$" <<<"$0" && grep -qE "^restore \(all VMs\) +[0-9.]+ ms$" <<<"$0"' "$out"
+check "last-update: per-VM table" bash -c 'grep -qE "^VM +RECLAIMED_MS +RESTORED_MS$" <<<"$0" && grep -qE "^vm1 +[0-9.]+ +[0-9.]+$" <<<"$0"' "$out"
+out=$("$ctl" --json last-update)
+check "last-update --json: restore_ms and both VMs" jq_py '"restore_ms" in d and set(d["vms"])=={"vm0","vm1"}' <<<"$out"
+"$ctl" finish >/dev/null 2>&1
+check "finish with nothing waiting: exit 4" test $? = 4
+kill "$daemon_pid"; wait "$daemon_pid" 2>/dev/null
+kill "$BUS_PID" 2>/dev/null
+echo "1..$n"
+exit $fail

@@ -1,0 +1,726 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * lu-vfioctl: the operator's command line for lu-vfiod, a client of its D-Bus API
+ * (org.luvfiod.LiveUpdate1, docs/dbus.md). Human tables by default, --json for
+ * automation; exit codes in lu-vfioctl(1).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-bus.h>
+#include <unistd.h>
+
+#include "macro.h"
+
+#define DEST  "org.luvfiod.LiveUpdate1"
+#define PATH  "/org/luvfiod/LiveUpdate1"
+#define IFACE "org.luvfiod.LiveUpdate1"
+
+enum {
+        EXIT_OK = 0,
+        EXIT_FAIL = 1,
+        EXIT_USAGE = 2,
+        EXIT_DENIED = 3,
+        EXIT_STATE = 4,
+        EXIT_PRECONDITION = 5,
+        EXIT_TIMEOUT = 6,
+        EXIT_CANCELLED = 7,
+        EXIT_KERNEL = 8,
+        EXIT_UNREACHABLE = 9,
+        EXIT_NO_VM = 10,
+};
+
+static bool arg_json = false;
+static bool arg_ask_password = true;
+static bool arg_force = false;
+static bool arg_reuse_cmdline = false;
+static const char *arg_initrd = NULL;
+static const char *arg_cmdline = NULL;
+static uint64_t arg_timeout_ms = 0;
+
+static void json_print(json_object *o) {
+        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+static json_object *json_object_unref(json_object *o) {
+        json_object_put(o);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_unref);
+
+/* ---------------------------------------------------------------- errors and exit codes */
+
+static int exit_code_for(const sd_bus_error *e, int r) {
+        static const struct { const char *name; int code; } map[] = {
+                { SD_BUS_ERROR_ACCESS_DENIED, EXIT_DENIED },
+                { SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED, EXIT_DENIED },
+                { IFACE ".Error.WrongState", EXIT_STATE },
+                { IFACE ".Error.PreconditionFailed", EXIT_PRECONDITION },
+                { IFACE ".Error.Timeout", EXIT_TIMEOUT },
+                { IFACE ".Error.Cancelled", EXIT_CANCELLED },
+                { IFACE ".Error.KernelError", EXIT_KERNEL },
+                { IFACE ".Error.NoSuchVM", EXIT_NO_VM },
+                { SD_BUS_ERROR_SERVICE_UNKNOWN, EXIT_UNREACHABLE },
+                { SD_BUS_ERROR_NAME_HAS_NO_OWNER, EXIT_UNREACHABLE },
+                { SD_BUS_ERROR_NO_REPLY, EXIT_UNREACHABLE },
+                { SD_BUS_ERROR_DISCONNECTED, EXIT_UNREACHABLE },
+        };
+
+        if (e && e->name)
+                for (size_t i = 0; i < ELEMENTSOF(map); i++)
+                        if (strcmp(e->name, map[i].name) == 0)
+                                return map[i].code;
+        if (r == -ENOENT || r == -ECONNREFUSED || r == -ENOTCONN || r == -ECONNRESET)
+                return EXIT_UNREACHABLE;
+        if (r == -EACCES || r == -EPERM)
+                return EXIT_DENIED;
+        return EXIT_FAIL;
+}
+
+static int fail(const sd_bus_error *e, int r, const char *what) {
+        int code = exit_code_for(e, r);
+
+        if (arg_json) {
+                _cleanup_(json_object_unrefp) json_object *o = json_object_new_object();
+                json_object_object_add(o, "error", json_object_new_string(e && e->name ? e->name : strerror(r < 0 ? -r : r)));
+                json_object_object_add(o, "message", json_object_new_string(e && e->message ? e->message : strerror(r < 0 ? -r : r)));
+                json_object_object_add(o, "exit", json_object_new_int(code));
+                json_print(o);
+        }
+        fprintf(stderr, "lu-vfioctl: %s: %s\n", what, e && e->message ? e->message : strerror(r < 0 ? -r : r));
+        return code;
+}
+
+static int bus_connect(sd_bus **ret) {
+        int r = sd_bus_open_system(ret);
+        if (r < 0)
+                return r;
+        (void) sd_bus_set_allow_interactive_authorization(*ret, arg_ask_password);
+        return 0;
+}
+
+/* ---------------------------------------------------------------- aligned tables */
+
+#define TABLE_COLS_MAX 8
+
+typedef struct Table {
+        size_t n_cols, n_rows;
+        char **cells;              /* row-major, n_rows * n_cols, row 0 is the header */
+} Table;
+
+static void table_free(Table *t) {
+        for (size_t i = 0; i < t->n_rows * t->n_cols; i++)
+                free(t->cells[i]);
+        free(t->cells);
+}
+
+static int table_add(Table *t, const char *const *row) {
+        char **c = realloc(t->cells, (t->n_rows + 1) * t->n_cols * sizeof(char *));
+        if (!c)
+                return -ENOMEM;
+        t->cells = c;
+        for (size_t i = 0; i < t->n_cols; i++) {
+                c[t->n_rows * t->n_cols + i] = strdup(row[i] ? row[i] : "-");
+                if (!c[t->n_rows * t->n_cols + i])
+                        return -ENOMEM;
+        }
+        t->n_rows++;
+        return 0;
+}
+
+static void table_print(const Table *t) {
+        size_t w[TABLE_COLS_MAX] = {};
+
+        for (size_t r = 0; r < t->n_rows; r++)
+                for (size_t c = 0; c < t->n_cols; c++)
+                        w[c] = MAX(w[c], strlen(t->cells[r * t->n_cols + c]));
+        for (size_t r = 0; r < t->n_rows; r++) {
+                for (size_t c = 0; c < t->n_cols; c++) {
+                        const char *s = t->cells[r * t->n_cols + c];
+                        if (c + 1 == t->n_cols)
+                                printf("%s\n", s);
+                        else
+                                printf("%-*s  ", (int) w[c], s);
+                }
+        }
+}
+
+/* ---------------------------------------------------------------- status */
+
+typedef struct Status {
+        const char *state, *phase, *abi, *current, *last;
+        uint32_t vms, connected;
+        uint64_t update_id;
+        int incoming;
+        sd_bus_message *reply;
+} Status;
+
+static int status_read(sd_bus *bus, Status *s, sd_bus_error *error) {
+        const char *name;
+        int r;
+
+        r = sd_bus_call_method(bus, DEST, PATH, "org.freedesktop.DBus.Properties", "GetAll", error, &s->reply, "s", IFACE);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(s->reply, 'a', "{sv}");
+        while (r >= 0 && (r = sd_bus_message_enter_container(s->reply, 'e', "sv")) > 0) {
+                r = sd_bus_message_read(s->reply, "s", &name);
+                if (r < 0)
+                        break;
+#define P(n, t, v) else if (strcmp(name, n) == 0) r = sd_bus_message_read(s->reply, "v", t, v)
+                if (false) {}
+                P("State", "s", &s->state);
+                P("Phase", "s", &s->phase);
+                P("KernelABI", "s", &s->abi);
+                P("CurrentUpdate", "s", &s->current);
+                P("LastUpdate", "s", &s->last);
+                P("VMCount", "u", &s->vms);
+                P("ConnectedVMCount", "u", &s->connected);
+                P("UpdateId", "t", &s->update_id);
+                P("BootIncoming", "b", &s->incoming);
+                else
+                        r = sd_bus_message_skip(s->reply, "v");
+#undef P
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(s->reply);
+        }
+        return r < 0 ? r : 0;
+}
+
+static json_object *json_parse_or_null(const char *s) {
+        return s && s[0] ? json_tokener_parse(s) : NULL;
+}
+
+static int cmd_status(sd_bus *bus, int argc, char **argv) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        Status s = {};
+        int r;
+
+        r = status_read(bus, &s, &error);
+        if (r < 0) {
+                sd_bus_message_unref(s.reply);
+                return fail(&error, r, "status");
+        }
+        if (arg_json) {
+                _cleanup_(json_object_unrefp) json_object *o = json_object_new_object();
+                json_object_object_add(o, "state", json_object_new_string(s.state ?: ""));
+                json_object_object_add(o, "phase", json_object_new_string(s.phase ?: ""));
+                json_object_object_add(o, "abi", json_object_new_string(s.abi ?: ""));
+                json_object_object_add(o, "vms", json_object_new_uint64(s.vms));
+                json_object_object_add(o, "connected", json_object_new_uint64(s.connected));
+                json_object_object_add(o, "update_id", json_object_new_uint64(s.update_id));
+                json_object_object_add(o, "boot_incoming", json_object_new_boolean(s.incoming));
+                json_object_object_add(o, "update", json_parse_or_null(s.current));
+                json_print(o);
+        } else {
+                printf("State:       %s\n", s.state ?: "?");
+                if (s.phase && s.phase[0])
+                        printf("Last event:  %s\n", s.phase);
+                printf("Kernel ABI:  %s\n", s.abi ?: "?");
+                printf("VMs:         %u (%u connected)\n", s.vms, s.connected);
+                if (s.update_id)
+                        printf("Update:      %llu\n", (unsigned long long) s.update_id);
+                printf("This boot:   %s\n", s.incoming ? "came in with a live update" : "regular boot");
+        }
+        sd_bus_message_unref(s.reply);
+        return EXIT_OK;
+}
+
+/* ---------------------------------------------------------------- list, show */
+
+static int cmd_list(sd_bus *bus, int argc, char **argv) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(json_object_unrefp) json_object *a = json_object_new_array();
+        Table t = { .n_cols = 6 };
+        const char *id;
+        uint32_t uid, items;
+        int connected, incoming, restored, r;
+
+        r = sd_bus_call_method(bus, DEST, PATH, IFACE, "ListVMs", &error, &reply, NULL);
+        if (r < 0)
+                return fail(&error, r, "list");
+        r = table_add(&t, (const char *const[]) { "VM", "UID", "CONNECTED", "INCOMING", "RESTORED", "ITEMS" });
+        if (r >= 0)
+                r = sd_bus_message_enter_container(reply, 'a', "(subbbu)");
+        while (r >= 0 && (r = sd_bus_message_read(reply, "(subbbu)", &id, &uid, &connected, &incoming, &restored, &items)) > 0) {
+                char u[16], n[16];
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "id", json_object_new_string(id));
+                json_object_object_add(o, "uid", json_object_new_uint64(uid));
+                json_object_object_add(o, "connected", json_object_new_boolean(connected));
+                json_object_object_add(o, "incoming", json_object_new_boolean(incoming));
+                json_object_object_add(o, "restored", json_object_new_boolean(restored));
+                json_object_object_add(o, "items", json_object_new_uint64(items));
+                json_object_array_add(a, o);
+                snprintf(u, sizeof(u), "%u", uid);
+                snprintf(n, sizeof(n), "%u", items);
+                r = table_add(&t, (const char *const[]) { id, u, connected ? "yes" : "no", incoming ? "yes" : "no",
+                                                          restored ? "yes" : "no", n });
+        }
+        if (r < 0) {
+                table_free(&t);
+                return fail(NULL, r, "list");
+        }
+        if (arg_json)
+                json_print(a);
+        else if (t.n_rows == 1)
+                printf("No VMs.\n");
+        else
+                table_print(&t);
+        table_free(&t);
+        return EXIT_OK;
+}
+
+static int cmd_show(sd_bus *bus, int argc, char **argv) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(json_object_unrefp) json_object *a = json_object_new_array();
+        Table t = { .n_cols = 7 };
+        const char *label, *kind, *pci, *state, *session;
+        uint64_t token;
+        int delegated, r;
+
+        r = sd_bus_call_method(bus, DEST, PATH, IFACE, "ListDevices", &error, &reply, "s", argv[1]);
+        if (r < 0)
+                return fail(&error, r, argv[1]);
+        r = table_add(&t, (const char *const[]) { "LABEL", "KIND", "PCI", "STATE", "SESSION", "TOKEN", "MODE" });
+        if (r >= 0)
+                r = sd_bus_message_enter_container(reply, 'a', "(ssssstb)");
+        while (r >= 0 && (r = sd_bus_message_read(reply, "(ssssstb)", &label, &kind, &pci, &state, &session, &token, &delegated)) > 0) {
+                char tok[24];
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "label", json_object_new_string(label));
+                json_object_object_add(o, "kind", json_object_new_string(kind));
+                json_object_object_add(o, "pci", pci[0] ? json_object_new_string(pci) : NULL);
+                json_object_object_add(o, "state", json_object_new_string(state));
+                json_object_object_add(o, "session", json_object_new_string(session));
+                json_object_object_add(o, "token", json_object_new_uint64(token));
+                json_object_object_add(o, "mode", json_object_new_string(delegated ? "delegated" : "custodian"));
+                json_object_array_add(a, o);
+                snprintf(tok, sizeof(tok), "%llu", (unsigned long long) token);
+                r = table_add(&t, (const char *const[]) { label, kind, pci[0] ? pci : "-", state, session, tok,
+                                                          delegated ? "delegated" : "custodian" });
+        }
+        if (r < 0) {
+                table_free(&t);
+                return fail(NULL, r, "show");
+        }
+        if (arg_json) {
+                _cleanup_(json_object_unrefp) json_object *o = json_object_new_object();
+                json_object_object_add(o, "vm", json_object_new_string(argv[1]));
+                json_object_object_add(o, "devices", json_object_get(a));
+                json_print(o);
+        } else if (t.n_rows == 1)
+                printf("VM %s holds nothing.\n", argv[1]);
+        else
+                table_print(&t);
+        table_free(&t);
+        return EXIT_OK;
+}
+
+/* ---------------------------------------------------------------- prepare, commit: live progress */
+
+typedef struct Watch {
+        bool done;
+        int exit;
+        uint32_t vms, acked;
+        uint64_t update_id;
+        const char *what;
+} Watch;
+
+static int on_progress(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Watch *w = userdata;
+        const char *state, *vm, *message;
+
+        if (sd_bus_message_read(m, "sss", &state, &vm, &message) < 0)
+                return 0;
+        if (arg_json) {
+                _cleanup_(json_object_unrefp) json_object *o = json_object_new_object();
+                json_object_object_add(o, "event", json_object_new_string("progress"));
+                json_object_object_add(o, "state", json_object_new_string(state));
+                json_object_object_add(o, "vm", vm[0] ? json_object_new_string(vm) : NULL);
+                json_object_object_add(o, "message", json_object_new_string(message));
+                json_print(o);
+        } else if (vm[0] && strncmp(message, "acknowledged ", 13) == 0) {
+                w->acked++;
+                printf("  [%u/%u] %s %s\n", w->acked, w->vms, vm, message);
+        } else
+                printf("  %s%s%s\n", vm[0] ? vm : "", vm[0] ? ": " : "", message);
+        fflush(stdout);
+        return 0;
+}
+
+static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Watch *w = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+
+        w->done = true;
+        if (e) {
+                w->exit = fail(e, sd_bus_message_get_errno(m), w->what);
+                return 0;
+        }
+        if (strcmp(w->what, "prepare") == 0)
+                (void) sd_bus_message_read(m, "t", &w->update_id);
+        w->exit = EXIT_OK;
+        return 0;
+}
+
+static int run_watched(sd_bus *bus, sd_bus_message *call, Watch *w, uint64_t timeout_usec) {
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *match = NULL, *slot = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_get_property_trivial(bus, DEST, PATH, IFACE, "VMCount", &error, 'u', &w->vms);
+        if (r < 0)
+                return fail(&error, r, w->what);
+        r = sd_bus_match_signal(bus, &match, DEST, PATH, IFACE, "Progress", on_progress, w);
+        if (r < 0)
+                return fail(NULL, r, "subscribing to progress");
+        r = sd_bus_call_async(bus, &slot, call, on_reply, w, timeout_usec);
+        if (r < 0)
+                return fail(NULL, r, w->what);
+        while (!w->done) {
+                r = sd_bus_process(bus, NULL);
+                if (r < 0) {
+                        /* The bus going away in the middle of a commit is the kexec. */
+                        if (strcmp(w->what, "commit") == 0 && (r == -ECONNRESET || r == -ENOTCONN)) {
+                                if (!arg_json)
+                                        printf("Connection lost: the machine is rebooting into the new kernel.\n");
+                                return EXIT_OK;
+                        }
+                        return fail(NULL, r, w->what);
+                }
+                if (r > 0)
+                        continue;
+                r = sd_bus_wait(bus, UINT64_MAX);
+                if (r < 0)
+                        return fail(NULL, r, w->what);
+        }
+        return w->exit;
+}
+
+static int append_timeout(sd_bus_message *m) {
+        int r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r >= 0 && arg_timeout_ms)
+                r = sd_bus_message_append(m, "{sv}", "timeout-ms", "t", arg_timeout_ms);
+        if (r >= 0 && arg_force)
+                r = sd_bus_message_append(m, "{sv}", "force", "b", 1);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r;
+}
+
+static int cmd_prepare(sd_bus *bus, int argc, char **argv) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_free_ char *kernel = NULL, *initrd = NULL;
+        Watch w = { .what = "prepare" };
+        int r;
+
+        if (arg_cmdline && arg_reuse_cmdline) {
+                fprintf(stderr, "lu-vfioctl: --cmdline and --reuse-cmdline exclude each other\n");
+                return EXIT_USAGE;
+        }
+        /* The daemon resolves nothing relative to our working directory. */
+        kernel = realpath(argv[1], NULL);
+        if (!kernel) {
+                fprintf(stderr, "lu-vfioctl: %s: %m\n", argv[1]);
+                return EXIT_PRECONDITION;
+        }
+        if (arg_initrd) {
+                initrd = realpath(arg_initrd, NULL);
+                if (!initrd) {
+                        fprintf(stderr, "lu-vfioctl: %s: %m\n", arg_initrd);
+                        return EXIT_PRECONDITION;
+                }
+        }
+        r = sd_bus_message_new_method_call(bus, &m, DEST, PATH, IFACE, "Prepare");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "sss", kernel, initrd ?: "", arg_cmdline ?: "");
+        if (r >= 0)
+                r = append_timeout(m);
+        if (r < 0)
+                return fail(NULL, r, "prepare");
+        if (!arg_json)
+                printf("Preparing the live update to %s...\n", kernel);
+        /* The daemon's deadline ends the call; ours only guards against a daemon that never answers. */
+        r = run_watched(bus, m, &w, (arg_timeout_ms ? arg_timeout_ms * 1000 : 3600ULL * 1000000ULL) + 30ULL * 1000000ULL);
+        if (r != EXIT_OK)
+                return r;
+        if (arg_json) {
+                _cleanup_(json_object_unrefp) json_object *o = json_object_new_object();
+                json_object_object_add(o, "state", json_object_new_string("prepared"));
+                json_object_object_add(o, "update", json_object_new_uint64(w.update_id));
+                json_print(o);
+        } else
+                printf("Update %llu prepared: every VMM is ready. Run \"lu-vfioctl commit\" to switch kernels.\n",
+                       (unsigned long long) w.update_id);
+        return EXIT_OK;
+}
+
+static int cmd_commit(sd_bus *bus, int argc, char **argv) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        Watch w = { .what = "commit" };
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, DEST, PATH, IFACE, "Commit");
+        if (r >= 0)
+                r = append_timeout(m);
+        if (r < 0)
+                return fail(NULL, r, "commit");
+        if (!arg_json)
+                printf("Committing: freezing VMs and rebooting into the new kernel...\n");
+        r = run_watched(bus, m, &w, (arg_timeout_ms ? arg_timeout_ms * 1000 : 3600ULL * 1000000ULL) + 30ULL * 1000000ULL);
+        return r;
+}
+
+static int cmd_simple(sd_bus *bus, const char *method, const char *what, const char *done) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r = sd_bus_call_method(bus, DEST, PATH, IFACE, method, &error, NULL, NULL);
+
+        if (r < 0)
+                return fail(&error, r, what);
+        if (arg_json)
+                printf("{\"result\":\"ok\"}\n");
+        else
+                printf("%s\n", done);
+        return EXIT_OK;
+}
+
+static int cmd_cancel(sd_bus *bus, int argc, char **argv) {
+        return cmd_simple(bus, "Cancel", "cancel", "Update cancelled: VMMs resume, the new kernel is unloaded.");
+}
+
+static int cmd_finish(sd_bus *bus, int argc, char **argv) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        uint32_t n = 0;
+        int r;
+
+        r = sd_bus_call_method(bus, DEST, PATH, IFACE, "Finish", &error, &reply, "s", argc > 1 ? argv[1] : "");
+        if (r >= 0)
+                r = sd_bus_message_read(reply, "u", &n);
+        if (r < 0)
+                return fail(&error, r, "finish");
+        if (arg_json)
+                printf("{\"finished\":%u}\n", n);
+        else
+                printf("Released %u VM(s) that were waiting for their VMM.\n", n);
+        return EXIT_OK;
+}
+
+/* ---------------------------------------------------------------- last-update */
+
+static void print_ms(const char *label, json_object *t, const char *key) {
+        json_object *v;
+        if (json_object_object_get_ex(t, key, &v))
+                printf("%-24s %10.1f ms\n", label, json_object_get_double(v));
+}
+
+static int cmd_last_update(sd_bus *bus, int argc, char **argv) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *text = NULL;
+        _cleanup_(json_object_unrefp) json_object *t = NULL;
+        json_object *vms;
+        int r;
+
+        r = sd_bus_get_property_string(bus, DEST, PATH, IFACE, "LastUpdate", &error, &text);
+        if (r < 0)
+                return fail(&error, r, "last-update");
+        t = json_tokener_parse(text);
+        if (arg_json) {
+                printf("%s\n", text);
+                return EXIT_OK;
+        }
+        if (!t || json_object_object_length(t) == 0) {
+                printf("No live update has completed yet.\n");
+                return EXIT_OK;
+        }
+        printf("Update:    %lld\n", (long long) json_object_get_int64(json_object_object_get(t, "id")));
+        printf("Result:    %s\n", json_object_get_string(json_object_object_get(t, "result")) ?: "?");
+        if (json_object_object_get(t, "message"))
+                printf("Message:   %s\n", json_object_get_string(json_object_object_get(t, "message")));
+        printf("Kernel:    %s\n", json_object_get_string(json_object_object_get(t, "kernel")) ?: "?");
+        printf("ABI:       %s\n", json_object_get_string(json_object_object_get(t, "abi")) ?: "?");
+        printf("\n");
+        print_ms("prepare", t, "prepare_ms");
+        print_ms("freeze (commit->reboot)", t, "freeze_ms");
+        print_ms("reboot -> daemon start", t, "reboot_to_start_ms");
+        print_ms("retrieve", t, "retrieve_ms");
+        print_ms("restore (all VMs)", t, "restore_ms");
+        print_ms("total", t, "total_ms");
+        if (json_object_object_get_ex(t, "vms", &vms) && json_object_is_type(vms, json_type_object) &&
+            json_object_object_length(vms) > 0) {
+                Table tab = { .n_cols = 3 };
+                printf("\n");
+                r = table_add(&tab, (const char *const[]) { "VM", "RECLAIMED_MS", "RESTORED_MS" });
+                json_object_object_foreach(vms, k, v) {
+                        char a[32] = "-", b[32] = "-";
+                        json_object *x;
+                        if (json_object_object_get_ex(v, "reclaimed_ms", &x))
+                                snprintf(a, sizeof(a), "%.1f", json_object_get_double(x));
+                        if (json_object_object_get_ex(v, "restored_ms", &x))
+                                snprintf(b, sizeof(b), "%.1f", json_object_get_double(x));
+                        if (r >= 0)
+                                r = table_add(&tab, (const char *const[]) { k, a, b });
+                }
+                if (r >= 0)
+                        table_print(&tab);
+                table_free(&tab);
+        }
+        return EXIT_OK;
+}
+
+/* ---------------------------------------------------------------- command line */
+
+static void help(void) {
+        printf("Usage: lu-vfioctl [OPTIONS] COMMAND [ARGS]\n"
+               "Operate lu-vfiod: kernel live updates that keep VMs with VFIO devices running.\n\n"
+               "Commands:\n"
+               "  status                   update state, kernel ABI, VM counts\n"
+               "  list                     VMs known to the daemon\n"
+               "  show VM                  preserved devices and memory of one VM\n"
+               "  prepare KERNEL           load KERNEL and get every VMM ready\n"
+               "  commit                   freeze VMMs and kexec into the prepared kernel\n"
+               "  cancel                   cancel the update before the reboot\n"
+               "  finish [VM]              release VMs whose VMM did not come back\n"
+               "  last-update              timeline of the last update\n\n"
+               "Options:\n"
+               "  --initrd=PATH            initrd for prepare\n"
+               "  --cmdline=STRING         kernel command line for prepare\n"
+               "  --reuse-cmdline          use the running kernel's command line (default)\n"
+               "  --timeout=SEC            VMM acknowledgement deadline for prepare/commit\n"
+               "  --force                  commit even if VMMs miss the freeze deadline\n"
+               "  --json                   machine-readable output\n"
+               "  --no-ask-password        do not ask for interactive polkit authorization\n"
+               "  -h --help                this help\n"
+               "  --version                version\n\n"
+               "See lu-vfioctl(1) for exit codes.\n");
+}
+
+static int parse_argv(int argc, char **argv) {
+        enum { ARG_INITRD = 0x100, ARG_CMDLINE, ARG_REUSE, ARG_TIMEOUT, ARG_FORCE, ARG_JSON, ARG_NO_ASK, ARG_VERSION };
+        static const struct option options[] = {
+                { "initrd", required_argument, NULL, ARG_INITRD },
+                { "cmdline", required_argument, NULL, ARG_CMDLINE },
+                { "reuse-cmdline", no_argument, NULL, ARG_REUSE },
+                { "timeout", required_argument, NULL, ARG_TIMEOUT },
+                { "force", no_argument, NULL, ARG_FORCE },
+                { "json", no_argument, NULL, ARG_JSON },
+                { "no-ask-password", no_argument, NULL, ARG_NO_ASK },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case ARG_INITRD:
+                        arg_initrd = optarg;
+                        break;
+                case ARG_CMDLINE:
+                        if (!optarg[0]) {
+                                fprintf(stderr, "lu-vfioctl: --cmdline must not be empty (use --reuse-cmdline)\n");
+                                return -EINVAL;
+                        }
+                        arg_cmdline = optarg;
+                        break;
+                case ARG_REUSE:
+                        arg_reuse_cmdline = true;
+                        break;
+                case ARG_TIMEOUT: {
+                        char *end;
+                        double d;
+                        errno = 0;
+                        d = strtod(optarg, &end);
+                        if (errno || end == optarg || *end || !(d > 0) || d > 7 * 86400) {
+                                fprintf(stderr, "lu-vfioctl: --timeout: not a number of seconds in (0, 604800]: %s\n", optarg);
+                                return -EINVAL;
+                        }
+                        arg_timeout_ms = (uint64_t) (d * 1000);
+                        if (arg_timeout_ms == 0)
+                                arg_timeout_ms = 1;
+                        break;
+                }
+                case ARG_FORCE:
+                        arg_force = true;
+                        break;
+                case ARG_JSON:
+                        arg_json = true;
+                        break;
+                case ARG_NO_ASK:
+                        arg_ask_password = false;
+                        break;
+                case ARG_VERSION:
+                        printf("lu-vfioctl %s\n", PROJECT_VERSION);
+                        return 0;
+                case 'h':
+                        help();
+                        return 0;
+                default:
+                        return -EINVAL;
+                }
+        return 1;
+}
+
+typedef struct Verb {
+        const char *name;
+        int min_args, max_args;   /* counting the verb itself */
+        int (*run)(sd_bus *bus, int argc, char **argv);
+} Verb;
+
+int main(int argc, char **argv) {
+        static const Verb verbs[] = {
+                { "status", 1, 1, cmd_status },
+                { "list", 1, 1, cmd_list },
+                { "show", 2, 2, cmd_show },
+                { "prepare", 2, 2, cmd_prepare },
+                { "commit", 1, 1, cmd_commit },
+                { "cancel", 1, 1, cmd_cancel },
+                { "finish", 1, 2, cmd_finish },
+                { "last-update", 1, 1, cmd_last_update },
+        };
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        const Verb *verb = NULL;
+        int r, n;
+
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r < 0 ? EXIT_USAGE : EXIT_OK;
+        n = argc - optind;
+        if (n == 0) {
+                help();
+                return EXIT_USAGE;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (strcmp(argv[optind], verbs[i].name) == 0)
+                        verb = &verbs[i];
+        if (!verb) {
+                fprintf(stderr, "lu-vfioctl: unknown command \"%s\" (see --help)\n", argv[optind]);
+                return EXIT_USAGE;
+        }
+        if (n < verb->min_args || n > verb->max_args) {
+                fprintf(stderr, "lu-vfioctl: %s: wrong number of arguments (see --help)\n", verb->name);
+                return EXIT_USAGE;
+        }
+        if ((arg_initrd || arg_cmdline || arg_reuse_cmdline) && verb->run != cmd_prepare) {
+                fprintf(stderr, "lu-vfioctl: --initrd, --cmdline and --reuse-cmdline apply to prepare only\n");
+                return EXIT_USAGE;
+        }
+        if (arg_force && verb->run != cmd_commit) {
+                fprintf(stderr, "lu-vfioctl: --force applies to commit only\n");
+                return EXIT_USAGE;
+        }
+        r = bus_connect(&bus);
+        if (r < 0) {
+                fprintf(stderr, "lu-vfioctl: cannot connect to the system bus: %s\n", strerror(-r));
+                return EXIT_UNREACHABLE;
+        }
+        return verb->run(bus, n, argv + optind);
+}
