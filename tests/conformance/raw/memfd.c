@@ -71,7 +71,6 @@ static void boot0(void) {
                     "punching a hole in a preserved memfd -> EPERM");
         harness_check(fstat(m, &st) == 0 && st.st_size == FILE_SIZE, "the size is unchanged (%lld)", (long long) st.st_size);
         /* memfd_pin_folios() allocates a folio for every index up to i_size. */
-        harness_todo("luo-emu does not allocate the holes of a preserved memfd");
         harness_check(st.st_blocks * 512 >= FILE_SIZE, "preserving allocated the hole (st_blocks %lld)",
                       (long long) st.st_blocks);
 
@@ -79,9 +78,7 @@ static void boot0(void) {
         {
                 int g = raw_memfd("luo-conf-grow", "grow");
                 CHECK_ERRNO(raw_preserve(s, g, 44), 0, "PRESERVE_FD of a second memfd");
-                harness_todo("luo-emu refuses any ftruncate of a preserved memfd, even to the same size");
                 CHECK_ERRNO(ftruncate(g, 4), 0, "ftruncate to the same size is not a size change -> 0");
-                harness_todo("luo-emu traps only ftruncate/fallocate, not write() growth (docs/emulator.md)");
                 CHECK_ERRNO(pwrite(g, "x", 1, 4), EPERM, "a write past the end of a preserved memfd -> EPERM");
                 close(g);
         }

@@ -80,9 +80,7 @@ static void check_emfile(int dev) {
                 raw_bail("could not fill the fd table");
 
         CHECK_ERRNO(raw_create(dev, "emfile"), EMFILE, "CREATE_SESSION with a full fd table -> EMFILE");
-        harness_todo("luo-emu looks the name up before allocating the fd (docs/emulator.md: EMFILE comes last)");
         CHECK_ERRNO(raw_retrieve(dev, "emfile"), EMFILE, "RETRIEVE_SESSION with a full fd table -> EMFILE (before ENOENT)");
-        harness_todo("luo-emu checks EEXIST before allocating the fd (docs/emulator.md: EMFILE comes last)");
         CHECK_ERRNO(raw_create(dev, "s-a"), EMFILE, "CREATE_SESSION of a taken name with a full fd table -> EMFILE (before EEXIST)");
 
         close(fds[--n]);
