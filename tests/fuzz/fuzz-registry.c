@@ -132,6 +132,58 @@ static void check_registry(const Registry *r, json_object *in) {
         }
 }
 
+/*
+ * The update record and the timeline are kept as JSON. restore_record_vm() (restore.c) adds
+ * timestamps to update.vms.<vm> and manager_timeline() (manager.c) adds durations to a copy of
+ * every timeline.vms.<vm>: json-c aborts (assert) when such a member is not an object.
+ */
+static bool record_is_usable(json_object *rec) {
+        json_object *vms;
+
+        if (!rec || !json_object_object_get_ex(rec, "vms", &vms) || !json_object_is_type(vms, json_type_object))
+                return true;
+        json_object_object_foreach(vms, k, v) {
+                (void) k;
+                if (!json_object_is_type(v, json_type_object))
+                        return false;
+        }
+        return true;
+}
+
+static void add_ms(json_object *t, const char *name, const char *from, const char *to) {
+        json_object *a, *b;
+
+        if (json_object_object_get_ex(t, from, &a) && json_object_object_get_ex(t, to, &b) &&
+            json_object_is_type(a, json_type_int) && json_object_is_type(b, json_type_int))
+                json_object_object_add(t, name, json_object_new_double(
+                        (double) (json_object_get_int64(b) - json_object_get_int64(a)) / 1000.0));
+}
+
+/* manager_timeline()'s computation, step by step, on its own deep copy. */
+static void check_timeline(json_object *timeline) {
+        json_object *t = NULL, *vms;
+        char *text;
+
+        FUZZ_CHECK(json_object_deep_copy(timeline, &t, NULL) >= 0 && t, "timeline cannot be copied");
+        add_ms(t, "prepare_ms", "t_prepare_us", "t_prepared_us");
+        add_ms(t, "total_ms", "t_prepare_us", "t_end_us");
+        if (json_object_object_get_ex(t, "vms", &vms) && json_object_is_type(vms, json_type_object)) {
+                json_object *start = json_object_object_get(t, "t_daemon_start_us");
+                json_object_object_foreach(vms, k, v) {
+                        (void) k;
+                        if (start) {
+                                json_object_object_add(v, "t_daemon_start_us", json_object_get(start));
+                                add_ms(v, "reclaimed_ms", "t_daemon_start_us", "t_reclaimed_us");
+                                json_object_object_del(v, "t_daemon_start_us");
+                        }
+                }
+        }
+        text = strdup(json_object_to_json_string_ext(t, JSON_C_TO_STRING_PLAIN));
+        FUZZ_CHECK(text, "out of memory");
+        free(text);
+        json_object_put(t);
+}
+
 /* What was accepted must come back identical through every write path. */
 static void check_round_trip(const Registry *r) {
         _cleanup_free_ char *s1 = serialize(r), *s2 = NULL, *s3 = NULL, *s4 = NULL;
@@ -192,6 +244,10 @@ static void check_accepted(const char *text, size_t size, const Registry *r, boo
                            "registry accepted with %zu bytes of trailing data after the JSON object", size - end);
         check_registry(r, in);
         json_object_put(in);
+        FUZZ_CHECK_KNOWN("registry-records", record_is_usable(r->update) && record_is_usable(r->timeline),
+                         "update or timeline accepted with a \"vms\" member that is not an object");
+        if (r->timeline && record_is_usable(r->timeline))
+                check_timeline(r->timeline);
         check_round_trip(r);
 }
 
