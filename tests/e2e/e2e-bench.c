@@ -1,0 +1,429 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Benchmark of lu-vfiod's share of the blackout, run as luo-emu's COMMAND:
+ *
+ *   e2e-bench daemon|bare N_VMS FDS_PER_VM LU_VFIOD
+ *
+ * "daemon": N VMs (one client connection each, in this process) hand FDS_PER_VM memfds
+ * to lu-vfiod; prepare; then commit while acknowledging every freeze event. After the
+ * emulated kexec the process starts the daemon again, reclaims every item per VM and
+ * reports each VM restored, until the daemon is idle.
+ * "bare": the same kernel calls without a daemon: N sessions with FDS_PER_VM memfds, a
+ * state memfd in a state session, kexec; then retrieve and finish everything.
+ *
+ * Measured with CLOCK_REALTIME across the reboot (the emulator keeps the host clock):
+ *   freeze path  = commit request (bare: start of the freeze work) -> first instruction
+ *                  of the next boot's program
+ *   restore path = next boot's program start -> everything retrieved/reclaimed and finished
+ * Prints one line "BENCH mode=... vms=... fds=... freeze_ms=... restore_ms=... rss_kib=...".
+ * Work directory: $E2E_DIR.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kexec.h"
+#include "lu-client.h"
+#include "luo.h"
+
+static const char *mode, *daemon_bin, *dir;
+static unsigned n_vms, n_fds;
+static int boot;
+static char vmm_sock[300], ctl_sock[300], tfile[300];
+
+static void die(const char *what, int r) {
+        printf("BENCH FAILED: %s: %s\n", what, strerror(r < 0 ? -r : r));
+        fflush(stdout);
+        exit(1);
+}
+
+static uint64_t now_us(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static void save_u64(const char *name, uint64_t v) {
+        char p[400];
+        FILE *f;
+        snprintf(p, sizeof(p), "%s/%s", dir, name);
+        f = fopen(p, "we");
+        if (!f)
+                die("save", -errno);
+        fprintf(f, "%llu\n", (unsigned long long) v);
+        fclose(f);
+}
+
+static uint64_t load_u64(const char *name) {
+        char p[400];
+        unsigned long long v = 0;
+        FILE *f;
+        snprintf(p, sizeof(p), "%s/%s", dir, name);
+        f = fopen(p, "re");
+        if (!f || fscanf(f, "%llu", &v) != 1)
+                die("load", -EIO);
+        fclose(f);
+        return v;
+}
+
+static int memfd_small(unsigned i) {
+        int fd = memfd_create("bench", MFD_CLOEXEC);
+        if (fd < 0 || ftruncate(fd, 65536) < 0 || pwrite(fd, &i, sizeof(i), 0) != sizeof(i))
+                die("memfd", -errno);
+        return fd;
+}
+
+static void write_kernel(char *path, size_t size) {
+        static char image[4096];
+        int fd;
+        memcpy(image + 0x202, "HdrS", 4);
+        snprintf(path, size, "%s/vmlinuz-bench", dir);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0 || write(fd, image, sizeof(image)) != (ssize_t) sizeof(image))
+                die("kernel", -errno);
+        close(fd);
+}
+
+/* ------------------------------------------------------------------ bare */
+
+static void bare(void) {
+        Luo *l = NULL;
+        char name[64];
+        int r;
+
+        r = luo_open(NULL, &l);
+        if (r < 0)
+                die("luo_open", r);
+        if (boot == 0) {
+                char kernel[400];
+                int sfd, mfd;
+                int *sessions = calloc(n_vms, sizeof(int));
+
+                for (unsigned v = 0; v < n_vms; v++) {
+                        snprintf(name, sizeof(name), "bare:%u", v);
+                        r = luo_session_create(l, name, &sessions[v]);
+                        if (r < 0)
+                                die("create session", r);
+                        for (unsigned i = 0; i < n_fds; i++) {
+                                int fd = memfd_small(i);
+                                r = luo_session_preserve_fd(l, sessions[v], fd, i + 1);
+                                if (r < 0)
+                                        die("preserve", r);
+                                close(fd);
+                        }
+                }
+                write_kernel(kernel, sizeof(kernel));
+                r = kexec_load_kernel(kernel, NULL, "liveupdate=on kho=on");
+                if (r < 0)
+                        die("kexec load", r);
+                /* like the daemon: the state memfd is preserved at prepare, rewritten at freeze */
+                r = luo_session_create(l, "bare:state", &sfd);
+                if (r < 0)
+                        die("state session", r);
+                mfd = memfd_small(0);
+                r = luo_session_preserve_fd(l, sfd, mfd, 1);
+                if (r < 0)
+                        die("state preserve", r);
+                if (luo_get_abi(l) == LUO_ABI_V4 && (r = luo_prepare(l)) < 0)
+                        die("prepare", r);
+                /* freeze path: the state record, sync, reboot */
+                save_u64("t_freeze", now_us());
+                if (pwrite(mfd, "state", 5, 0) != 5)
+                        die("state write", -errno);
+                sync();
+                r = kexec_reboot();
+                die("reboot returned", r);
+        }
+        {
+                uint64_t tb = now_us(), te;
+                int sfd, fd;
+
+                r = luo_session_retrieve(l, "bare:state", &sfd);
+                if (r >= 0) {
+                        if (luo_session_retrieve_fd(l, sfd, 1, &fd) >= 0)
+                                close(fd);
+                }
+                for (unsigned v = 0; v < n_vms; v++) {
+                        int s;
+                        snprintf(name, sizeof(name), "bare:%u", v);
+                        r = luo_session_retrieve(l, name, &s);
+                        if (r < 0)
+                                die("retrieve session", r);
+                        for (unsigned i = 0; i < n_fds; i++) {
+                                r = luo_session_retrieve_fd(l, s, i + 1, &fd);
+                                if (r < 0)
+                                        die("retrieve fd", r);
+                                close(fd);
+                        }
+                        r = luo_session_finish(l, s);
+                        if (r < 0)
+                                die("finish", r);
+                        close(s);
+                }
+                if (sfd >= 0) {
+                        (void) luo_session_finish(l, sfd);
+                        close(sfd);
+                }
+                if (luo_get_abi(l) == LUO_ABI_V4)
+                        (void) luo_finish(l);
+                te = now_us();
+                printf("BENCH mode=bare abi=%s vms=%u fds=%u freeze_ms=%.2f restore_ms=%.2f rss_kib=0\n",
+                       luo_abi_to_string(luo_get_abi(l)), n_vms, n_fds,
+                       (double) (tb - load_u64("t_freeze")) / 1000.0, (double) (te - tb) / 1000.0);
+        }
+        luo_free(l);
+}
+
+/* ------------------------------------------------------------------ daemon */
+
+static pid_t daemon_pid = -1;
+
+static int connect_sock(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (strlen(path) >= sizeof(sa.sun_path))
+                die("socket path too long", -ENAMETOOLONG);
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                if (fd >= 0)
+                        close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+static void start_daemon(void) {
+        char a1[400], a2[400], a3[400], a4[400];
+        char *argv[] = { (char *) daemon_bin, a1, a2, a3, a4, NULL };
+
+        snprintf(a1, sizeof(a1), "--vmm-socket=%s", vmm_sock);
+        snprintf(a2, sizeof(a2), "--control-socket=%s", ctl_sock);
+        snprintf(a3, sizeof(a3), "--state-dir=%s/state", dir);
+        snprintf(a4, sizeof(a4), "--config=%s/bench.conf", dir);
+        daemon_pid = fork();
+        if (daemon_pid == 0) {
+                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+                if (null >= 0 && !getenv("BENCH_VERBOSE"))
+                        dup2(null, STDERR_FILENO);   /* keep the log quiet: we time it */
+                execv(argv[0], argv);
+                _exit(127);
+        }
+        for (int i = 0; i < 2000; i++) {
+                int fd = connect_sock(ctl_sock);
+                if (fd >= 0) {
+                        close(fd);
+                        return;
+                }
+                usleep(1000);
+        }
+        die("daemon did not start", -ETIMEDOUT);
+}
+
+static json_object *ctl_call(int fd, const char *req) {
+        static char buf[1 << 20];
+        if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0)
+                return NULL;
+        for (;;) {
+                ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+                json_object *o;
+                if (n <= 0)
+                        return NULL;
+                buf[n] = 0;
+                o = json_tokener_parse(buf);
+                if (o && !json_object_object_get_ex(o, "event", NULL))
+                        return o;
+                json_object_put(o);
+        }
+}
+
+static long daemon_rss_kib(void) {
+        char p[64], line[256];
+        long kib = -1;
+        FILE *f;
+        snprintf(p, sizeof(p), "/proc/%d/status", (int) daemon_pid);
+        f = fopen(p, "re");
+        while (f && fgets(line, sizeof(line), f))
+                if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+                        break;
+        if (f)
+                fclose(f);
+        return kib;
+}
+
+static void daemon_mode(void) {
+        LuClient **c = calloc(n_vms, sizeof(LuClient *));
+        char vm[32], label[32];
+        int ctl, r;
+
+        start_daemon();
+        ctl = connect_sock(ctl_sock);
+        if (boot == 0) {
+                char kernel[400], req[600];
+                struct pollfd *p = calloc(n_vms, sizeof(struct pollfd));
+                json_object *o;
+                long rss;
+
+                for (unsigned v = 0; v < n_vms; v++) {
+                        snprintf(vm, sizeof(vm), "bench-%u", v);
+                        r = lu_client_connect(vmm_sock, vm, &c[v]);
+                        if (r < 0)
+                                die("connect", r);
+                        for (unsigned i = 0; i < n_fds; i++) {
+                                int fd = memfd_small(i);
+                                snprintf(label, sizeof(label), "ram%u", i);
+                                r = lu_client_preserve(c[v], label, fd, NULL);
+                                if (r < 0)
+                                        die(lu_client_last_error(c[v]), r);
+                                close(fd);
+                        }
+                }
+                rss = daemon_rss_kib();
+                save_u64("rss", (uint64_t) rss);
+                write_kernel(kernel, sizeof(kernel));
+                snprintf(req, sizeof(req), "{\"id\":1,\"method\":\"prepare\",\"kernel\":\"%s\"}", kernel);
+                if (send(ctl, req, strlen(req), MSG_NOSIGNAL) < 0)
+                        die("prepare send", -errno);
+                /* ack prepare for everyone, then commit and ack freeze until the machine goes */
+                for (unsigned acked = 0; acked < n_vms;) {
+                        for (unsigned v = 0; v < n_vms; v++) {
+                                LuEvent ev;
+                                if (lu_client_next_event(c[v], 0, &ev) >= 0 && ev.type == LU_EVENT_PREPARE) {
+                                        if ((r = lu_client_ack(c[v], &ev, true, NULL)) < 0)
+                                                die("ack prepare", r);
+                                        acked++;
+                                }
+                        }
+                }
+                for (;;) {
+                        char buf[4096];
+                        ssize_t n = recv(ctl, buf, sizeof(buf) - 1, 0);
+                        if (n <= 0)
+                                die("prepare reply", -EIO);
+                        buf[n] = 0;
+                        if (strstr(buf, "\"id\":1,")) {
+                                if (!strstr(buf, "\"result\""))
+                                        die(buf, -EINVAL);
+                                break;
+                        }
+                }
+                save_u64("t_freeze", now_us());
+                if (send(ctl, "{\"id\":2,\"method\":\"commit\"}", strlen("{\"id\":2,\"method\":\"commit\"}"), MSG_NOSIGNAL) < 0)
+                        die("commit", -errno);
+                for (unsigned v = 0; v < n_vms; v++)
+                        p[v] = (struct pollfd) { .fd = lu_client_get_fd(c[v]), .events = POLLIN };
+                for (;;) {
+                        if (poll(p, n_vms, 10000) <= 0)
+                                die("no freeze events", -ETIMEDOUT);
+                        for (unsigned v = 0; v < n_vms; v++) {
+                                LuEvent ev;
+                                if (!(p[v].revents & POLLIN))
+                                        continue;
+                                while (lu_client_next_event(c[v], 0, &ev) >= 0)
+                                        if (ev.type == LU_EVENT_FREEZE)
+                                                (void) lu_client_ack(c[v], &ev, true, NULL);
+                        }
+                        o = NULL;
+                        (void) o;
+                }
+        }
+        {
+                uint64_t tb = load_u64("t_boot"), te;
+                json_object *o;
+                long rss;
+
+                for (unsigned v = 0; v < n_vms; v++) {
+                        snprintf(vm, sizeof(vm), "bench-%u", v);
+                        r = lu_client_connect(vmm_sock, vm, &c[v]);
+                        if (r < 0)
+                                die("reconnect", r);
+                        for (unsigned i = 0; i < n_fds; i++) {
+                                int fd;
+                                snprintf(label, sizeof(label), "ram%u", i);
+                                r = lu_client_reclaim(c[v], label, &fd, NULL);
+                                if (r < 0)
+                                        die("reclaim", r);
+                                close(fd);
+                        }
+                        r = lu_client_restored(c[v]);
+                        if (r < 0)
+                                die("restored", r);
+                }
+                for (;;) {
+                        o = ctl_call(ctl, "{\"id\":3,\"method\":\"status\"}");
+                        if (o && strcmp(json_object_get_string(json_object_object_get(
+                                        json_object_object_get(o, "result"), "state")) ?: "", "idle") == 0)
+                                break;
+                        json_object_put(o);
+                        usleep(200);
+                }
+                json_object_put(o);
+                te = now_us();
+                rss = daemon_rss_kib();
+                printf("BENCH mode=daemon abi=%s vms=%u fds=%u freeze_ms=%.2f restore_ms=%.2f rss_kib=%ld rss_after_kib=%ld\n",
+                       lu_client_abi(c[0]), n_vms, n_fds, (double) (tb - load_u64("t_freeze")) / 1000.0,
+                       (double) (te - tb) / 1000.0, (long) load_u64("rss"), rss);
+                for (unsigned v = 0; v < n_vms; v++)
+                        lu_client_free(c[v]);
+                kill(daemon_pid, SIGTERM);
+                waitpid(daemon_pid, NULL, 0);
+        }
+}
+
+int main(int argc, char **argv) {
+        const char *b = getenv("LUO_EMU_BOOT");
+        struct rlimit rl;
+
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        if (argc != 5 || !b || !(dir = getenv("E2E_DIR"))) {
+                fprintf(stderr, "usage (under luo-emu, E2E_DIR set): e2e-bench daemon|bare N_VMS FDS_PER_VM LU_VFIOD\n");
+                return 2;
+        }
+        boot = atoi(b);
+        if (boot == 1)
+                save_u64("t_boot", now_us());
+        mode = argv[1];
+        n_vms = (unsigned) atoi(argv[2]);
+        n_fds = (unsigned) atoi(argv[3]);
+        daemon_bin = argv[4];
+        if (n_vms < 1 || n_vms > 1024 || n_fds < 1 || n_fds > 64)
+                return 2;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+                rl.rlim_cur = rl.rlim_max;
+                (void) setrlimit(RLIMIT_NOFILE, &rl);
+        }
+        snprintf(vmm_sock, sizeof(vmm_sock), "%s/vmm.sock", dir);
+        snprintf(ctl_sock, sizeof(ctl_sock), "%s/control.sock", dir);
+        snprintf(tfile, sizeof(tfile), "%s/t", dir);
+        if (boot == 0) {
+                char cmd[700], p[400];
+                FILE *f;
+                snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", dir, dir);
+                if (system(cmd) != 0)
+                        die("mkdir", -EIO);
+                snprintf(p, sizeof(p), "%s/bench.conf", dir);
+                f = fopen(p, "we");
+                if (!f)
+                        die("conf", -errno);
+                fputs("[Limits]\nMaxConnections=4096\nMaxConnectionsPerUser=4096\n"
+                      "[Update]\nCheckCommandLine=no\n", f);
+                fclose(f);
+        }
+        if (strcmp(mode, "bare") == 0)
+                bare();
+        else
+                daemon_mode();
+        return 0;
+}
