@@ -352,9 +352,13 @@ static void daemon_mode(void) {
                         for (unsigned i = 0; i < n_fds; i++) {
                                 int fd;
                                 snprintf(label, sizeof(label), "ram%u", i);
+                                unsigned got = ~0u;
                                 r = lu_client_reclaim(c[v], label, &fd, NULL);
                                 if (r < 0)
                                         die("reclaim", r);
+                                /* each memfd carries its index: a mix-up or loss shows */
+                                if (pread(fd, &got, sizeof(got), 0) != sizeof(got) || got != i)
+                                        die("reclaimed memfd has wrong contents", -EBADMSG);
                                 close(fd);
                         }
                         r = lu_client_restored(c[v]);
@@ -398,7 +402,7 @@ int main(int argc, char **argv) {
         n_vms = (unsigned) atoi(argv[2]);
         n_fds = (unsigned) atoi(argv[3]);
         daemon_bin = argv[4];
-        if (n_vms < 1 || n_vms > 1024 || n_fds < 1 || n_fds > 64)
+        if (n_vms < 1 || n_vms > 1024 || n_fds < 1 || n_fds > 1024)
                 return 2;
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
                 rl.rlim_cur = rl.rlim_max;
