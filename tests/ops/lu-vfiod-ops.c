@@ -3,12 +3,14 @@
  * Test build of lu-vfiod with the D-Bus front end wired in from outside main.c: main.c
  * is compiled with manager_startup renamed to ops_manager_startup, which starts the
  * core and then publishes org.luvfiod.LiveUpdate1 on $DBUS_SYSTEM_BUS_ADDRESS.
+ * It also enables the watchdog and STATUS= lines (daemon/service-notify.c).
  * $LU_VFIOD_DBUS_FALLBACK_GID sets the group allowed without polkit.
  */
 #include <stdlib.h>
 
 #include "dbus-service.h"
 #include "log.h"
+#include "service-notify.h"
 
 int ops_manager_startup(Manager *m);
 
@@ -21,6 +23,9 @@ int ops_manager_startup(Manager *m) {
         int r;
 
         r = manager_startup(m);
+        if (r < 0)
+                return r;
+        r = service_notify_start(m->event, m);
         if (r < 0)
                 return r;
         if (g)
