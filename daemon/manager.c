@@ -949,14 +949,15 @@ static void do_kexec(Manager *m) {
         ProtoError err = {};
         int r;
 
+        m->dirty = false;
+
         set_state(m, UPDATE_FROZEN);
         update_set_time(m, "t_frozen_us");
         if (!m->skip_irq_disable)
                 disable_all_irqs(m);
         update_set_time(m, "t_reboot_us");
-        r = state_session_write(m, &err);
-        if (r >= 0)
-                r = manager_save(m);
+        /* One serialisation for memfd and mirror; sync() below makes the mirror durable. */
+        r = m->state_memfd >= 0 ? registry_save_both(m->reg, m->state_dir, m->state_memfd) : -EBADF;
         if (r < 0) {
                 fail_update(m, PROTO_E_INTERNAL, r, "cannot write the registry: %s", err.message[0] ? err.message : strerror(-r));
                 return;

@@ -344,8 +344,8 @@ int registry_serialize(const Registry *r, char **ret, size_t *ret_len) {
 
         if (!o)
                 return -ENOMEM;
-        s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                              JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+        /* Compact: this is written in the freeze path, where every microsecond counts. */
+        s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
         *ret = s ? strndup(s, n) : NULL;
         json_object_put(o);
         if (!*ret)
@@ -385,23 +385,18 @@ static int write_all(int fd, const char *p, size_t n) {
         return 0;
 }
 
-int registry_save_file(Registry *r, const char *dir) {
-        _cleanup_free_ char *buf = NULL, *tmp = NULL, *path = NULL;
+static int save_buffer(const char *dir, const char *buf, size_t n, bool durable) {
+        _cleanup_free_ char *tmp = NULL, *path = NULL;
         _cleanup_close_ int fd = -EBADF, dfd = -EBADF;
-        size_t n;
         int k;
 
-        r->generation++;
-        k = registry_serialize(r, &buf, &n);
-        if (k < 0)
-                return k;
         if (asprintf(&tmp, "%s/.%s.tmp", dir, REGISTRY_FILE) < 0 || asprintf(&path, "%s/%s", dir, REGISTRY_FILE) < 0)
                 return -ENOMEM;
         fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 return -errno;
         k = write_all(fd, buf, n);
-        if (k >= 0 && fsync(fd) < 0)
+        if (k >= 0 && durable && fsync(fd) < 0)
                 k = -errno;
         if (k < 0) {
                 (void) unlink(tmp);
@@ -413,10 +408,24 @@ int registry_save_file(Registry *r, const char *dir) {
                 return k;
         }
         /* Make the rename itself durable. */
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0)
-                (void) fsync(dfd);
+        if (durable) {
+                dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (dfd >= 0)
+                        (void) fsync(dfd);
+        }
         return 0;
+}
+
+int registry_save_file(Registry *r, const char *dir) {
+        _cleanup_free_ char *buf = NULL;
+        size_t n;
+        int k;
+
+        r->generation++;
+        k = registry_serialize(r, &buf, &n);
+        if (k < 0)
+                return k;
+        return save_buffer(dir, buf, n, true);
 }
 
 static int read_all_fd(int fd, char **ret, size_t *ret_len) {
@@ -498,6 +507,26 @@ int registry_rewrite_memfd(const Registry *r, int fd) {
                 return -ENOSPC;
         /* Include the terminating NUL: the reader stops there, whatever was written before. */
         return pwrite_all(fd, buf, n + 1, 0);
+}
+
+int registry_save_both(Registry *r, const char *dir, int memfd) {
+        _cleanup_free_ char *buf = NULL;
+        struct stat st;
+        size_t n;
+        int k;
+
+        r->generation++;
+        k = registry_serialize(r, &buf, &n);
+        if (k < 0)
+                return k;
+        if (fstat(memfd, &st) < 0)
+                return -errno;
+        if ((off_t) n + 1 > st.st_size)
+                return -ENOSPC;
+        k = pwrite_all(memfd, buf, n + 1, 0);
+        if (k < 0)
+                return k;
+        return save_buffer(dir, buf, n, false);
 }
 
 int registry_write_memfd(const Registry *r, size_t size, int *ret_fd) {

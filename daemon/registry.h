@@ -116,5 +116,10 @@ int registry_load_file(const char *dir, Registry **ret);
 int registry_write_memfd(const Registry *r, size_t size, int *ret_fd);
 /* registry_rewrite_memfd() - rewrite in place; -ENOSPC if the JSON no longer fits. */
 int registry_rewrite_memfd(const Registry *r, int fd);
+/*
+ * registry_save_both() - serialise once into @memfd (in place, as registry_rewrite_memfd())
+ * and <dir>/registry.json, without fsync: for the freeze path, where the caller sync()s.
+ */
+int registry_save_both(Registry *r, const char *dir, int memfd);
 /* registry_read_fd() - parse a registry from the start of @fd, up to the first NUL. */
 int registry_read_fd(int fd, Registry **ret);

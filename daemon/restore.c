@@ -482,7 +482,8 @@ int restore_finish_vm(Manager *m, RegVm *vm, ProtoError *err) {
         vm->restored = true;
         restore_record_vm(m, vm->id, "t_restored_us");
         manager_progress(m, vm->id, "restored");
-        manager_mark_dirty(m);
+        /* No mirror write per VM: the incoming memfd is the record until the restore is
+         * complete (restore_check_done() saves), and N fsyncs would dominate the restore. */
         restore_check_done(m);
         return 0;
 }
