@@ -39,7 +39,8 @@ if [ ! -f "$build/build.ninja" ]; then
         # Without -Dwerror: this build exists for the fuzzers, whose own code has no warnings.
         CC=clang meson setup "$build" "$root" >/dev/null
 fi
-if ! meson introspect --targets "$build" | grep -q '"name": "fuzz-protocol"'; then
+build_targets=$(meson introspect --targets "$build")
+if ! grep -q '"name": "fuzz-protocol"' <<< "$build_targets"; then
         echo "run-fuzz.sh: $build is not a clang build with libFuzzer (remove it or set FUZZ_BUILD_DIR)" >&2
         exit 1
 fi
@@ -62,7 +63,10 @@ for t in "${targets[@]}"; do
         # Top-level files only: crashes/ holds open bugs, not seeds.
         find "$here/corpus/$t" -maxdepth 1 -type f -exec cp -t "$seeds" {} +
         n_seeds=$(find "$seeds" -type f | wc -l)
-        n_open=$(find "$here/corpus/$t/crashes" -type f 2>/dev/null | wc -l)
+        n_open=0
+        if [ -d "$here/corpus/$t/crashes" ]; then
+                n_open=$(find "$here/corpus/$t/crashes" -type f | wc -l)
+        fi
 
         echo "==> fuzz-$t: ${secs}s, $n_seeds seeds ($n_open open reproducers in crashes/ not used)"
         r=0
