@@ -229,6 +229,9 @@ int manager_startup(Manager *m) {
                 }
                 m->state = UPDATE_IDLE;
         }
+        if (m->boot_incoming)
+                /* The incoming memfd is the record until the restore completes, which saves. */
+                return 0;
         return manager_save(m);
 }
 

@@ -547,5 +547,6 @@ void restore_check_done(Manager *m) {
         m->grace = sd_event_source_disable_unref(m->grace);
         m->state = UPDATE_IDLE;
         manager_progress(m, NULL, "restore complete");
-        (void) manager_save(m);
+        /* Deferred: the last VMM's "restored" reply must not wait for an fsync. */
+        manager_mark_dirty(m);
 }

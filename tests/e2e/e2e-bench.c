@@ -15,6 +15,8 @@
  *   freeze path  = commit request (bare: start of the freeze work) -> first instruction
  *                  of the next boot's program
  *   restore path = next boot's program start -> everything retrieved/reclaimed and finished
+ *                  (daemon: the last VM's "restored" answered, which comes after its FINISH;
+ *                  the daemon is then checked to be idle)
  * Prints one line "BENCH mode=... vms=... fds=... freeze_ms=... restore_ms=... rss_kib=...".
  * Work directory: $E2E_DIR.
  */
@@ -269,6 +271,8 @@ static void daemon_mode(void) {
         int ctl, r;
 
         start_daemon();
+        if (getenv("BENCH_VERBOSE"))
+                fprintf(stderr, "BENCH daemon up after %.2f ms\n", boot == 1 ? (double) (now_us() - load_u64("t_boot")) / 1000.0 : 0.0);
         ctl = connect_sock(ctl_sock);
         if (boot == 0) {
                 char kernel[400], req[600];
@@ -365,6 +369,8 @@ static void daemon_mode(void) {
                         if (r < 0)
                                 die("restored", r);
                 }
+                /* The daemon finished its last session before answering the last "restored". */
+                te = now_us();
                 for (;;) {
                         o = ctl_call(ctl, "{\"id\":3,\"method\":\"status\"}");
                         if (o && strcmp(json_object_get_string(json_object_object_get(
@@ -374,7 +380,6 @@ static void daemon_mode(void) {
                         usleep(200);
                 }
                 json_object_put(o);
-                te = now_us();
                 rss = daemon_rss_kib();
                 printf("BENCH mode=daemon abi=%s vms=%u fds=%u freeze_ms=%.2f restore_ms=%.2f rss_kib=%ld rss_after_kib=%ld\n",
                        lu_client_abi(c[0]), n_vms, n_fds, (double) (tb - load_u64("t_freeze")) / 1000.0,
