@@ -68,3 +68,6 @@ wait_prop() {
 }
 
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+
+# last_update: the LastUpdate JSON as gdbus prints it (JSON quotes unescaped)
+last_update() { gdbus call --system -d "$DEST" -o "$OBJ" -m org.freedesktop.DBus.Properties.Get "$IFACE" LastUpdate; }

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Registry fds <-> the service manager's fd store; see manager-fdstore.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "manager-fdstore.h"
+
+typedef struct Pushed {
+        char name[FDSTORE_NAME_MAX + 1];
+        int fd;              /* the daemon's fd number when pushed: a change means a new file */
+        bool seen;
+} Pushed;
+
+struct FdStoreMirror {
+        Manager *m;
+        sd_event_source *post;
+        Pushed *pushed;
+        size_t n_pushed, n_alloc;
+        uint64_t generation;
+        bool synced;
+};
+
+int manager_fdstore_adopt(Manager *m, ListenFds *l) {
+        char name[FDSTORE_NAME_MAX + 1];
+        int sessions = 0;
+
+        if (!m->reg || m->boot_incoming)
+                return 0;
+        for (size_t i = 0; i < m->reg->n_vms; i++) {
+                RegVm *vm = m->reg->vms[i];
+                for (size_t j = 0; j < vm->n_sessions; j++) {
+                        RegSession *s = &vm->sessions[j];
+                        size_t with_fd = 0;
+                        int fd;
+
+                        if (s->fd >= 0 || fdstore_name_session(s->name, name, sizeof(name)) < 0)
+                                continue;
+                        fd = listen_fds_pop(l, name);
+                        if (fd < 0)
+                                continue;
+                        s->fd = fd;
+                        sessions++;
+                        for (size_t k = 0; k < s->n_items; k++) {
+                                RegItem *it = &s->items[k];
+                                /* The session kept the item preserved whether or not we get our copy back. */
+                                it->lost = false;
+                                if (it->fd < 0 && fdstore_name_item(vm->id, it->label, name, sizeof(name)) >= 0) {
+                                        fd = listen_fds_pop(l, name);
+                                        if (fd >= 0) {
+                                                it->fd = fd;
+                                                with_fd++;
+                                        }
+                                }
+                        }
+                        log_full(LOG_NOTICE, 0, vm->id, s->name, NULL,
+                                 "recovered from the fd store with %zu item(s) (%zu with the daemon's fd)",
+                                 s->n_items, with_fd);
+                }
+        }
+        /* Anything else (an abandoned update's state, a forgotten VM) must end now. */
+        for (size_t i = 0; i < l->n; i++)
+                if (l->fds[i] >= 0 && l->names && l->names[i] && strcmp(l->names[i], FDSTORE_VMM_SOCKET) != 0) {
+                        log_debug("Dropping stale fd store entry %s", l->names[i]);
+                        l->fds[i] = safe_close(l->fds[i]);
+                        (void) fdstore_remove(l->names[i]);
+                }
+        if (sessions > 0)
+                (void) manager_save(m);
+        return sessions;
+}
+
+static Pushed *pushed_find(FdStoreMirror *f, const char *name) {
+        for (size_t i = 0; i < f->n_pushed; i++)
+                if (strcmp(f->pushed[i].name, name) == 0)
+                        return &f->pushed[i];
+        return NULL;
+}
+
+/* Make @name stand for @fd in the store; marks it seen. */
+static void mirror_one(FdStoreMirror *f, const char *name, int fd) {
+        Pushed *p = pushed_find(f, name);
+        int r;
+
+        if (p && p->fd == fd) {
+                p->seen = true;
+                return;
+        }
+        if (p)
+                (void) fdstore_remove(name);
+        r = fdstore_push(name, fd);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot store %s in the fd store (a daemon restart would lose it): %m", name);
+                if (p)
+                        p->fd = -EBADF, p->seen = false;
+                return;
+        }
+        if (!p) {
+                if (f->n_pushed == f->n_alloc) {
+                        size_t n = f->n_alloc ? f->n_alloc * 2 : 64;
+                        Pushed *t = reallocarray(f->pushed, n, sizeof(Pushed));
+                        if (!t) {
+                                (void) fdstore_remove(name);
+                                return;
+                        }
+                        f->pushed = t;
+                        f->n_alloc = n;
+                }
+                p = &f->pushed[f->n_pushed++];
+                (void) snprintf(p->name, sizeof(p->name), "%s", name);
+        }
+        p->fd = fd;
+        p->seen = true;
+}
+
+void fdstore_mirror_sync(FdStoreMirror *f) {
+        Manager *m = f->m;
+        char name[FDSTORE_NAME_MAX + 1];
+        size_t j = 0;
+
+        if (!m->reg)
+                return;
+        for (size_t i = 0; i < f->n_pushed; i++)
+                f->pushed[i].seen = false;
+        for (size_t i = 0; i < m->reg->n_vms; i++) {
+                RegVm *vm = m->reg->vms[i];
+                for (size_t k = 0; k < vm->n_sessions; k++) {
+                        RegSession *s = &vm->sessions[k];
+                        if (s->fd < 0 || fdstore_name_session(s->name, name, sizeof(name)) < 0)
+                                continue;
+                        mirror_one(f, name, s->fd);
+                        for (size_t n = 0; n < s->n_items; n++)
+                                if (s->items[n].fd >= 0 &&
+                                    fdstore_name_item(vm->id, s->items[n].label, name, sizeof(name)) >= 0)
+                                        mirror_one(f, name, s->items[n].fd);
+                }
+        }
+        for (size_t i = 0; i < f->n_pushed; i++) {
+                if (!f->pushed[i].seen) {
+                        (void) fdstore_remove(f->pushed[i].name);
+                        continue;
+                }
+                f->pushed[j++] = f->pushed[i];
+        }
+        f->n_pushed = j;
+        f->generation = m->reg->generation;
+        f->synced = true;
+}
+
+/* After every dispatch; the registry's generation moves on every save, so most turns cost nothing. */
+static int on_post(sd_event_source *s, void *userdata) {
+        FdStoreMirror *f = userdata;
+
+        if (f->synced && f->m->reg && f->generation == f->m->reg->generation && !f->m->dirty)
+                return 0;
+        fdstore_mirror_sync(f);
+        return 0;
+}
+
+int fdstore_mirror_new(Manager *m, FdStoreMirror **ret) {
+        _cleanup_(fdstore_mirror_freep) FdStoreMirror *f = NULL;
+        int r;
+
+        *ret = NULL;
+        if (!fdstore_enabled())
+                return 0;
+        f = calloc(1, sizeof(FdStoreMirror));
+        if (!f)
+                return -ENOMEM;
+        f->m = m;
+        r = sd_event_add_post(m->event, &f->post, on_post, f);
+        if (r < 0)
+                return r;
+        fdstore_mirror_sync(f);
+        *ret = TAKE_PTR(f);
+        return 1;
+}
+
+FdStoreMirror *fdstore_mirror_free(FdStoreMirror *f) {
+        if (!f)
+                return NULL;
+        /* Leaving the store as it is: a clean stop keeps the sessions for the next start. */
+        f->post = sd_event_source_disable_unref(f->post);
+        free(f->pushed);
+        free(f);
+        return NULL;
+}

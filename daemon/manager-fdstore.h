@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The core's side of the systemd fd store (fdstore.h has the transport): keep a copy of
+ * every LUO session fd and preserved item fd in the service manager, so that a crash or
+ * restart of the daemon before the kexec unpreserves nothing, and re-attach them to the
+ * registry when the daemon comes back.
+ *
+ * The store mirrors the registry: after every event dispatch the fds the registry holds
+ * are compared with what was pushed, new ones are pushed and vanished ones removed
+ * (FDSTOREREMOVE). The registry memfd and state session of an update are not stored: an
+ * update in flight when the daemon dies is abandoned anyway, and re-creating the state
+ * session by name right after a cancel must not race with the manager's removal.
+ */
+#pragma once
+
+#include "fdstore.h"
+#include "manager.h"
+
+typedef struct FdStoreMirror FdStoreMirror;
+
+/*
+ * manager_fdstore_adopt() - after manager_startup() on a boot without an incoming update:
+ * give every registry session whose fd came back in @l that fd, and its items their fds,
+ * and mark those items preserved again (the kernel never let go of them). Fds in @l that
+ * belong to nothing are closed and removed from the store. Returns the number of
+ * sessions recovered.
+ */
+int manager_fdstore_adopt(Manager *m, ListenFds *l);
+
+/* fdstore_mirror_new() - start mirroring @m's fds into the store (no-op without $NOTIFY_SOCKET). */
+int fdstore_mirror_new(Manager *m, FdStoreMirror **ret);
+FdStoreMirror *fdstore_mirror_free(FdStoreMirror *f);
+DEFINE_TRIVIAL_CLEANUP_FUNC(FdStoreMirror *, fdstore_mirror_free);
+/* fdstore_mirror_sync() - push/remove now (also runs after every event dispatch). */
+void fdstore_mirror_sync(FdStoreMirror *f);
