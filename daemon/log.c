@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <systemd/sd-journal.h>
 
 #include "log.h"
@@ -58,21 +59,25 @@ int log_full(int level, int error, const char *vm, const char *session, const ch
         va_end(ap);
 
         if (journal) {
-                char vmf[64] = "", sf[96] = "", bf[48] = "";
+                char msg[2100], prio[16], vmf[64], sf[96], bf[48], ef[32];
+                struct iovec iov[7];
+                size_t n = 0;
+
+#define ADD(dst, ...) do { (void) snprintf(dst, sizeof(dst), __VA_ARGS__); \
+                iov[n++] = (struct iovec) { .iov_base = dst, .iov_len = strlen(dst) }; } while (0)
+                ADD(msg, "MESSAGE=%s", buf);
+                ADD(prio, "PRIORITY=%i", level);
+                iov[n++] = (struct iovec) { .iov_base = (char *) "SYSLOG_IDENTIFIER=lu-vfiod", .iov_len = 26 };
                 if (vm)
-                        (void) snprintf(vmf, sizeof(vmf), "VM=%s", vm);
+                        ADD(vmf, "VM=%s", vm);
                 if (session)
-                        (void) snprintf(sf, sizeof(sf), "LU_SESSION=%s", session);
+                        ADD(sf, "LU_SESSION=%s", session);
                 if (bdf)
-                        (void) snprintf(bf, sizeof(bf), "VFIO_BDF=%s", bdf);
-                /* Empty strings would be rejected as fields; pass a harmless placeholder instead. */
-                (void) sd_journal_send("MESSAGE=%s", buf, "PRIORITY=%i", level,
-                                       "SYSLOG_IDENTIFIER=lu-vfiod",
-                                       vm ? vmf : "LU_NOVM=1",
-                                       session ? sf : "LU_NOSESSION=1",
-                                       bdf ? bf : "LU_NOBDF=1",
-                                       error ? "ERRNO=%i" : "LU_NOERRNO=%i", abs(error),
-                                       NULL);
+                        ADD(bf, "VFIO_BDF=%s", bdf);
+                if (error)
+                        ADD(ef, "ERRNO=%i", abs(error));
+#undef ADD
+                (void) sd_journal_sendv(iov, (int) n);
         } else {
                 static const char *const names[] = { "EMERG", "ALERT", "CRIT", "ERROR", "WARNING",
                                                      "NOTICE", "INFO", "DEBUG" };
