@@ -24,50 +24,53 @@ struct FdStoreMirror {
         bool synced;
 };
 
-int manager_fdstore_adopt(Manager *m, ListenFds *l) {
+bool manager_fdstore_adopt_session(Manager *m, ListenFds *l, RegVm *vm, RegSession *s) {
         char name[FDSTORE_NAME_MAX + 1];
-        int sessions = 0;
+        size_t with_fd = 0;
+        int fd;
 
-        if (!m->reg || m->boot_incoming)
-                return 0;
-        for (size_t i = 0; i < m->reg->n_vms; i++) {
-                RegVm *vm = m->reg->vms[i];
-                for (size_t j = 0; j < vm->n_sessions; j++) {
-                        RegSession *s = &vm->sessions[j];
-                        size_t with_fd = 0;
-                        int fd;
-
-                        if (s->fd >= 0 || fdstore_name_session(s->name, name, sizeof(name)) < 0)
-                                continue;
+        if (s->fd >= 0 || fdstore_name_session(s->name, name, sizeof(name)) < 0)
+                return false;
+        fd = listen_fds_pop(l, name);
+        if (fd < 0)
+                return false;
+        s->fd = fd;
+        for (size_t k = 0; k < s->n_items; k++) {
+                RegItem *it = &s->items[k];
+                /* The session kept the item preserved whether or not we get our copy back. */
+                it->lost = false;
+                if (it->fd < 0 && fdstore_name_item(vm->id, it->label, name, sizeof(name)) >= 0) {
                         fd = listen_fds_pop(l, name);
-                        if (fd < 0)
-                                continue;
-                        s->fd = fd;
-                        sessions++;
-                        for (size_t k = 0; k < s->n_items; k++) {
-                                RegItem *it = &s->items[k];
-                                /* The session kept the item preserved whether or not we get our copy back. */
-                                it->lost = false;
-                                if (it->fd < 0 && fdstore_name_item(vm->id, it->label, name, sizeof(name)) >= 0) {
-                                        fd = listen_fds_pop(l, name);
-                                        if (fd >= 0) {
-                                                it->fd = fd;
-                                                with_fd++;
-                                        }
-                                }
+                        if (fd >= 0) {
+                                it->fd = fd;
+                                with_fd++;
                         }
-                        log_full(LOG_NOTICE, 0, vm->id, s->name, NULL,
-                                 "recovered from the fd store with %zu item(s) (%zu with the daemon's fd)",
-                                 s->n_items, with_fd);
                 }
         }
-        /* Anything else (an abandoned update's state, a forgotten VM) must end now. */
+        log_full(LOG_NOTICE, 0, vm->id, s->name, NULL,
+                 "recovered from the fd store with %zu item(s) (%zu with the daemon's fd)", s->n_items, with_fd);
+        return true;
+}
+
+void manager_fdstore_drop_rest(ListenFds *l) {
         for (size_t i = 0; i < l->n; i++)
                 if (l->fds[i] >= 0 && l->names && l->names[i] && strcmp(l->names[i], FDSTORE_VMM_SOCKET) != 0) {
                         log_debug("Dropping stale fd store entry %s", l->names[i]);
                         l->fds[i] = safe_close(l->fds[i]);
                         (void) fdstore_remove(l->names[i]);
                 }
+}
+
+int manager_fdstore_adopt(Manager *m, ListenFds *l) {
+        int sessions = 0;
+
+        if (!m->reg || m->boot_incoming)
+                return 0;
+        for (size_t i = 0; i < m->reg->n_vms; i++)
+                for (size_t j = 0; j < m->reg->vms[i]->n_sessions; j++)
+                        sessions += manager_fdstore_adopt_session(m, l, m->reg->vms[i], &m->reg->vms[i]->sessions[j]);
+        /* Anything else (an abandoned update's state, a forgotten VM) must end now. */
+        manager_fdstore_drop_rest(l);
         if (sessions > 0)
                 (void) manager_save(m);
         return sessions;

@@ -27,6 +27,14 @@ typedef struct FdStoreMirror FdStoreMirror;
  */
 int manager_fdstore_adopt(Manager *m, ListenFds *l);
 
+/*
+ * manager_fdstore_adopt_session() - the same for one session of @vm: true if its fd was
+ * in @l (the session and its items are then attached and not lost).
+ */
+bool manager_fdstore_adopt_session(Manager *m, ListenFds *l, RegVm *vm, RegSession *s);
+/* manager_fdstore_drop_rest() - close and un-store every fd of @l except the VMM socket. */
+void manager_fdstore_drop_rest(ListenFds *l);
+
 /* fdstore_mirror_new() - start mirroring @m's fds into the store (no-op without $NOTIFY_SOCKET). */
 int fdstore_mirror_new(Manager *m, FdStoreMirror **ret);
 FdStoreMirror *fdstore_mirror_free(FdStoreMirror *f);
