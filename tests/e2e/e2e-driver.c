@@ -831,6 +831,51 @@ static int scenario_bad_input(void) {
         return 1;
 }
 
+/* [Access]: who may connect, who may claim which VM. */
+static int scenario_access(void) {
+        struct passwd *pw = getpwnam("nobody");
+        pid_t pid;
+
+        if (boot > 0)
+                bail("must not reboot");
+        if (!pw)
+                bail("no user nobody");
+        start_daemon(false);
+        pid = fork();
+        if (pid == 0) {
+                int bad = 0, c;
+                json_object *r;
+                if (setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+                        _exit(10);
+                c = connect_sock(vmm_sock);
+                send_fds(c, "{\"id\":1,\"method\":\"hello\",\"version\":1,\"vm\":\"vm-x\"}",
+                         strlen("{\"id\":1,\"method\":\"hello\",\"version\":1,\"vm\":\"vm-x\"}"), NULL, 0);
+                r = recv_reply(c, 5, NULL);
+                bad += !(err_code(r) && strcmp(err_code(r), "permission-denied") == 0);
+                json_object_put(r);
+                send_fds(c, "{\"id\":2,\"method\":\"hello\",\"version\":1,\"vm\":\"vm-n1\"}",
+                         strlen("{\"id\":2,\"method\":\"hello\",\"version\":1,\"vm\":\"vm-n1\"}"), NULL, 0);
+                r = recv_reply(c, 5, NULL);
+                bad += result_of(r) == NULL;
+                json_object_put(r);
+                _exit(bad);
+        }
+        CHECK(wait_pid(pid, 10) == 0, "nobody may claim vm-n1 (VMClaim=nobody vm-n*) but not vm-x");
+        pid = fork();
+        if (pid == 0) {
+                int c;
+                json_object *r;
+                /* a uid that is not in AllowUsers is refused at connect */
+                if (setgid(65533) < 0 || setuid(65533) < 0)
+                        _exit(10);
+                c = connect_sock(vmm_sock);
+                r = c >= 0 ? recv_reply(c, 5, NULL) : NULL;
+                _exit(err_code(r) && strcmp(err_code(r), "permission-denied") == 0 ? 0 : 1);
+        }
+        CHECK(wait_pid(pid, 10) == 0, "uid 65533 (not in AllowUsers) refused at connect");
+        return 1;
+}
+
 int main(int argc, char **argv) {
         const char *b = getenv("LUO_EMU_BOOT");
         int r;
@@ -859,6 +904,8 @@ int main(int argc, char **argv) {
                 if (system(cmd) != 0)
                         bail("cannot create %s", dir);
                 write_text(conf_path,
+                           strcmp(scenario, "access") == 0 ?
+                           "[Access]\nAllowUsers=root nobody\nVMClaim=nobody vm-n*\n" :
                            "[Update]\nPrepareTimeoutSec=10\nFreezeTimeoutSec=10\n"
                            "[Restore]\nBindTimeoutSec=10\nReclaimGraceSec=3\nUnclaimedPolicy=release\n");
         }
@@ -892,6 +939,8 @@ int main(int argc, char **argv) {
                 r = scenario_vmm_crash();
         else if (strcmp(scenario, "never-returns") == 0)
                 r = scenario_never_returns();
+        else if (strcmp(scenario, "access") == 0)
+                r = scenario_access();
         else if (strcmp(scenario, "bad-input") == 0)
                 r = scenario_bad_input();
         else
