@@ -386,6 +386,7 @@ static void daemon_mode(void) {
                        (double) (te - tb) / 1000.0, (long) load_u64("rss"), rss);
                 for (unsigned v = 0; v < n_vms; v++)
                         lu_client_free(c[v]);
+                free(c);
                 kill(daemon_pid, SIGTERM);
                 waitpid(daemon_pid, NULL, 0);
         }
