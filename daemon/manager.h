@@ -137,6 +137,8 @@ int manager_session_get(Manager *m, RegVm *vm, int *ret_fd, json_object **ret, P
 int manager_ack_check(Manager *m, RegVm *vm, uint64_t seq, ProtoError *err);
 int manager_ack(Manager *m, RegVm *vm, uint64_t seq, bool ok, const char *message, ProtoError *err);
 void manager_reclaim(Manager *m, RegVm *vm, const char *label, Call *call);
+/* manager_wait_bound() - answer once PCI device @pci is bound to vfio-pci (or time out). */
+void manager_wait_bound(Manager *m, const char *pci, uint64_t timeout_ms, Call *call);
 int manager_restored(Manager *m, RegVm *vm, json_object **ret, ProtoError *err);
 /* called by the front end right after a successful hello reply */
 void manager_vm_hello_done(Manager *m, RegVm *vm);

@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "manager.h"
+#include "pci-addr.h"
 #include "vfio-dev.h"
 
 #define BIND_POLL_USEC (20 * 1000)
@@ -415,6 +416,61 @@ void restore_reclaim(Manager *m, RegVm *vm, RegItem *it, Call *call) {
         w->next = m->waiters;
         m->waiters = w;
         log_full(LOG_INFO, 0, vm->id, NULL, it->pci, "reclaim of \"%s\" waits for the device to be bound", it->label);
+}
+
+/* wait-bound: delegated VMMs retrieve their own devices, but must not do so before the bind. */
+typedef struct BindWait {
+        Call *call;
+        char pci[PCI_ADDR_STRING_MAX];
+        uint64_t deadline;
+        sd_event_source *timer;
+} BindWait;
+
+static int on_bind_wait(sd_event_source *s, uint64_t usec, void *userdata) {
+        BindWait *w = userdata;
+        bool bound = pci_bound_to_vfio(w->pci);
+
+        if (!bound && usec < w->deadline) {
+                (void) sd_event_source_set_time_relative(s, BIND_POLL_USEC);
+                (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+                return 0;
+        }
+        if (bound) {
+                json_object *res = json_object_new_object();
+                json_object_object_add(res, "pci", json_object_new_string(w->pci));
+                call_complete(w->call, res, -EBADF, NULL);
+        } else
+                call_fail(w->call, PROTO_E_TIMEOUT, ETIMEDOUT, "%s not bound to vfio-pci in time", w->pci);
+        sd_event_source_disable_unref(w->timer);
+        free(w);
+        return 0;
+}
+
+void manager_wait_bound(Manager *m, const char *pci, uint64_t timeout_ms, Call *call) {
+        BindWait *w;
+        PciAddr a;
+        uint64_t now;
+        int r;
+
+        if (!pci || pci_addr_parse(pci, &a) < 0) {
+                call_fail(call, PROTO_E_INVALID_PARAMS, EINVAL, "invalid PCI address (DDDD:BB:DD.F)");
+                return;
+        }
+        w = calloc(1, sizeof(BindWait));
+        if (!w) {
+                call_fail(call, PROTO_E_INTERNAL, ENOMEM, "out of memory");
+                return;
+        }
+        w->call = call;
+        pci_addr_to_string(&a, w->pci);
+        (void) sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+        w->deadline = now + (timeout_ms ? timeout_ms : m->config->bind_timeout_ms) * 1000;
+        /* Checked at once and then every poll period (sysfs is the truth, uevents only a hint). */
+        r = sd_event_add_time(m->event, &w->timer, CLOCK_MONOTONIC, now, 1000, on_bind_wait, w);
+        if (r < 0) {
+                free(w);
+                call_fail(call, PROTO_E_INTERNAL, r, "cannot arm a timer");
+        }
 }
 
 void manager_reclaim(Manager *m, RegVm *vm, const char *label, Call *call) {

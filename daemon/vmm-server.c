@@ -411,6 +411,18 @@ static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fd
                 if (call)
                         manager_reclaim(m, c->vm, label, call);
                 return;
+        } else if (strcmp(method, "wait-bound") == 0) {
+                const char *pci;
+                uint64_t timeout = 0;
+                Call *call;
+                FIELDS("pci", "timeout_ms");
+                if (want_fds(n_fds, 0, method, &e) < 0 || proto_get_string(req, "pci", true, &pci, &e) < 0 ||
+                    proto_get_uint(req, "timeout_ms", false, 3600ULL * 1000, &timeout, &e) < 0)
+                        goto fail;
+                call = conn_new_call(c, req->id);
+                if (call)
+                        manager_wait_bound(m, pci, timeout, call);
+                return;
         } else if (strcmp(method, "restored") == 0) {
                 FIELDS(NULL);
                 if (want_fds(n_fds, 0, method, &e) < 0 || manager_restored(m, c->vm, &res, &e) < 0)

@@ -337,6 +337,10 @@ static int restart(LuClient *c) {
                 if (r < 0)
                         die(c, r, "retrieve guest RAM from my session");
                 if (arg_vfio) {
+                        /* We retrieve it ourselves: not before the device is bound again. */
+                        r = lu_client_wait_bound(c, expected, 0);
+                        if (r < 0)
+                                die(c, r, "wait for the device to be bound");
                         r = lu_client_session_retrieve(c, session, TOKEN_DEV, &dev);
                         if (r < 0)
                                 die(c, r, "retrieve the device from my session");

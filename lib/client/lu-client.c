@@ -475,6 +475,15 @@ int lu_client_session_get(LuClient *c, int *ret_fd, bool *ret_incoming) {
         return r;
 }
 
+int lu_client_wait_bound(LuClient *c, const char *pci, unsigned timeout_ms) {
+        json_object *req = json_object_new_object();
+
+        json_object_object_add(req, "pci", json_object_new_string(pci ?: ""));
+        if (timeout_ms)
+                json_object_object_add(req, "timeout_ms", json_object_new_int64(timeout_ms));
+        return call(c, "wait-bound", req, -1, NULL, NULL);
+}
+
 int lu_client_session_preserve(LuClient *c, int session_fd, int fd, uint64_t token) {
         /* Upstream and v4 share layout and number for this one (0xBA40). */
         struct liveupdate_session_preserve_fd a = { .size = sizeof(a), .fd = fd, .token = token };

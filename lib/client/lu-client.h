@@ -149,6 +149,14 @@ int lu_client_forget(LuClient *c);
  */
 int lu_client_session_get(LuClient *c, int *ret_fd, bool *ret_incoming);
 
+/*
+ * lu_client_wait_bound() - delegated mode, after the reboot: wait until PCI device @pci
+ * ("0000:01:00.0") is bound to vfio-pci again; only then retrieve it from the session (a
+ * retrieve that comes too early fails for good). @timeout_ms 0: the daemon's default.
+ * -ETIMEDOUT if it never happens.
+ */
+int lu_client_wait_bound(LuClient *c, const char *pci, unsigned timeout_ms);
+
 /* lu_client_session_preserve() - PRESERVE_FD on a delegated session, for the ABI in use. */
 int lu_client_session_preserve(LuClient *c, int session_fd, int fd, uint64_t token);
 

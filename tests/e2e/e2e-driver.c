@@ -921,7 +921,7 @@ int main(int argc, char **argv) {
                 r = scenario_full(2, false, false, NULL);
         else if (strcmp(scenario, "multi") == 0)
                 r = scenario_full(4, false, false, NULL);
-        else if (strcmp(scenario, "delegated") == 0)
+        else if (strcmp(scenario, "delegated") == 0 || strcmp(scenario, "delegated-bind-delay") == 0)
                 r = scenario_full(1, false, true, NULL);
         else if (strcmp(scenario, "mixed") == 0)
                 r = scenario_full(4, true, false, NULL);
