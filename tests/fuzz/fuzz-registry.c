@@ -223,6 +223,31 @@ static void check_round_trip(const Registry *r) {
         FUZZ_CHECK(k >= 0, "rewritten memfd refused: %s", strerror(-k));
         s4 = serialize(r4);
         FUZZ_CHECK(strcmp(s1, s4) == 0, "rewrite changed the registry");
+
+        /* A new item (what preserve does) in any session must keep the daemon's next save readable too. */
+        if (fuzz_strict() && r3->n_vms > 0) {
+                _cleanup_(registry_freep) Registry *r6 = NULL;
+                _cleanup_free_ char *s6 = NULL;
+
+                for (size_t i = 0; i < r3->n_vms; i++) {
+                        RegVm *vm = r3->vms[i];
+                        size_t n = vm->n_sessions;
+
+                        for (size_t j = 0; j < n; j++) {
+                                char label[32];
+                                unsigned u = 0;
+
+                                do
+                                        (void) snprintf(label, sizeof(label), "fuzz-new-%u", u++);
+                                while (reg_vm_find_item(vm, label, NULL));
+                                FUZZ_CHECK(reg_session_add_item(&vm->sessions[j], label, REG_KIND_MEMFD, NULL), "out of memory");
+                        }
+                }
+                s6 = serialize(r3);
+                k = registry_parse(s6, strlen(s6), &r6);
+                FUZZ_CHECK_KNOWN("registry-u64", k >= 0,
+                                 "after a new item the daemon's own registry is refused (%s)", strerror(-k));
+        }
 }
 
 /* @text (@size bytes) was accepted as @r; @daemon_path: these are the bytes the daemon would parse. */
