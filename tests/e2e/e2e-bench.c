@@ -381,9 +381,18 @@ static void daemon_mode(void) {
                 }
                 json_object_put(o);
                 rss = daemon_rss_kib();
-                printf("BENCH mode=daemon abi=%s vms=%u fds=%u freeze_ms=%.2f restore_ms=%.2f rss_kib=%ld rss_after_kib=%ld\n",
-                       lu_client_abi(c[0]), n_vms, n_fds, (double) (tb - load_u64("t_freeze")) / 1000.0,
-                       (double) (te - tb) / 1000.0, (long) load_u64("rss"), rss);
+                /* the daemon's own view: commit -> reboot call (incl. VMM acks), and its restore */
+                o = ctl_call(ctl, "{\"id\":4,\"method\":\"timeline\"}");
+                {
+                        json_object *t = json_object_object_get(json_object_object_get(o, "result"), "timeline");
+                        json_object *f = json_object_object_get(t, "freeze_ms"), *x = json_object_object_get(t, "restore_ms");
+                        printf("BENCH mode=daemon abi=%s vms=%u fds=%u freeze_ms=%.2f restore_ms=%.2f rss_kib=%ld rss_after_kib=%ld "
+                               "daemon_freeze_ms=%.2f daemon_restore_ms=%.2f\n",
+                               lu_client_abi(c[0]), n_vms, n_fds, (double) (tb - load_u64("t_freeze")) / 1000.0,
+                               (double) (te - tb) / 1000.0, (long) load_u64("rss"), rss,
+                               f ? json_object_get_double(f) : -1.0, x ? json_object_get_double(x) : -1.0);
+                }
+                json_object_put(o);
                 for (unsigned v = 0; v < n_vms; v++)
                         lu_client_free(c[v]);
                 free(c);
