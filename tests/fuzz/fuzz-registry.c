@@ -48,6 +48,16 @@ static bool only_whitespace(const char *p, size_t n) {
         return true;
 }
 
+/* A name taken from the file must be the whole JSON string, not the part before an escaped NUL. */
+static void check_whole_string(json_object *o, const char *key, const char *read) {
+        json_object *v = json_object_object_get(o, key);
+
+        if (!json_object_is_type(v, json_type_string))
+                return;
+        FUZZ_CHECK_KNOWN("string-nul", (size_t) json_object_get_string_len(v) == strlen(read),
+                         "%s \"%s\" read from a string with an embedded NUL", key, read);
+}
+
 /* The registry the manager and restore.c work with: see registry.h and docs/protocol.md §7. */
 static void check_registry(const Registry *r, json_object *in) {
         json_object *in_vms = json_object_object_get(in, "vms");
@@ -65,6 +75,7 @@ static void check_registry(const Registry *r, json_object *in) {
                 char prefix[REG_SESSION_NAME_MAX + 8];
 
                 FUZZ_CHECK(proto_vm_id_is_valid(vm->id), "VM id \"%s\" accepted", vm->id);
+                check_whole_string(json_object_array_get_idx(in_vms, i), "id", vm->id);
                 for (size_t j = 0; j < i; j++)
                         FUZZ_CHECK(strcmp(r->vms[j]->id, vm->id) != 0, "VM %s twice", vm->id);
                 FUZZ_CHECK(vm->n_sessions == json_object_array_length(in_ss), "session count changed");
@@ -95,6 +106,7 @@ static void check_registry(const Registry *r, json_object *in) {
                                          (unsigned long long) s->next_token);
                         FUZZ_CHECK(s->n_items == json_object_array_length(in_items), "item count changed");
                         FUZZ_CHECK(s->fd < 0, "session fd set by the reader");
+                        check_whole_string(in_s, "name", s->name);
 
                         for (size_t k = 0; k < s->n_items; k++) {
                                 const RegItem *it = &s->items[k];
@@ -106,6 +118,8 @@ static void check_registry(const Registry *r, json_object *in) {
                                 FUZZ_CHECK(it->token >= 1 && it->token < s->next_token, "token %llu, next %llu",
                                            (unsigned long long) it->token, (unsigned long long) s->next_token);
                                 FUZZ_CHECK(it->fd < 0, "item fd set by the reader");
+                                check_whole_string(json_object_array_get_idx(in_items, k), "label", it->label);
+                                check_whole_string(json_object_array_get_idx(in_items, k), "pci", it->pci);
                                 FUZZ_CHECK_KNOWN("registry-u64",
                                                  json_object_get_uint64(json_object_object_get(json_object_array_get_idx(in_items, k),
                                                                                                "token")) == it->token,
