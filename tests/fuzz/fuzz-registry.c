@@ -54,7 +54,7 @@ static void check_whole_string(json_object *o, const char *key, const char *read
 
         if (!json_object_is_type(v, json_type_string))
                 return;
-        FUZZ_CHECK_KNOWN("string-nul", (size_t) json_object_get_string_len(v) == strlen(read),
+        FUZZ_CHECK_KNOWN("registry-string-nul", (size_t) json_object_get_string_len(v) == strlen(read),
                          "%s \"%s\" read from a string with an embedded NUL", key, read);
 }
 
