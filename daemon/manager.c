@@ -53,6 +53,7 @@ void call_fail(Call *c, ProtoErrorCode code, int error, const char *fmt, ...) {
         va_start(ap, fmt);
         (void) vsnprintf(e.message, sizeof(e.message), fmt, ap);
         va_end(ap);
+        utf8_truncate(e.message);
         call_complete(c, NULL, -EBADF, &e);
 }
 
@@ -124,6 +125,7 @@ void manager_progress(Manager *m, const char *vm, const char *fmt, ...) {
         va_start(ap, fmt);
         (void) vsnprintf(detail, sizeof(detail), fmt, ap);
         va_end(ap);
+        utf8_truncate(detail);
         log_full(LOG_INFO, 0, vm, NULL, NULL, "%s: %s", update_state_to_string(m->state), detail);
         /* A subscriber may unsubscribe while being called: walk a snapshot of next pointers. */
         for (Subscriber *s = m->subscribers, *n; s; s = n) {
@@ -680,6 +682,7 @@ static void fail_update(Manager *m, ProtoErrorCode code, int error, const char *
         va_start(ap, fmt);
         (void) vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
+        utf8_truncate(msg);
         log_error("Update failed: %s", msg);
         abandon(m, "failed", msg);
         fail_pending_calls(m, code, error, msg);
@@ -1057,7 +1060,7 @@ json_object *manager_timeline(Manager *m) {
                         json_object *start = json_object_object_get(t, "t_daemon_start_us");
                         json_object_object_foreach(vms, k, v) {
                                 (void) k;
-                                if (start) {
+                                if (start && json_object_is_type(v, json_type_object)) {
                                         json_object_object_add(v, "t_daemon_start_us", json_object_get(start));
                                         add_ms(v, "reclaimed_ms", "t_daemon_start_us", "t_reclaimed_us");
                                         add_ms(v, "restored_ms", "t_daemon_start_us", "t_restored_us");

@@ -86,7 +86,7 @@ void operator_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fds)
                 if (proto_get_string(req, "vm", true, &vm, &e) < 0 || manager_release_vm(m, vm, &e) < 0)
                         goto fail;
         } else {
-                proto_error_set(&e, PROTO_E_UNKNOWN_METHOD, EOPNOTSUPP, "unknown method \"%.64s\"", method);
+                proto_error_set(&e, PROTO_E_UNKNOWN_METHOD, EOPNOTSUPP, "unknown method \"%.*s\"", (int) utf8_prefix_len(method, 64), method);
                 goto fail;
         }
         conn_reply_ok(c, req->id, res, -EBADF);

@@ -7,6 +7,8 @@
 
 #include "protocol.h"
 
+static void utf8_truncate_end(char *s);
+
 static const char *const error_names[_PROTO_E_MAX] = {
         [PROTO_OK]                  = "ok",
         [PROTO_E_INVALID_JSON]      = "invalid-json",
@@ -40,6 +42,66 @@ const char *proto_error_to_string(ProtoErrorCode c) {
         return error_names[c];
 }
 
+/*
+ * Make @s valid UTF-8 in place: an incomplete sequence at the end (left by a byte-bounded
+ * format) is dropped, any other invalid byte (e.g. a "%.64s" cut in the middle) becomes '?'.
+ */
+void utf8_truncate(char *s) {
+        size_t n;
+
+        utf8_truncate_end(s);
+        n = strlen(s);
+        for (size_t i = 0; i < n;) {
+                unsigned char c = (unsigned char) s[i];
+                size_t need = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+                bool ok = need > 0 && i + need <= n && !(need == 2 && c < 0xC2);
+
+                for (size_t k = 1; ok && k < need; k++)
+                        ok = ((unsigned char) s[i + k] & 0xC0) == 0x80;
+                if (ok && need == 3) {
+                        unsigned char c1 = (unsigned char) s[i + 1];
+                        ok = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0);   /* overlong, surrogates */
+                }
+                if (ok && need == 4) {
+                        unsigned char c1 = (unsigned char) s[i + 1];
+                        ok = c <= 0xF4 && !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);
+                }
+                if (!ok) {
+                        s[i++] = '?';
+                        continue;
+                }
+                i += need;
+        }
+}
+
+static void utf8_truncate_end(char *s) {
+        size_t n = strlen(s), i = n, need;
+        unsigned char c;
+
+        /* find the start of the last sequence (at most 3 continuation bytes back) */
+        while (i > 0 && n - i < 4 && ((unsigned char) s[i - 1] & 0xC0) == 0x80)
+                i--;
+        if (i == 0)
+                return;
+        c = (unsigned char) s[i - 1];
+        if (c < 0x80)
+                return;
+        need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+        if (n - (i - 1) < need)
+                s[i - 1] = 0;
+}
+
+size_t utf8_prefix_len(const char *s, size_t max) {
+        size_t n = strnlen(s, max);
+
+        if (n < max || s[n] == 0)
+                return n;
+        /* s continues beyond max: back off to a character boundary */
+        while (n > 0 && ((unsigned char) s[n] & 0xC0) == 0x80)
+                n--;
+        return n;
+}
+
 int proto_error_set(ProtoError *e, ProtoErrorCode code, int error, const char *fmt, ...) {
         va_list ap;
 
@@ -48,6 +110,7 @@ int proto_error_set(ProtoError *e, ProtoErrorCode code, int error, const char *f
         va_start(ap, fmt);
         (void) vsnprintf(e->message, sizeof(e->message), fmt, ap);
         va_end(ap);
+        utf8_truncate(e->message);
         return e->error ? -e->error : -EINVAL;
 }
 
@@ -150,6 +213,13 @@ int proto_request_parse(const char *buf, size_t len, unsigned max_depth, ProtoRe
                 r->id = id;
                 return proto_error_set(err, PROTO_E_INVALID_MESSAGE, EINVAL, "\"method\" must be a non-empty string");
         }
+        if (strlen(json_object_get_string(o)) != (size_t) json_object_get_string_len(o)) {
+                uint64_t id = r->id;
+                proto_request_done(r);
+                r->has_id = true;
+                r->id = id;
+                return proto_error_set(err, PROTO_E_INVALID_MESSAGE, EINVAL, "\"method\" contains a NUL character");
+        }
         r->method = json_object_get_string(o);
         return 0;
 }
@@ -165,6 +235,9 @@ int proto_get_string(const ProtoRequest *r, const char *key, bool required, cons
         }
         if (!json_object_is_type(o, json_type_string))
                 return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL, "field \"%s\" must be a string", key);
+        /* C strings end at the first NUL: refuse what would silently be a different string. */
+        if (strlen(json_object_get_string(o)) != (size_t) json_object_get_string_len(o))
+                return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL, "field \"%s\" contains a NUL character", key);
         *ret = json_object_get_string(o);
         return 1;
 }
@@ -210,7 +283,8 @@ int proto_check_fields(const ProtoRequest *r, const char *const *allowed, ProtoE
                         ok = strcmp(key, *a) == 0;
                 if (!ok)
                         return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL,
-                                               "unknown field \"%.64s\" for method %s", key, r->method);
+                                               "unknown field \"%.*s\" for method %s",
+                                               (int) utf8_prefix_len(key, 64), key, r->method);
         }
         return 0;
 }

@@ -58,6 +58,11 @@ typedef struct ProtoError {
 /* proto_error_set() - fill @e; returns -EINVAL-ish negative errno for convenient returns. */
 int proto_error_set(ProtoError *e, ProtoErrorCode code, int error, const char *fmt, ...) _printf_(4, 5);
 
+/* utf8_truncate() - make @s valid UTF-8 after a bounded format: drop a cut sequence at the end, '?' for other invalid bytes. */
+void utf8_truncate(char *s);
+/* utf8_prefix_len() - length of @s cut to at most @max bytes on a character boundary (for "%.*s"). */
+size_t utf8_prefix_len(const char *s, size_t max);
+
 /* Names: VM ids 1-36 of [A-Za-z0-9._-], labels 1-64 of [A-Za-z0-9._:-]. */
 bool proto_vm_id_is_valid(const char *s);
 bool proto_label_is_valid(const char *s);

@@ -155,9 +155,13 @@ RegSession *reg_vm_delegated_session(const RegVm *vm) {
 }
 
 RegItem *reg_session_add_item(RegSession *s, const char *label, RegKind kind, const char *pci) {
-        RegItem *t = reallocarray(s->items, s->n_items + 1, sizeof(RegItem));
+        RegItem *t;
         RegItem *it;
 
+        /* next_token may be at most UINT64_MAX-1 when read back: the session is full. */
+        if (s->next_token >= UINT64_MAX - 1)
+                return NULL;
+        t = reallocarray(s->items, s->n_items + 1, sizeof(RegItem));
         if (!t)
                 return NULL;
         s->items = t;
@@ -227,26 +231,64 @@ static json_object *get(json_object *o, const char *key, json_type type) {
 
 static int get_u64(json_object *o, const char *key, uint64_t max, uint64_t *ret) {
         json_object *v = get(o, key, json_type_int);
+        uint64_t u;
         int64_t n;
 
         if (!v)
                 return -EBADMSG;
         n = json_object_get_int64(v);
-        if (n < 0 || (uint64_t) n > max)
+        if (n < 0)
                 return -EBADMSG;
-        *ret = (uint64_t) n;
+        /* get_int64 saturates at INT64_MAX; json-c keeps larger values as uint64 */
+        u = n == INT64_MAX ? json_object_get_uint64(v) : (uint64_t) n;
+        if (u > max)
+                return -EBADMSG;
+        *ret = u;
         return 0;
+}
+
+/* The canonical "%04x:%02x:%02x.%x" form of a PCI address, and nothing else. */
+static bool pci_is_canonical(const char *s) {
+        unsigned dom, bus, dev, fn;
+        char again[REG_PCI_MAX];
+        int end = 0;
+
+        if (strspn(s, "0123456789abcdef:.") != strlen(s))
+                return false;
+        if (sscanf(s, "%x:%x:%x.%x%n", &dom, &bus, &dev, &fn, &end) != 4 || s[end] != 0)
+                return false;
+        if (bus > 0xff || dev > 0x1f || fn > 7)
+                return false;
+        (void) snprintf(again, sizeof(again), "%04x:%02x:%02x.%x", dom, bus, dev, fn);
+        return strcmp(again, s) == 0;
+}
+
+/* update/timeline records: "vms", if present, must map VM ids to objects (consumers add to them). */
+static bool record_is_valid(json_object *rec) {
+        json_object *vms;
+
+        if (!json_object_object_get_ex(rec, "vms", &vms) || json_object_is_type(vms, json_type_null))
+                return true;
+        if (!json_object_is_type(vms, json_type_object))
+                return false;
+        json_object_object_foreach(vms, k, v) {
+                (void) k;
+                if (!json_object_is_type(v, json_type_object))
+                        return false;
+        }
+        return true;
 }
 
 static int copy_str(json_object *o, const char *key, char *buf, size_t size) {
         json_object *v = get(o, key, json_type_string);
-        if (!v || (size_t) json_object_get_string_len(v) >= size)
+        if (!v || (size_t) json_object_get_string_len(v) >= size ||
+            strlen(json_object_get_string(v)) != (size_t) json_object_get_string_len(v))   /* embedded NUL */
                 return -EBADMSG;
         strcpy(buf, json_object_get_string(v));
         return 0;
 }
 
-static int session_from_json(json_object *so, RegVm *vm) {
+static int session_from_json(json_object *so, RegVm *vm, uint64_t next_session) {
         json_object *items = get(so, "items", json_type_array), *d;
         char name[REG_SESSION_NAME_MAX + 1];
         RegSession *s;
@@ -257,7 +299,11 @@ static int session_from_json(json_object *so, RegVm *vm) {
         /* The name must be one of ours for this VM: luvf:<vm>:<n>. */
         size_t pl = strlen(vm->id) + 5;
         if (strncmp(name, "luvf:", 5) != 0 || strncmp(name + 5, vm->id, strlen(vm->id)) != 0 ||
-            name[pl] != ':' || !name[pl + 1] || strspn(name + pl + 1, "0123456789") != strlen(name + pl + 1))
+            name[pl] != ':' || !name[pl + 1] || strspn(name + pl + 1, "0123456789") != strlen(name + pl + 1) ||
+            strlen(name + pl + 1) > 10)
+                return -EBADMSG;
+        /* Its number must be below next_session, or the next new session would reuse the name. */
+        if (strtoull(name + pl + 1, NULL, 10) >= next_session)
                 return -EBADMSG;
         for (size_t i = 0; i < vm->n_sessions; i++)
                 if (strcmp(vm->sessions[i].name, name) == 0)
@@ -285,7 +331,9 @@ static int session_from_json(json_object *so, RegVm *vm) {
                         if (s->items[j].token == tok)
                                 return -EBADMSG;
                 pci = get(io, "pci", json_type_string);
-                if (pci && json_object_get_string_len(pci) >= REG_PCI_MAX)
+                if (kd == REG_KIND_VFIO ? !pci || json_object_get_string_len(pci) >= REG_PCI_MAX ||
+                                          !pci_is_canonical(json_object_get_string(pci))
+                                        : json_object_object_get(io, "pci") != NULL)
                         return -EBADMSG;
                 it = reg_session_add_item(s, label, kd, pci ? json_object_get_string(pci) : NULL);
                 if (!it)
@@ -323,16 +371,22 @@ int registry_from_json(json_object *o, Registry **ret) {
                 if (k < 0)
                         return k == -ENOMEM ? k : -EBADMSG;
                 for (size_t j = 0; j < json_object_array_length(ss); j++) {
-                        k = session_from_json(json_object_array_get_idx(ss, j), vm);
+                        k = session_from_json(json_object_array_get_idx(ss, j), vm, ns);
                         if (k < 0)
                                 return k;
                 }
                 vm->next_session = (uint32_t) ns;
         }
-        if ((v = get(o, "update", json_type_object)))
+        if ((v = get(o, "update", json_type_object))) {
+                if (!record_is_valid(v))
+                        return -EBADMSG;
                 r->update = json_object_get(v);
-        if ((v = get(o, "timeline", json_type_object)))
+        }
+        if ((v = get(o, "timeline", json_type_object))) {
+                if (!record_is_valid(v))
+                        return -EBADMSG;
                 r->timeline = json_object_get(v);
+        }
         *ret = TAKE_PTR(r);
         return 0;
 }

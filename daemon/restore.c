@@ -66,9 +66,9 @@ void restore_record_vm(Manager *m, const char *vm, const char *key) {
         if (!m->reg->update || !json_object_object_get_ex(m->reg->update, "vms", &vms) ||
             !json_object_is_type(vms, json_type_object))
                 return;
-        if (!json_object_object_get_ex(vms, vm, &v)) {
+        if (!json_object_object_get_ex(vms, vm, &v) || !json_object_is_type(v, json_type_object)) {
                 v = json_object_new_object();
-                json_object_object_add(vms, vm, v);
+                json_object_object_add(vms, vm, v);   /* replaces anything that is not an object */
         }
         json_object_object_add(v, key, json_object_new_uint64(now_realtime_us()));
 }

@@ -72,6 +72,45 @@ int main(void) {
                 CHECK(proto_request_parse(msg, sizeof(msg) - 1, 8, &r, &e) < 0 && e.code == PROTO_E_INVALID_JSON);
         }
 
+        /* escaped NULs: never act on a different string than the one sent */
+        CHECK(parse("{\"id\":1,\"method\":\"forget\\u0000x\"}", &r) == PROTO_E_INVALID_MESSAGE && r.has_id);
+        CHECK(parse("{\"id\":1,\"method\":\"x\",\"label\":\"ram0\\u0000../x\"}", &r) == PROTO_OK);
+        CHECK(proto_get_string(&r, "label", true, &s, &e) < 0 && e.code == PROTO_E_INVALID_PARAMS && strstr(e.message, "NUL"));
+        proto_request_done(&r);
+
+        /* error messages stay valid UTF-8 when cut */
+        {
+                char buf[8] = "ab\xc3\xa9";       /* "abé" */
+                utf8_truncate(buf);
+                CHECK(strcmp(buf, "ab\xc3\xa9") == 0);
+                buf[3] = 0;                         /* cut inside é */
+                utf8_truncate(buf);
+                CHECK(strcmp(buf, "ab") == 0);
+                strcpy(buf, "a\xe2\x82");           /* 2 of 3 bytes of € */
+                utf8_truncate(buf);
+                CHECK(strcmp(buf, "a") == 0);
+                CHECK(utf8_prefix_len("ab\xc3\xa9z", 3) == 2);
+                strcpy(buf, "a\xc3\"b");              /* cut in the middle */
+                utf8_truncate(buf);
+                CHECK(strcmp(buf, "a?\"b") == 0);
+                CHECK(utf8_prefix_len("abc", 64) == 3);
+        }
+        {
+                char msg[400];
+                memset(msg, 0, sizeof(msg));
+                strcpy(msg, "{\"id\":1,\"method\":\"x\",\"");
+                for (int i = 0; i < 63; i++)
+                        strcat(msg, "k");
+                strcat(msg, "\xc3\xa9\":1}");
+                CHECK(parse(msg, &r) == PROTO_OK);
+                {
+                        const char *const none[] = { NULL };
+                        CHECK(proto_check_fields(&r, none, &e) < 0);
+                        CHECK(strstr(e.message, "\xc3\"") == NULL);   /* no half character before the quote */
+                }
+                proto_request_done(&r);
+        }
+
         /* encoders */
         out = proto_reply_ok(42, NULL);
         CHECK(out && strcmp(out, "{\"id\":42,\"result\":{}}") == 0);

@@ -81,6 +81,33 @@ int main(void) {
         CHECK(bad("{\"version\":1,\"generation\":0,\"vms\":[{\"id\":\"a\",\"uid\":0,\"next_session\":1,\"sessions\":"
                   "[{\"name\":\"luvf:a:0\",\"next_token\":2,\"items\":[{\"label\":\"x\",\"token\":1,\"kind\":\"sock\"}]}]}]}"));
 
+        /* records whose vms members are not objects (consumers add to them) */
+        CHECK(bad("{\"version\":1,\"generation\":3,\"vms\":[],\"update\":null,\"timeline\":{\"id\":1,\"vms\":{\"vm-1\":5}}}"));
+        CHECK(bad("{\"version\":1,\"generation\":3,\"vms\":[],\"update\":{\"vms\":{\"vm-1\":null}}}"));
+        CHECK(!bad("{\"version\":1,\"generation\":3,\"vms\":[],\"update\":{\"vms\":{\"vm-1\":{}}}}"));
+        /* PCI addresses: canonical, only for vfio, required for vfio */
+#define ONE_ITEM(item) "{\"version\":1,\"generation\":0,\"vms\":[{\"id\":\"a\",\"uid\":0,\"next_session\":1,\"sessions\":" \
+                "[{\"name\":\"luvf:a:0\",\"next_token\":2,\"items\":[" item "]}]}]}"
+        CHECK(!bad(ONE_ITEM("{\"label\":\"d\",\"token\":1,\"kind\":\"vfio\",\"pci\":\"0000:01:00.0\"}")));
+        CHECK(bad(ONE_ITEM("{\"label\":\"d\",\"token\":1,\"kind\":\"vfio\",\"pci\":\"../../../../tmp\"}")));
+        CHECK(bad(ONE_ITEM("{\"label\":\"d\",\"token\":1,\"kind\":\"vfio\",\"pci\":\"0:0:4.0\"}")));
+        CHECK(bad(ONE_ITEM("{\"label\":\"d\",\"token\":1,\"kind\":\"vfio\",\"pci\":null}")));
+        CHECK(bad(ONE_ITEM("{\"label\":\"d\",\"token\":1,\"kind\":\"memfd\",\"pci\":\"0000:01:00.0\"}")));
+        /* a session number at or above next_session would be reused */
+        CHECK(bad("{\"version\":1,\"generation\":0,\"vms\":[{\"id\":\"a\",\"uid\":0,\"next_session\":0,\"sessions\":"
+                  "[{\"name\":\"luvf:a:0\",\"next_token\":1,\"items\":[]}]}]}"));
+        /* values above 2^63 read back exactly */
+        {
+                Registry *big = NULL;
+                const char *j = "{\"version\":1,\"generation\":18446744073709551615,\"vms\":[{\"id\":\"a\",\"uid\":0,"
+                                "\"next_session\":1,\"sessions\":[{\"name\":\"luvf:a:0\",\"next_token\":18446744073709551614,"
+                                "\"items\":[{\"label\":\"x\",\"token\":9223372036854775809,\"kind\":\"memfd\"}]}]}]}";
+                CHECK(registry_parse(j, strlen(j), &big) == 0);
+                CHECK(big && big->generation == UINT64_MAX && big->vms[0]->sessions[0].items[0].token == 9223372036854775809ULL);
+                CHECK(big && reg_session_add_item(&big->vms[0]->sessions[0], "y", REG_KIND_MEMFD, NULL) == NULL);
+                registry_free(big);
+        }
+
         /* file and memfd round trips */
         CHECK(mkdtemp(dir) != NULL);
         CHECK(registry_load_file(dir, &r3) == -ENOENT);

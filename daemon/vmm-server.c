@@ -441,7 +441,7 @@ static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fd
                 }
                 c->hello = false;   /* the connection may hello again (for another VM) */
         } else {
-                proto_error_set(&e, PROTO_E_UNKNOWN_METHOD, EOPNOTSUPP, "unknown method \"%.64s\"", method);
+                proto_error_set(&e, PROTO_E_UNKNOWN_METHOD, EOPNOTSUPP, "unknown method \"%.*s\"", (int) utf8_prefix_len(method, 64), method);
                 goto fail;
         }
         conn_reply_ok(c, req->id, res, fd);
