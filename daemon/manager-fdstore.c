@@ -22,6 +22,8 @@ struct FdStoreMirror {
         size_t n_pushed, n_alloc;
         uint64_t generation;
         bool synced;
+        bool include_state;
+        bool subscribed;
 };
 
 bool manager_fdstore_adopt_session(Manager *m, ListenFds *l, RegVm *vm, RegSession *s) {
@@ -141,6 +143,11 @@ void fdstore_mirror_sync(FdStoreMirror *f) {
                                         mirror_one(f, name, s->items[n].fd);
                 }
         }
+        if (f->include_state && m->state == UPDATE_FROZEN && m->state_session_fd >= 0 && m->state_memfd >= 0 &&
+            fdstore_name_session(REG_STATE_SESSION, name, sizeof(name)) >= 0) {
+                mirror_one(f, name, m->state_session_fd);
+                mirror_one(f, FDSTORE_STATE, m->state_memfd);
+        }
         for (size_t i = 0; i < f->n_pushed; i++) {
                 if (!f->pushed[i].seen) {
                         (void) fdstore_remove(f->pushed[i].name);
@@ -163,6 +170,19 @@ static int on_post(sd_event_source *s, void *userdata) {
         return 0;
 }
 
+/* "rebooting" comes right before the kexec call, with no dispatch in between: sync now. */
+static void on_progress(void *userdata, const char *state, const char *vm, const char *detail) {
+        FdStoreMirror *f = userdata;
+
+        if (strcmp(state, "frozen") == 0)
+                fdstore_mirror_sync(f);
+}
+
+void fdstore_mirror_include_state(FdStoreMirror *f, bool include) {
+        if (f)
+                f->include_state = include;
+}
+
 int fdstore_mirror_new(Manager *m, FdStoreMirror **ret) {
         _cleanup_(fdstore_mirror_freep) FdStoreMirror *f = NULL;
         int r;
@@ -177,6 +197,10 @@ int fdstore_mirror_new(Manager *m, FdStoreMirror **ret) {
         r = sd_event_add_post(m->event, &f->post, on_post, f);
         if (r < 0)
                 return r;
+        r = manager_subscribe(m, on_progress, f);
+        if (r < 0)
+                return r;
+        f->subscribed = true;
         fdstore_mirror_sync(f);
         *ret = TAKE_PTR(f);
         return 1;
@@ -187,6 +211,8 @@ FdStoreMirror *fdstore_mirror_free(FdStoreMirror *f) {
                 return NULL;
         /* Leaving the store as it is: a clean stop keeps the sessions for the next start. */
         f->post = sd_event_source_disable_unref(f->post);
+        if (f->subscribed)
+                manager_unsubscribe(f->m, f);
         free(f->pushed);
         free(f);
         return NULL;

@@ -7,9 +7,10 @@
  *
  * The store mirrors the registry: after every event dispatch the fds the registry holds
  * are compared with what was pushed, new ones are pushed and vanished ones removed
- * (FDSTOREREMOVE). The registry memfd and state session of an update are not stored: an
- * update in flight when the daemon dies is abandoned anyway, and re-creating the state
- * session by name right after a cancel must not race with the manager's removal.
+ * (FDSTOREREMOVE). The registry memfd and state session of an update are not stored
+ * (unless KexecMode=systemd, and then only once frozen): an update in flight when the
+ * daemon dies is abandoned anyway, and re-creating the state session by name right after
+ * a cancel must not race with the service manager closing its copy.
  */
 #pragma once
 
@@ -39,5 +40,11 @@ void manager_fdstore_drop_rest(ListenFds *l);
 int fdstore_mirror_new(Manager *m, FdStoreMirror **ret);
 FdStoreMirror *fdstore_mirror_free(FdStoreMirror *f);
 DEFINE_TRIVIAL_CLEANUP_FUNC(FdStoreMirror *, fdstore_mirror_free);
-/* fdstore_mirror_sync() - push/remove now (also runs after every event dispatch). */
+/* fdstore_mirror_sync() - push/remove now (also runs after every event dispatch, and right before a kexec). */
 void fdstore_mirror_sync(FdStoreMirror *f);
+/*
+ * fdstore_mirror_include_state() - also store the update's state session ("ses/luvf/state")
+ * and registry memfd ("state") once the update is frozen: KexecMode=systemd, where
+ * systemd, not the daemon, holds everything through the kexec.
+ */
+void fdstore_mirror_include_state(FdStoreMirror *f, bool include);
