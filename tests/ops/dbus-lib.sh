@@ -13,7 +13,8 @@ OBJ=/org/luvfiod/LiveUpdate1
 IFACE=org.luvfiod.LiveUpdate1
 
 # bus_start DIR POLICY: a private dbus-daemon of type "system" on DIR/bus.sock whose
-# default policy is Debian's system bus default, plus the shipped lu-vfiod policy.
+# default policy is Debian's system bus default, plus the shipped lu-vfiod policy (and
+# DIR/extra-policy.conf when a test needs more).
 bus_start() {
         local dir=$1 policy=$2
         cat > "$dir/bus.conf" <<EOT
@@ -40,6 +41,7 @@ bus_start() {
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Monitoring"/>
   </policy>
   <include>$policy</include>
+$([ -f "$dir/extra-policy.conf" ] && echo "  <include>$dir/extra-policy.conf</include>")
 </busconfig>
 EOT
         rm -f "$dir/bus.sock"

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fake-systemd1: org.freedesktop.systemd1 on a test bus with the one method lu-vfiod's
+ * KexecMode=systemd uses. Manager.KExec() is logged, answered, and then carried out the
+ * way systemd would end it: reboot(LINUX_REBOOT_CMD_KEXEC) of the (emulated) machine.
+ *
+ *   fake-systemd1 LOGFILE     ($DBUS_SYSTEM_BUS_ADDRESS: the bus)
+ */
+#include <errno.h>
+#include <linux/reboot.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/reboot.h>
+#include <sys/syscall.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+#include <unistd.h>
+
+static FILE *log_file;
+
+static int on_kexec_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        fprintf(log_file, "REBOOT-KEXEC\n");
+        fflush(log_file);
+        sync();
+        if (syscall(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_KEXEC, NULL) < 0) {
+                fprintf(log_file, "REBOOT-FAILED %s\n", strerror(errno));
+                fflush(log_file);
+        }
+        return 0;
+}
+
+static int method_kexec(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        sd_event *e = userdata;
+        int r;
+
+        fprintf(log_file, "KExec from %s\n", sd_bus_message_get_sender(m));
+        fflush(log_file);
+        r = sd_bus_reply_method_return(m, NULL);
+        if (r < 0)
+                return r;
+        /* systemd would now stop every unit; give the caller a moment to see the reply. */
+        return sd_event_add_time_relative(e, NULL, CLOCK_MONOTONIC, 100 * 1000, 0, on_kexec_timer, NULL);
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD("KExec", "", "", method_kexec, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END
+};
+
+int main(int argc, char **argv) {
+        sd_event *e = NULL;
+        sd_bus *bus = NULL;
+        int r;
+
+        if (argc != 2) {
+                fprintf(stderr, "usage: fake-systemd1 LOGFILE\n");
+                return 2;
+        }
+        log_file = fopen(argv[1], "ae");
+        if (!log_file)
+                return 1;
+        r = sd_event_default(&e);
+        if (r >= 0)
+                r = sd_bus_open_system(&bus);
+        if (r >= 0)
+                r = sd_bus_attach_event(bus, e, 0);
+        if (r >= 0)
+                r = sd_bus_add_object_vtable(bus, NULL, "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
+                                             manager_vtable, e);
+        if (r >= 0)
+                r = sd_bus_request_name(bus, "org.freedesktop.systemd1", 0);
+        if (r < 0) {
+                fprintf(stderr, "fake-systemd1: %s\n", strerror(-r));
+                return 1;
+        }
+        fprintf(log_file, "READY\n");
+        fflush(log_file);
+        r = sd_event_loop(e);
+        sd_bus_flush_close_unref(bus);
+        sd_event_unref(e);
+        return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# KexecMode=systemd under luo-emu (luo-emu's COMMAND):
+#   test-kexec-systemd.sh LU_VFIOD EXAMPLE_VMM POLICY_FILE FAKE_SYSTEMD FAKE_SYSTEMD1   ($OPS_DIR)
+# Boot 0: lu-vfiod under fake-systemd (fd store) with KexecMode=systemd; a commit puts the
+# frozen update's state session and memfd into the store next to the VM sessions and asks
+# org.freedesktop.systemd1 (fake-systemd1 on the test bus) for the kexec instead of
+# calling reboot() itself; fake-systemd1 then kexecs the machine. Boot 1: the VMM
+# reclaims and verifies its RAM and device.
+set -uo pipefail
+daemon=$1 vmm=$2 policy=$3 fake=$4 fake1=$5
+dir=${OPS_DIR:?} boot=${LUO_EMU_BOOT:?}
+. "$(dirname "$0")/dbus-lib.sh"
+
+if [ "$boot" = 0 ]; then
+        rm -rf "$dir" && mkdir -p "$dir" || bail "cannot create $dir"
+        printf '[Service]\nKexecMode=systemd\n[Update]\nFreezeTimeoutSec=10\n[Restore]\nBindTimeoutSec=10\n' > "$dir/lu-vfiod.conf"
+        { head -c 514 /dev/zero; printf HdrS; head -c 3578 /dev/zero; } > "$dir/vmlinuz-next"
+        # The test bus lets root own org.freedesktop.systemd1 too.
+        cat > "$dir/extra-policy.conf" <<'EOT'
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <policy user="root">
+    <allow own="org.freedesktop.systemd1"/>
+    <allow send_destination="org.freedesktop.systemd1"/>
+  </policy>
+</busconfig>
+EOT
+fi
+bus_start "$dir" "$policy"
+"$fake1" "$dir/systemd1.log" &
+log=$dir/fake-systemd-$boot.log
+"$fake" --log="$log" -- "$daemon" --vmm-socket="$dir/vmm.sock" --control-socket="$dir/control.sock" \
+        --state-dir="$dir/state" --config="$dir/lu-vfiod.conf" 2>>"$dir/daemon-$boot.log" &
+wait_name || bail "lu-vfiod did not take $DEST"
+rm -f "$dir/vm0.ready"
+"$vmm" --socket="$dir/vmm.sock" --vm=vm0 --vfio=/dev/vfio/devices/vfio0 --ready-file="$dir/vm0.ready" \
+        --state-file="$dir/vm0.state" >>"$dir/vmm-$boot.log" 2>&1 &
+vmm_pid=$!
+
+if [ "$boot" = 0 ]; then
+        for _ in $(seq 200); do [ -e "$dir/vm0.ready" ] && break; sleep 0.05; done
+        check "VMM handed over" test -e "$dir/vm0.ready"
+        check "fake systemd1 on the bus" grep -q READY "$dir/systemd1.log"
+        out=$(busctl --system --timeout=30 call "$DEST" "$OBJ" "$IFACE" Prepare "sssa{sv}" "$dir/vmlinuz-next" "" "" 0 2>&1)
+        check "Prepare ($out)" test "$out" = "t 1"
+        check "state session not in the fd store while only prepared" bash -c '! grep -q "^FDSTORE name=ses/luvf/state " "$0"' "$log"
+        echo "$fail" > "$dir/boot0.fail"
+        echo "$n" > "$dir/boot0.n"
+        busctl --system --timeout=30 call "$DEST" "$OBJ" "$IFACE" Commit "a{sv}" 0 > "$dir/commit.out" 2>&1
+        # Normally the machine is gone by now; if not, say why.
+        sleep 5
+        bad "no kexec after Commit: $(cat "$dir/commit.out") / $(tail -3 "$dir/daemon-0.log")"
+        echo "1..$n"
+        exit 1
+fi
+
+n=$(cat "$dir/boot0.n" 2>/dev/null || echo 0)
+fail=$(cat "$dir/boot0.fail" 2>/dev/null || echo 1)
+check "boot 0 ended in a kexec" test -e "$dir/boot0.n"
+check "the daemon asked systemd for the kexec" grep -q "^KExec from " "$dir/systemd1.log"
+check "... and systemd (not the daemon) rebooted" grep -q "^REBOOT-KEXEC" "$dir/systemd1.log"
+check "the daemon logged the request" grep -q "kexec requested from systemd" "$dir/daemon-0.log"
+check "frozen update's state session was in the fd store" grep -q "^FDSTORE name=ses/luvf/state " "$dir/fake-systemd-0.log"
+check "... and its registry memfd" grep -q "^FDSTORE name=state " "$dir/fake-systemd-0.log"
+check "VM sessions were in the fd store" grep -q "^FDSTORE name=ses/luvf/vm0/0 " "$dir/fake-systemd-0.log"
+wait "$vmm_pid"; st=$?
+check "VMM reclaimed and verified RAM and device after the kexec (exit $st)" test "$st" = 0
+check "update complete" wait_prop State idle
+check "LastUpdate: done" grep -q '"result":"done"' <<<"$(last_update)"
+kill "$BUS_PID" 2>/dev/null
+echo "1..$n"
+exit $fail
