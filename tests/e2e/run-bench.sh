@@ -18,8 +18,8 @@ for abi in upstream v4; do
       i=0
       while [ $i -lt "$REPEAT" ]; do
         line=$("$EMU" --abi=$abi -- "$BENCH" "$1" $n 4 "$D" 2>/dev/null | grep '^BENCH mode') || { echo "bench failed: $1 $abi $n" >&2; exit 1; }
-        lf=$(echo "$line" | sed 's/.*freeze_ms=\([0-9.]*\).*/\1/')
-        lr=$(echo "$line" | sed 's/.*restore_ms=\([0-9.]*\).*/\1/')
+        lf=$(echo "$line" | sed 's/.* freeze_ms=\([0-9.]*\).*/\1/')
+        lr=$(echo "$line" | sed 's/.* restore_ms=\([0-9.]*\).*/\1/')
         rss=$(echo "$line" | sed 's/.*rss_kib=\([0-9]*\).*/\1/')
         case "$line" in *daemon_freeze_ms*) own=$(echo "$line" | sed 's/.*daemon_freeze_ms=\([0-9.]*\) daemon_restore_ms=\([0-9.]*\).*/\1ms\/\2ms/');; esac
         f=$(echo "$f $lf" | awk '{print ($2<$1)?$2:$1}')
