@@ -3,6 +3,7 @@
 #
 # The two commands of the README, for a fresh Debian 12 machine:
 #   ./run.sh demo   install what is missing, build, run the emulated live update demo
+#                   (the daemon and three example VMMs under the LUO kernel emulator)
 #   ./run.sh test   install what is missing, build (warnings are errors), run every test suite
 #                   (plain build and an AddressSanitizer/UBSan build) and print a summary
 #
@@ -86,7 +87,8 @@ demo)
         need_root "$@"
         install_missing
         build build -Dwerror=true
-        exec build/tests/emu/luo-emu --vfio=1 -- build/tests/demo/lu-demo
+        # The real daemon and three example VMMs through one emulated live update.
+        exec sh examples/run-demo.sh build
         ;;
 test)
         need_root "$@"
