@@ -36,6 +36,9 @@ void config_init_defaults(Config *c) {
                 .bind_timeout_ms = 30000,
                 .reclaim_grace_ms = 300000,
                 .unclaimed_policy = UNCLAIMED_KEEP,
+                .kexec_mode = KEXEC_MODE_DIRECT,
+                .dbus = true,
+                .polkit = true,
         };
 }
 
@@ -43,6 +46,10 @@ void config_done(Config *c) {
         free(c->allow_uids);
         free(c->allow_gids);
         free(c->claims);
+        free(c->vmm_socket);
+        free(c->control_socket);
+        free(c->state_dir);
+        c->vmm_socket = c->control_socket = c->state_dir = NULL;
         c->allow_uids = c->allow_gids = NULL;
         c->claims = NULL;
         c->n_allow_uids = c->n_allow_gids = c->n_claims = 0;
@@ -206,6 +213,24 @@ static int parse_enum2(Ctx *x, const char *v, const char *a, const char *b, int 
         return 0;
 }
 
+/* An absolute, normalized-enough path of at most @max bytes (108 - 1 for socket paths). */
+static int parse_path(Ctx *x, const char *v, size_t max, char **ret) {
+        char *p;
+
+        if (v[0] != '/')
+                return fail(x, "expected an absolute path, got \"%s\"", v);
+        if (strlen(v) > max)
+                return fail(x, "path longer than %zu bytes", max);
+        if (strpbrk(v, " \t") || strstr(v, "/../") || strstr(v, "//"))
+                return fail(x, "path must not contain blanks, \"//\" or \"/../\"");
+        p = strdup(v);
+        if (!p)
+                return fail(x, "out of memory");
+        free(*ret);
+        *ret = p;
+        return 0;
+}
+
 static int assign(Ctx *x, Config *c, const char *section, const char *key, char *v) {
         int r, e = 0;
 
@@ -248,6 +273,32 @@ static int assign(Ctx *x, Config *c, const char *section, const char *key, char 
                 return parse_id_list(x, v, true, &c->allow_gids, &c->n_allow_gids);
         if (strcmp(section, "Access") == 0 && strcmp(key, "VMClaim") == 0)
                 return parse_claim(x, c, v);
+        if (strcmp(section, "Access") == 0 && strcmp(key, "Polkit") == 0)
+                return parse_bool(x, v, &c->polkit);
+        if (strcmp(section, "Access") == 0 && strcmp(key, "OperatorGroup") == 0) {
+                if (!*v) {
+                        c->has_operator_gid = false;
+                        return 0;
+                }
+                r = parse_group(x, v, &c->operator_gid);
+                if (r >= 0)
+                        c->has_operator_gid = true;
+                return r;
+        }
+        if (strcmp(section, "Service") == 0 && strcmp(key, "VMMSocket") == 0)
+                return parse_path(x, v, 107, &c->vmm_socket);
+        if (strcmp(section, "Service") == 0 && strcmp(key, "ControlSocket") == 0)
+                return parse_path(x, v, 107, &c->control_socket);
+        if (strcmp(section, "Service") == 0 && strcmp(key, "StateDirectory") == 0)
+                return parse_path(x, v, PATH_MAX - 64, &c->state_dir);
+        if (strcmp(section, "Service") == 0 && strcmp(key, "KexecMode") == 0) {
+                r = parse_enum2(x, v, "direct", "systemd", &e);
+                if (r >= 0)
+                        c->kexec_mode = e ? KEXEC_MODE_SYSTEMD : KEXEC_MODE_DIRECT;
+                return r;
+        }
+        if (strcmp(section, "Service") == 0 && strcmp(key, "DBus") == 0)
+                return parse_bool(x, v, &c->dbus);
         return fail(x, "unknown key in section [%s]", section);
 }
 
@@ -287,7 +338,8 @@ int config_parse_string(Config *c, const char *name, const char *text, char *err
                         if (line[n - 1] != ']')
                                 return fail(&x, "malformed section header");
                         line[n - 1] = 0;
-                        if (!streq_any5(line + 1, "Limits", "Access", "Update", "Restore"))
+                        if (!streq_any5(line + 1, "Limits", "Access", "Update", "Restore") &&
+                            strcmp(line + 1, "Service") != 0)
                                 return fail(&x, "unknown section");
                         snprintf(section, sizeof(section), "%s", line + 1);
                         continue;

@@ -22,6 +22,11 @@ typedef enum FreezePolicy {
         FREEZE_POLICY_FORCE,  /* proceed anyway (the daemon disables interrupts itself) */
 } FreezePolicy;
 
+typedef enum KexecMode {
+        KEXEC_MODE_DIRECT,    /* the daemon calls reboot(LINUX_REBOOT_CMD_KEXEC) itself */
+        KEXEC_MODE_SYSTEMD,   /* sessions in systemd's fd store, kexec asked of systemd */
+} KexecMode;
+
 /* "Who may claim which VM": a uid or gid and a shell glob over VM ids. */
 typedef struct ClaimRule {
         bool is_group;
@@ -30,6 +35,14 @@ typedef struct ClaimRule {
 } ClaimRule;
 
 typedef struct Config {
+        /* [Service] (NULL: the built-in default, or the command line option) */
+        char *vmm_socket;
+        char *control_socket;
+        char *state_dir;
+        KexecMode kexec_mode;
+        bool dbus;
+
+
         /* [Limits] */
         uint32_t max_message_size;
         uint32_t max_fds_per_message;
@@ -47,6 +60,9 @@ typedef struct Config {
         size_t n_allow_gids;
         ClaimRule *claims;
         size_t n_claims;
+        bool polkit;                 /* ask polkit about non-root D-Bus callers */
+        bool has_operator_gid;
+        uint32_t operator_gid;       /* may change state over D-Bus when polkit is unreachable */
 
         /* [Update] (milliseconds) */
         uint64_t prepare_timeout_ms;

@@ -46,21 +46,40 @@ bool log_to_journal(void) {
 
 int log_full(int level, int error, const char *vm, const char *session, const char *bdf,
              const char *fmt, ...) {
-        char buf[2048];
         va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = log_eventv(level, NULL, error, vm, session, bdf, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+int log_event(int level, const char *message_id, int error, const char *vm, const char *session, const char *bdf,
+              const char *fmt, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = log_eventv(level, message_id, error, vm, session, bdf, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+int log_eventv(int level, const char *message_id, int error, const char *vm, const char *session, const char *bdf,
+               const char *fmt, va_list ap) {
+        char buf[2048];
         int saved = errno;
 
         if (level > max_level)
                 return error == 0 ? 0 : -abs(error);
 
         errno = abs(error);
-        va_start(ap, fmt);
         (void) vsnprintf(buf, sizeof(buf), fmt, ap);
-        va_end(ap);
 
         if (journal) {
-                char msg[2100], prio[16], vmf[64], sf[96], bf[48], ef[32];
-                struct iovec iov[7];
+                char msg[2100], prio[16], vmf[64], sf[96], bf[48], ef[32], idf[48];
+                struct iovec iov[8];
                 size_t n = 0;
 
 #define ADD(dst, ...) do { (void) snprintf(dst, sizeof(dst), __VA_ARGS__); \
@@ -76,6 +95,8 @@ int log_full(int level, int error, const char *vm, const char *session, const ch
                         ADD(bf, "VFIO_BDF=%s", bdf);
                 if (error)
                         ADD(ef, "ERRNO=%i", abs(error));
+                if (message_id)
+                        ADD(idf, "MESSAGE_ID=%s", message_id);
 #undef ADD
                 (void) sd_journal_sendv(iov, (int) n);
         } else {

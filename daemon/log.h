@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <syslog.h>
 
@@ -21,6 +22,14 @@ bool log_to_journal(void);
  */
 int log_full(int level, int error, const char *vm, const char *session, const char *bdf,
              const char *fmt, ...) _printf_(6, 7);
+/*
+ * log_event() - log_full() with a MESSAGE_ID= (one of message-ids.h, NULL for none): the
+ * events the journal catalog (daemon/catalog/lu-vfiod.catalog) explains.
+ */
+int log_event(int level, const char *message_id, int error, const char *vm, const char *session, const char *bdf,
+              const char *fmt, ...) _printf_(7, 8);
+int log_eventv(int level, const char *message_id, int error, const char *vm, const char *session, const char *bdf,
+               const char *fmt, va_list ap) _printf_(7, 0);
 
 #define log_debug(...)   log_full(LOG_DEBUG, 0, NULL, NULL, NULL, __VA_ARGS__)
 #define log_info(...)    log_full(LOG_INFO, 0, NULL, NULL, NULL, __VA_ARGS__)

@@ -12,17 +12,23 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "dbus-service.h"
+#include "fdstore.h"
 #include "log.h"
+#include "manager-fdstore.h"
 #include "manager.h"
+#include "message-ids.h"
+#include "service-notify.h"
 #include "vmm-server.h"
 
 #define DEFAULT_VMM_SOCKET     LU_RUNSTATEDIR "/lu-vfiod/vmm.sock"
 #define DEFAULT_CONTROL_SOCKET LU_RUNSTATEDIR "/lu-vfiod/control.sock"
 #define DEFAULT_STATE_DIR      "/var/lib/lu-vfiod"
 
-static const char *arg_vmm_socket = DEFAULT_VMM_SOCKET;
-static const char *arg_control_socket = DEFAULT_CONTROL_SOCKET;
-static const char *arg_state_dir = DEFAULT_STATE_DIR;
+/* NULL until set: the command line wins over the configuration, which wins over the default. */
+static const char *arg_vmm_socket = NULL;
+static const char *arg_control_socket = NULL;
+static const char *arg_state_dir = NULL;
 static const char *arg_config = NULL;
 static bool arg_skip_irq_disable = false;
 
@@ -118,8 +124,12 @@ static void raise_nofile(void) {
 }
 
 int main(int argc, char **argv) {
+        _cleanup_(listen_fds_done) ListenFds fds = {};
         _cleanup_(server_freep) Server *server = NULL;
         _cleanup_(manager_freep) Manager *m = NULL;
+        DbusService *bus = NULL;
+        FdStoreMirror *mirror = NULL;
+        int vmm_fd = -EBADF;
         sd_event *e = NULL;
         Config config;
         char err[512] = "";
@@ -136,6 +146,19 @@ int main(int argc, char **argv) {
                 log_error("%s", err[0] ? err : "cannot read the configuration");
                 return EXIT_FAILURE;
         }
+        /* Socket activation and the fd store: named fds from the service manager. */
+        r = listen_fds_take(&fds);
+        if (r < 0)
+                log_warning_errno(r, "Ignoring LISTEN_FDS: %m");
+        vmm_fd = listen_fds_pop(&fds, FDSTORE_VMM_SOCKET);
+        if (vmm_fd < 0)
+                vmm_fd = listen_fds_pop(&fds, "unknown");   /* systemd-socket-activate without --fdname */
+        if (!arg_vmm_socket)
+                arg_vmm_socket = config.vmm_socket ?: DEFAULT_VMM_SOCKET;
+        if (!arg_control_socket)
+                arg_control_socket = config.control_socket ?: DEFAULT_CONTROL_SOCKET;
+        if (!arg_state_dir)
+                arg_state_dir = config.state_dir ?: DEFAULT_STATE_DIR;
         raise_nofile();
         (void) umask(0022);
 
@@ -176,28 +199,64 @@ int main(int argc, char **argv) {
         r = server_new(e, m, &config, &server);
         if (r < 0)
                 goto out;
+        m->stored_fds = &fds;
         r = manager_startup(m);
+        m->stored_fds = NULL;
         if (r < 0)
                 goto out;
-        r = server_listen(server, CONN_VMM, arg_vmm_socket);
+        r = fdstore_mirror_new(m, &mirror);
         if (r < 0) {
-                log_error_errno(r, "Cannot listen on %s: %m", arg_vmm_socket);
+                log_error_errno(r, "Cannot keep sessions in the fd store: %m");
                 goto out;
+        }
+        fdstore_mirror_include_state(mirror, config.kexec_mode == KEXEC_MODE_SYSTEMD);
+        if (config.kexec_mode == KEXEC_MODE_SYSTEMD && !fdstore_enabled())
+                log_warning("KexecMode=systemd without a service manager fd store: sessions would not survive the kexec");
+        r = service_notify_start(e, m);
+        if (r < 0)
+                goto out;
+        if (vmm_fd >= 0) {
+                r = server_adopt(server, CONN_VMM, TAKE_FD(vmm_fd));
+                if (r < 0) {
+                        log_error_errno(r, "Cannot use the VMM socket passed by the service manager: %m");
+                        goto out;
+                }
+                log_info("VMM socket passed by the service manager (socket activation)");
+        } else {
+                r = server_listen(server, CONN_VMM, arg_vmm_socket);
+                if (r < 0) {
+                        log_error_errno(r, "Cannot listen on %s: %m", arg_vmm_socket);
+                        goto out;
+                }
         }
         r = server_listen(server, CONN_OPERATOR, arg_control_socket);
         if (r < 0) {
                 log_error_errno(r, "Cannot listen on %s: %m", arg_control_socket);
                 goto out;
         }
-        log_info("lu-vfiod %s ready: state %s, VMM socket %s", PROJECT_VERSION,
-                 update_state_to_string(m->state), arg_vmm_socket);
-        (void) sd_notify(false, "READY=1");
+        log_event(LOG_INFO, LU_MESSAGE_READY, 0, NULL, NULL, NULL, "lu-vfiod %s ready: state %s, VMM socket %s",
+                  PROJECT_VERSION, update_state_to_string(m->state), arg_vmm_socket);
+        {
+                /* D-Bus is optional: without a bus the control socket still works. */
+                DbusServiceOptions dopts = {
+                        .use_polkit = config.polkit,
+                        .fallback_gid = config.has_operator_gid ? (gid_t) config.operator_gid : (gid_t) -1,
+                };
+                int k = config.dbus ? dbus_service_new(e, m, &dopts, &bus) : 0;
+                if (k < 0)
+                        log_warning_errno(k, "D-Bus interface unavailable (%m): lu-vfioctl will not work, the control socket does");
+        }
+        service_notify_ready(m);
         r = sd_event_loop(e);
+        service_notify_stop(m);
         log_info("lu-vfiod exiting");
 out:
         if (r < 0)
                 log_error_errno(r, "Fatal: %m");
         server = server_free(server);
+        bus = dbus_service_free(bus);
+        mirror = fdstore_mirror_free(mirror);
+        vmm_fd = safe_close(vmm_fd);
         m = manager_free(m);
         sd_event_unref(e);
         config_done(&config);

@@ -14,9 +14,12 @@
 #include <unistd.h>
 
 #include "fd-kind.h"
+#include "kexec-systemd.h"
 #include "kexec.h"
 #include "log.h"
+#include "manager-fdstore.h"
 #include "manager.h"
+#include "message-ids.h"
 #include "vfio-dev.h"
 
 /* Room for the registry memfd beyond its size at prepare: the update record grows at commit. */
@@ -118,20 +121,35 @@ void manager_unsubscribe(Manager *m, void *userdata) {
                 }
 }
 
-void manager_progress(Manager *m, const char *vm, const char *fmt, ...) {
+static void progressv(Manager *m, const char *message_id, const char *vm, const char *fmt, va_list ap) _printf_(4, 0);
+static void progressv(Manager *m, const char *message_id, const char *vm, const char *fmt, va_list ap) {
         char detail[256];
-        va_list ap;
 
-        va_start(ap, fmt);
         (void) vsnprintf(detail, sizeof(detail), fmt, ap);
-        va_end(ap);
         utf8_truncate(detail);
-        log_full(LOG_INFO, 0, vm, NULL, NULL, "%s: %s", update_state_to_string(m->state), detail);
+        log_event(message_id ? LOG_NOTICE : LOG_INFO, message_id, 0, vm, NULL, NULL, "%s: %s",
+                  update_state_to_string(m->state), detail);
         /* A subscriber may unsubscribe while being called: walk a snapshot of next pointers. */
         for (Subscriber *s = m->subscribers, *n; s; s = n) {
                 n = s->next;
                 s->fn(s->userdata, update_state_to_string(m->state), vm, detail);
         }
+}
+
+void manager_progress(Manager *m, const char *vm, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        progressv(m, NULL, vm, fmt, ap);
+        va_end(ap);
+}
+
+void manager_progress_event(Manager *m, const char *message_id, const char *vm, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        progressv(m, message_id, vm, fmt, ap);
+        va_end(ap);
 }
 
 int manager_save(Manager *m) {
@@ -193,7 +211,8 @@ int manager_startup(Manager *m) {
                 m->luo_error = r;
                 if (r == -EBUSY)
                         return log_error_errno(r, "LUO device is owned by another process");
-                log_warning_errno(r, "No usable Live Update Orchestrator (%m): preservation is unavailable");
+                log_event(LOG_WARNING, LU_MESSAGE_NO_LUO, r, NULL, NULL, NULL,
+                          "No usable Live Update Orchestrator (%m): preservation is unavailable");
         } else
                 log_info("LUO ABI: %s", luo_abi_to_string(luo_get_abi(m->luo)));
 
@@ -213,14 +232,20 @@ int manager_startup(Manager *m) {
                         return -ENOMEM;
                 for (size_t i = 0; i < m->reg->n_vms; i++) {
                         RegVm *vm = m->reg->vms[i];
-                        for (size_t j = 0; j < vm->n_sessions; j++)
+                        for (size_t j = 0; j < vm->n_sessions; j++) {
+                                /* Kept alive in the service manager's fd store: nothing was lost. */
+                                if (m->stored_fds && manager_fdstore_adopt_session(m, m->stored_fds, vm, &vm->sessions[j]))
+                                        continue;
                                 for (size_t k = 0; k < vm->sessions[j].n_items; k++) {
                                         vm->sessions[j].items[k].lost = true;
-                                        log_full(LOG_WARNING, 0, vm->id, vm->sessions[j].name, NULL,
-                                                 "Item %s was not carried over (daemon restarted): must be preserved again",
+                                        log_event(LOG_WARNING, LU_MESSAGE_ITEM_LOST, 0, vm->id, vm->sessions[j].name, NULL,
+                                                  "Item %s was not carried over (daemon restarted): must be preserved again",
                                                  vm->sessions[j].items[k].label);
                                 }
+                        }
                 }
+                if (m->stored_fds)
+                        manager_fdstore_drop_rest(m->stored_fds);
                 if (m->reg->update) {
                         /* An update in flight when the daemon went away is over. */
                         json_object_object_add(m->reg->update, "result", json_object_new_string("abandoned"));
@@ -228,6 +253,12 @@ int manager_startup(Manager *m) {
                         m->reg->timeline = m->reg->update;
                         m->reg->update = NULL;
                         (void) kexec_unload_kernel();
+                        /* v4: the kernel stays PREPARED after its owner died; nothing can be preserved until CANCEL. */
+                        if (m->luo && luo_get_abi(m->luo) == LUO_ABI_V4) {
+                                int k = luo_cancel(m->luo);
+                                if (k < 0)
+                                        log_debug("LUO CANCEL of the abandoned update: %s", strerror(-k));
+                        }
                 }
                 m->state = UPDATE_IDLE;
         }
@@ -659,7 +690,8 @@ static void abandon(Manager *m, const char *reason, const char *message) {
                 m->reg->timeline = m->reg->update;
                 m->reg->update = NULL;
         }
-        manager_progress(m, NULL, "update %s: %s", reason, message);
+        manager_progress_event(m, strcmp(reason, "cancelled") == 0 ? LU_MESSAGE_UPDATE_CANCELLED : LU_MESSAGE_UPDATE_FAILED,
+                               NULL, "update %s: %s", reason, message);
         (void) manager_save(m);
 }
 
@@ -762,7 +794,7 @@ static void prepared_done(Manager *m) {
         deadline_stop(m);
         set_state(m, UPDATE_PREPARED);
         update_set_time(m, "t_prepared_us");
-        manager_progress(m, NULL, "every VMM acknowledged prepare");
+        manager_progress_event(m, LU_MESSAGE_PREPARED, NULL, "every VMM acknowledged prepare");
         (void) manager_save(m);
         if (m->prepare_call) {
                 res = json_object_new_object();
@@ -969,7 +1001,18 @@ static void do_kexec(Manager *m) {
                 return;
         }
         sync();
-        manager_progress(m, NULL, "rebooting");
+        manager_progress_event(m, LU_MESSAGE_REBOOTING, NULL, "rebooting");
+        if (m->config->kexec_mode == KEXEC_MODE_SYSTEMD) {
+                char why[256] = "";
+                /* The sessions are in the fd store (progress subscribers flushed it); systemd does the rest. */
+                r = kexec_request_systemd(why, sizeof(why));
+                if (r >= 0) {
+                        manager_progress(m, NULL, "kexec requested from systemd");
+                        return;
+                }
+                fail_update(m, PROTO_E_KERNEL, r, "%s", why);
+                return;
+        }
         r = kexec_reboot();
         /* Still here: a LUO freeze callback refused, e.g. a VFIO device with interrupts on. */
         fail_update(m, PROTO_E_KERNEL, r, "reboot(LINUX_REBOOT_CMD_KEXEC) returned: %s", strerror(-r));

@@ -103,6 +103,9 @@ typedef struct Manager {
         sd_event_source *grace;
         sd_event_source *bind_deadline;
         uint64_t t_start_us;
+
+        /* fds passed in by the service manager's fd store (manager-fdstore.h); NULL if none */
+        struct ListenFds *stored_fds;
 } Manager;
 
 int manager_new(sd_event *e, Config *config, const ManagerOptions *opts, Manager **ret);
@@ -118,6 +121,8 @@ int manager_startup(Manager *m);
 int manager_subscribe(Manager *m, ProgressFn fn, void *userdata);
 void manager_unsubscribe(Manager *m, void *userdata);
 void manager_progress(Manager *m, const char *vm, const char *fmt, ...) _printf_(3, 4);
+/* manager_progress_event() - the same, logged with a catalogued MESSAGE_ID= (message-ids.h). */
+void manager_progress_event(Manager *m, const char *message_id, const char *vm, const char *fmt, ...) _printf_(4, 5);
 
 /* Save the registry mirror soon (coalesced) or now. */
 void manager_mark_dirty(Manager *m);

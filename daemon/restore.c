@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "manager.h"
+#include "message-ids.h"
 #include "pci-addr.h"
 #include "vfio-dev.h"
 
@@ -293,7 +294,7 @@ static int on_grace(sd_event_source *s, uint64_t usec, void *userdata) {
                 ProtoError err = {};
                 if (!vm->incoming || vm->restored)
                         continue;
-                manager_progress(m, vm->id, "not restored within the grace period (%s)",
+                manager_progress_event(m, LU_MESSAGE_VM_NOT_RECLAIMED, vm->id, "not restored within the grace period (%s)",
                                  m->config->unclaimed_policy == UNCLAIMED_RELEASE ? "releasing" : "kept pinned");
                 restore_record_vm(m, vm->id, "t_unclaimed_us");
                 if (m->config->unclaimed_policy == UNCLAIMED_RELEASE && restore_finish_vm(m, vm, &err) < 0)
@@ -337,7 +338,7 @@ int restore_start(Manager *m) {
         if (!json_object_object_get(m->reg->update, "vms"))
                 json_object_object_add(m->reg->update, "vms", json_object_new_object());
         m->update_id = (uint64_t) json_object_get_int64(json_object_object_get(m->reg->update, "id"));
-        manager_progress(m, NULL, "incoming live update %llu with %zu VMs", (unsigned long long) m->update_id, m->reg->n_vms);
+        manager_progress_event(m, LU_MESSAGE_INCOMING, NULL, "incoming live update %llu with %zu VMs", (unsigned long long) m->update_id, m->reg->n_vms);
 
         for (size_t i = 0; i < m->reg->n_vms; i++) {
                 RegVm *vm = m->reg->vms[i];
@@ -602,7 +603,7 @@ void restore_check_done(Manager *m) {
         }
         m->grace = sd_event_source_disable_unref(m->grace);
         m->state = UPDATE_IDLE;
-        manager_progress(m, NULL, "restore complete");
+        manager_progress_event(m, LU_MESSAGE_RESTORE_DONE, NULL, "restore complete");
         /* Deferred: the last VMM's "restored" reply must not wait for an fsync. */
         manager_mark_dirty(m);
 }

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include <systemd/sd-daemon.h>
+
 #include "vmm-server.h"
 
 /* Unsent messages a slow client may accumulate before it is disconnected. */
@@ -675,6 +677,25 @@ Server *server_free(Server *s) {
         free(s->rxbuf);
         free(s);
         return NULL;
+}
+
+int server_adopt(Server *s, ConnRole role, int fd_in) {
+        _cleanup_close_ int fd = fd_in;
+        int r;
+
+        r = sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, NULL, 0);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOTSOCK;
+        r = fcntl(fd, F_GETFL);
+        if (r < 0 || fcntl(fd, F_SETFL, r | O_NONBLOCK) < 0)
+                return -errno;
+        r = sd_event_add_io(s->event, &s->listen_io[role], fd, EPOLLIN, on_listen_io, s);
+        if (r < 0)
+                return r;
+        s->listen_fd[role] = TAKE_FD(fd);
+        return 0;
 }
 
 int server_listen(Server *s, ConnRole role, const char *path) {

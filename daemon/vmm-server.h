@@ -27,6 +27,13 @@ int server_new(sd_event *e, Manager *m, Config *config, Server **ret);
 Server *server_free(Server *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Server *, server_free);
 
+/*
+ * server_adopt() - listen on @fd, a listening SOCK_SEQPACKET Unix socket passed by the
+ * service manager (socket activation). Takes ownership of @fd; the path is the socket
+ * unit's and is never unlinked. -ENOTSOCK if @fd is not such a socket (then closed).
+ */
+int server_adopt(Server *s, ConnRole role, int fd);
+
 /* server_listen() - bind @path (replacing a stale socket), mode 0666 for VMMs and 0600 for operators. */
 int server_listen(Server *s, ConnRole role, const char *path);
 

@@ -44,6 +44,22 @@ printf '[Update]\nFreezeTimeoutSec=0\n' > "$tmp/c.conf"
 run "$tmp/c.conf"; st=$?
 [ $st = 1 ] && grep -q "$tmp/c.conf:2: FreezeTimeoutSec: expected seconds" "$tmp/err" \
         && ok "out-of-range duration refused" || { sed 's/^/# /' "$tmp/err"; bad "zero duration ($st)"; }
+printf '[Service]\nVMMSocket=relative/vmm.sock\n' > "$tmp/d.conf"
+run "$tmp/d.conf"; st=$?
+[ $st = 1 ] && grep -q "$tmp/d.conf:2: VMMSocket: expected an absolute path" "$tmp/err" \
+        && ok "relative socket path refused" || { sed 's/^/# /' "$tmp/err"; bad "relative path ($st)"; }
+printf '[Service]\nKexecMode=firmware\n' > "$tmp/e.conf"
+run "$tmp/e.conf"; st=$?
+[ $st = 1 ] && grep -q "$tmp/e.conf:2: KexecMode: expected \"direct\" or \"systemd\"" "$tmp/err" \
+        && ok "unknown KexecMode refused" || { sed 's/^/# /' "$tmp/err"; bad "KexecMode ($st)"; }
+# Paths from the file are used when the command line does not give them.
+printf '[Service]\nVMMSocket=%s/from-conf.sock\nDBus=no\n' "$tmp" > "$tmp/f.conf"
+timeout 5 "$daemon" --config="$tmp/f.conf" --control-socket="$tmp/ctl2.sock" --state-dir="$tmp/state2" 2>"$tmp/err" &
+pid=$!
+for _ in $(seq 100); do [ -S "$tmp/from-conf.sock" ] && break; sleep 0.05; done
+[ -S "$tmp/from-conf.sock" ] && ok "VMMSocket= from the file is used" || { sed 's/^/# /' "$tmp/err"; bad "VMMSocket not used"; }
+grep -q "D-Bus" "$tmp/err" && bad "DBus=no still tried the bus" || ok "DBus=no: no bus connection attempted"
+kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
 run "$tmp/missing.conf"; st=$?
 [ $st = 1 ] && ok "a missing --config file is an error" || bad "missing file ($st)"
 echo "1..$n"

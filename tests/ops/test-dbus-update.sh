@@ -13,7 +13,7 @@ dir=${OPS_DIR:?} boot=${LUO_EMU_BOOT:?}
 
 if [ "$boot" = 0 ]; then
         rm -rf "$dir" && mkdir -p "$dir" || bail "cannot create $dir"
-        printf '[Update]\nPrepareTimeoutSec=10\nFreezeTimeoutSec=10\n[Restore]\nBindTimeoutSec=10\nReclaimGraceSec=5\n' > "$dir/lu-vfiod.conf"
+        printf '[Update]\nPrepareTimeoutSec=10\nFreezeTimeoutSec=10\n[Restore]\nBindTimeoutSec=10\nReclaimGraceSec=5\n[Access]\nOperatorGroup=4242\n' > "$dir/lu-vfiod.conf"
         # A 4 KiB image with the bzImage magic "HdrS" at 0x202 that the kexec loader checks.
         { head -c 514 /dev/zero; printf HdrS; head -c 3578 /dev/zero; } > "$dir/vmlinuz-next"
 fi
@@ -60,6 +60,9 @@ if [ "$boot" = 0 ]; then
         err=$(as_nobody busctl --system call "$DEST" "$OBJ" "$IFACE" Commit "a{sv}" 0 2>&1)
         check "unprivileged Commit refused" test -n "$err"
         check "State still idle after the refused calls" test "$(prop State)" = idle
+        # OperatorGroup=4242: its members pass the no-polkit fallback (Cancel then fails on the state, not on access).
+        err=$(setpriv --reuid=65534 --regid=65534 --groups=4242 gdbus call --system -d "$DEST" -o "$OBJ" -m "$IFACE.Cancel" 2>&1)
+        check "OperatorGroup member passes the polkit fallback" grep -q "$IFACE.Error.WrongState" <<<"$err"
 
         err=$(gdbus call --system -d "$DEST" -o "$OBJ" -m "$IFACE.Prepare" "$dir/vmlinuz-next" "" "" "{'bogus': <1>}" 2>&1)
         check "unknown Prepare option refused with InvalidArgs" grep -q "org.freedesktop.DBus.Error.InvalidArgs" <<<"$err"

@@ -59,6 +59,7 @@ if [ "$boot" = 0 ]; then
         check "vm0: same items, same tokens, still preserved" test "$after0" = "$before0"
         check "vm1: same items, same tokens, still preserved" test "$after1" = "$before1"
         check "nothing reported lost" bash -c '! grep -q "\"lost\"" <<<"$0"' "$after0$after1"
+        check "no item was reported lost by the restarted daemon" bash -c '! grep -q "was not carried over" "$0"' "$dir/daemon-0.log"
         check "the daemon said it recovered both sessions" test "$(grep -c "recovered from the fd store with 2 item(s) (2 with the daemon.s fd)" "$dir/daemon-0.log")" = 2
         check "LastUpdate: the interrupted update was abandoned" grep -q '"result":"abandoned"' <<<"$(last_update)"
         # vm1's VMM is replaced by one that acknowledges; it must find everything held.

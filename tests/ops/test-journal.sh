@@ -60,6 +60,11 @@ check "VFIO preserve entry carries VM=, LU_SESSION= and VFIO_BDF=" \
         jq_lines 'e.get("VM") == "vm0" and e.get("LU_SESSION") == "luvf:vm0:0" and e.get("VFIO_BDF", "").startswith("0000:") and "preserved vfio" in e.get("MESSAGE", "")'
 check "a VM acknowledgement is filed under VM=vm0" jq_lines 'e.get("VM") == "vm0" and "acknowledged prepare" in e.get("MESSAGE", "")'
 check "MESSAGE has no stderr decoration" jq_lines '"preserved vfio" in e.get("MESSAGE", "") and not e["MESSAGE"].startswith("lu-vfiod:")'
+check "catalogued events carry MESSAGE_ID (ready, prepared, cancelled)" bash -c '
+        for id in 1c271937f0b94d14b10892686a81afb1 8b0383d72d6b4c9b86dedde28774b09d 87bab09da9cd4e85879f9f6ad59a5509; do
+                grep -q "\"MESSAGE_ID\": \"$id\"" "$0" || exit 1
+        done' "$j"
+check "entries without a catalogue id carry none" jq_lines '"preserved vfio" in e.get("MESSAGE", "") and "MESSAGE_ID" not in e'
 check "nothing on stderr under journald" test ! -s "$dir/stderr-journal"
 
 run_daemon plain

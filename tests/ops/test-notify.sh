@@ -20,6 +20,7 @@ log=$dir/fake-systemd.log
 fake_pid=$!
 wait_name || bail "lu-vfiod did not take $DEST"
 check "READY=1 sent" grep -q "^MSG READY=1" "$log"
+check "STATUS with the state at READY" grep -q "^MSG STATUS=idle, 0 VM(s)" "$log"
 "$vmm" --socket="$dir/vmm.sock" --vm=vm0 --vfio=/dev/vfio/devices/vfio0 --ready-file="$dir/vm0.ready" \
         --state-file="$dir/vm0.state" --exit-on-resume >>"$dir/vmm.log" 2>&1 &
 for _ in $(seq 200); do [ -e "$dir/vm0.ready" ] && break; sleep 0.05; done
@@ -36,6 +37,7 @@ check "WATCHDOG=1 pings while idle ($pings in ~2 s at 400 ms)" test "$pings" -ge
 check "no missed watchdog" bash -c '! grep -q WATCHDOG-TIMEOUT "$0"' "$log"
 kill -TERM "$fake_pid"; wait "$fake_pid"; st=$?
 check "SIGTERM: daemon exits 0 (fake-systemd status $st)" test "$st" = 0
+check "STOPPING=1 sent" grep -q "^MSG STOPPING=1" "$log"
 kill "$BUS_PID" 2>/dev/null
 echo "1..$n"
 exit $fail
