@@ -8,6 +8,7 @@
  * daemon sizes buffers and tokenizers from them without further checks.
  */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -43,7 +44,25 @@ static void check_error(const char *name, const char *err, const char *text) {
         FUZZ_CHECK(line <= lines, "error on line %u of %u: %s", line, lines, err);
 }
 
+/* [Service] paths: absent, or absolute, bounded, without blanks, "//" or "/../" (config.c parse_path()). */
+static void check_path(const char *key, const char *p, size_t max) {
+        if (!p)
+                return;
+        FUZZ_CHECK(p[0] == '/' && strlen(p) <= max && !strpbrk(p, " \t") && !strstr(p, "//") && !strstr(p, "/../"),
+                   "%s=\"%s\" accepted", key, p);
+}
+
+static bool str_equal(const char *a, const char *b) {
+        return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 static void check_config(const Config *c) {
+        /* Socket paths must fit sockaddr_un.sun_path (108 bytes with the NUL). */
+        check_path("VMMSocket", c->vmm_socket, 107);
+        check_path("ControlSocket", c->control_socket, 107);
+        check_path("StateDirectory", c->state_dir, PATH_MAX - 64);
+        FUZZ_CHECK(c->kexec_mode == KEXEC_MODE_DIRECT || c->kexec_mode == KEXEC_MODE_SYSTEMD, "KexecMode %d", (int) c->kexec_mode);
+        FUZZ_CHECK(!c->has_operator_gid || c->operator_gid != UINT32_MAX, "OperatorGroup (gid_t) -1");
         FUZZ_CHECK(c->max_message_size >= 1024 && c->max_message_size <= 16 * 1024 * 1024, "MaxMessageSize %u", c->max_message_size);
         FUZZ_CHECK(c->max_fds_per_message >= 1 && c->max_fds_per_message <= 253, "MaxFdsPerMessage %u", c->max_fds_per_message);
         FUZZ_CHECK(c->max_items_per_vm >= 1 && c->max_items_per_vm <= 65536, "MaxItemsPerVM %u", c->max_items_per_vm);
@@ -83,7 +102,11 @@ static void check_config(const Config *c) {
 
 /* Two parses of one input into fresh defaults must give the same configuration. */
 static bool config_equal(const Config *a, const Config *b) {
-        return a->max_message_size == b->max_message_size && a->max_fds_per_message == b->max_fds_per_message &&
+        return str_equal(a->vmm_socket, b->vmm_socket) && str_equal(a->control_socket, b->control_socket) &&
+                str_equal(a->state_dir, b->state_dir) && a->kexec_mode == b->kexec_mode && a->dbus == b->dbus &&
+                a->polkit == b->polkit && a->has_operator_gid == b->has_operator_gid &&
+                (!a->has_operator_gid || a->operator_gid == b->operator_gid) &&
+                a->max_message_size == b->max_message_size && a->max_fds_per_message == b->max_fds_per_message &&
                 a->max_items_per_vm == b->max_items_per_vm && a->max_vms == b->max_vms &&
                 a->max_connections == b->max_connections && a->max_connections_per_uid == b->max_connections_per_uid &&
                 a->max_json_depth == b->max_json_depth && a->max_pending_requests == b->max_pending_requests &&
