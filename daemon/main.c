@@ -209,6 +209,7 @@ int main(int argc, char **argv) {
                 log_error_errno(r, "Cannot keep sessions in the fd store: %m");
                 goto out;
         }
+        m->fdstore = mirror;
         fdstore_mirror_include_state(mirror, config.kexec_mode == KEXEC_MODE_SYSTEMD);
         if (config.kexec_mode == KEXEC_MODE_SYSTEMD && !fdstore_enabled())
                 log_warning("KexecMode=systemd without a service manager fd store: sessions would not survive the kexec");
@@ -255,6 +256,8 @@ out:
                 log_error_errno(r, "Fatal: %m");
         server = server_free(server);
         bus = dbus_service_free(bus);
+        if (m)
+                m->fdstore = NULL;
         mirror = fdstore_mirror_free(mirror);
         vmm_fd = safe_close(vmm_fd);
         m = manager_free(m);

@@ -178,6 +178,21 @@ static void on_progress(void *userdata, const char *state, const char *vm, const
                 fdstore_mirror_sync(f);
 }
 
+void fdstore_mirror_drop_session(FdStoreMirror *f, const char *session) {
+        char name[FDSTORE_NAME_MAX + 1];
+        Pushed *p;
+
+        if (fdstore_name_session(session, name, sizeof(name)) < 0)
+                return;
+        (void) fdstore_remove(name);
+        if (!f)
+                return;
+        p = pushed_find(f, name);
+        if (p) {
+                *p = f->pushed[--f->n_pushed];
+        }
+}
+
 void fdstore_mirror_include_state(FdStoreMirror *f, bool include) {
         if (f)
                 f->include_state = include;

@@ -43,6 +43,13 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(FdStoreMirror *, fdstore_mirror_free);
 /* fdstore_mirror_sync() - push/remove now (also runs after every event dispatch, and right before a kexec). */
 void fdstore_mirror_sync(FdStoreMirror *f);
 /*
+ * fdstore_mirror_drop_session() - a session is about to be closed and re-created under the
+ * same name (a rebuild): ask the store to drop its copy now, and forget it was pushed so
+ * the new session is pushed even if it gets the same fd number. @f may be NULL.
+ */
+void fdstore_mirror_drop_session(FdStoreMirror *f, const char *session);
+
+/*
  * fdstore_mirror_include_state() - also store the update's state session ("ses/luvf/state")
  * and registry memfd ("state") once the update is frozen: KexecMode=systemd, where
  * systemd, not the daemon, holds everything through the kexec.

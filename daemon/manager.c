@@ -509,12 +509,25 @@ int manager_preserve(Manager *m, RegVm *vm, const char *label, int fd_in, json_o
         return 0;
 }
 
-/* Upstream has no UNPRESERVE: rebuild the session from the fds we still hold. */
+/*
+ * Upstream has no UNPRESERVE: rebuild the session from the fds we still hold. The old
+ * session must be gone before its name and files can be used again, and a copy in the
+ * service manager's fd store keeps it alive until the manager has processed our
+ * FDSTOREREMOVE (asynchronous): retry CREATE_SESSION while the name still exists.
+ */
+#define REBUILD_WAIT_USEC   (2 * 1000 * 1000)
+#define REBUILD_RETRY_USEC  (2 * 1000)
 static int session_rebuild(Manager *m, RegSession *s, ProtoError *err) {
         int r;
 
+        fdstore_mirror_drop_session(m->fdstore, s->name);
         s->fd = safe_close(s->fd);
-        r = session_open(m, s, err);
+        for (unsigned waited = 0;; waited += REBUILD_RETRY_USEC) {
+                r = session_open(m, s, err);
+                if (r != -EEXIST || waited >= REBUILD_WAIT_USEC)
+                        break;
+                (void) usleep(REBUILD_RETRY_USEC);
+        }
         if (r < 0)
                 return r;
         for (size_t i = 0; i < s->n_items; i++) {

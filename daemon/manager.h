@@ -106,6 +106,8 @@ typedef struct Manager {
 
         /* fds passed in by the service manager's fd store (manager-fdstore.h); NULL if none */
         struct ListenFds *stored_fds;
+        /* the mirror of our fds in that store (manager-fdstore.h); NULL without a service manager */
+        struct FdStoreMirror *fdstore;
 } Manager;
 
 int manager_new(sd_event *e, Config *config, const ManagerOptions *opts, Manager **ret);
