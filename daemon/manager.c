@@ -690,7 +690,10 @@ static void abandon(Manager *m, const char *reason, const char *message) {
                 if (r < 0)
                         log_warning_errno(r, "LUO CANCEL failed: %m");
         }
-        /* The state memfd is recreated by the next prepare; closing the session unpreserves it. */
+        /* The state memfd is recreated by the next prepare; closing the session unpreserves it
+         * (KexecMode=systemd may have put a copy in the fd store: drop that too). */
+        if (m->state_session_fd >= 0)
+                fdstore_mirror_drop_session(m->fdstore, REG_STATE_SESSION);
         m->state_session_fd = safe_close(m->state_session_fd);
         m->state_memfd = safe_close(m->state_memfd);
         send_all(m, "resume", 0, false, reason, message);
@@ -743,7 +746,13 @@ static int state_session_write(Manager *m, ProtoError *err) {
                 return 0;
         }
         m->state_session_fd = safe_close(m->state_session_fd);
-        r = luo_session_create(m->luo, REG_STATE_SESSION, &m->state_session_fd);
+        /* A copy of an abandoned update's state session may still be closing in the fd store. */
+        for (unsigned waited = 0;; waited += REBUILD_RETRY_USEC) {
+                r = luo_session_create(m->luo, REG_STATE_SESSION, &m->state_session_fd);
+                if (r != -EEXIST || waited >= REBUILD_WAIT_USEC)
+                        break;
+                (void) usleep(REBUILD_RETRY_USEC);
+        }
         if (r < 0)
                 return proto_error_set(err, PROTO_E_KERNEL, r, "CREATE_SESSION %s: %s", REG_STATE_SESSION, strerror(-r));
         {
