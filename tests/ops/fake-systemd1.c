@@ -4,7 +4,10 @@
  * KexecMode=systemd uses. Manager.KExec() is logged, answered, and then carried out the
  * way systemd would end it: reboot(LINUX_REBOOT_CMD_KEXEC) of the (emulated) machine.
  *
- *   fake-systemd1 LOGFILE     ($DBUS_SYSTEM_BUS_ADDRESS: the bus)
+ *   fake-systemd1 [--refuse-first] LOGFILE     ($DBUS_SYSTEM_BUS_ADDRESS: the bus)
+ *
+ * --refuse-first answers the first KExec() with an error, as a systemd that cannot start
+ * the job would.
  */
 #include <errno.h>
 #include <linux/reboot.h>
@@ -18,6 +21,7 @@
 #include <unistd.h>
 
 static FILE *log_file;
+static int refuse = 0;
 
 static int on_kexec_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         fprintf(log_file, "REBOOT-KEXEC\n");
@@ -36,6 +40,13 @@ static int method_kexec(sd_bus_message *m, void *userdata, sd_bus_error *error) 
 
         fprintf(log_file, "KExec from %s\n", sd_bus_message_get_sender(m));
         fflush(log_file);
+        if (refuse > 0) {
+                refuse--;
+                fprintf(log_file, "REFUSED\n");
+                fflush(log_file);
+                return sd_bus_error_set(error, "org.freedesktop.systemd1.TransactionIsDestructive",
+                                        "Transaction for kexec.target/start is destructive (test)");
+        }
         r = sd_bus_reply_method_return(m, NULL);
         if (r < 0)
                 return r;
@@ -54,8 +65,13 @@ int main(int argc, char **argv) {
         sd_bus *bus = NULL;
         int r;
 
+        if (argc == 3 && strcmp(argv[1], "--refuse-first") == 0) {
+                refuse = 1;
+                argv++;
+                argc--;
+        }
         if (argc != 2) {
-                fprintf(stderr, "usage: fake-systemd1 LOGFILE\n");
+                fprintf(stderr, "usage: fake-systemd1 [--refuse-first] LOGFILE\n");
                 return 2;
         }
         log_file = fopen(argv[1], "ae");

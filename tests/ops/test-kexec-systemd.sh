@@ -29,7 +29,7 @@ if [ "$boot" = 0 ]; then
 EOT
 fi
 bus_start "$dir" "$policy"
-"$fake1" "$dir/systemd1.log" &
+if [ "$boot" = 0 ]; then "$fake1" --refuse-first "$dir/systemd1.log" & else "$fake1" "$dir/systemd1.log" & fi
 log=$dir/fake-systemd-$boot.log
 "$fake" --log="$log" -- "$daemon" --vmm-socket="$dir/vmm.sock" --control-socket="$dir/control.sock" \
         --state-dir="$dir/state" --config="$dir/lu-vfiod.conf" 2>>"$dir/daemon-$boot.log" &
@@ -46,6 +46,14 @@ if [ "$boot" = 0 ]; then
         out=$(busctl --system --timeout=30 call "$DEST" "$OBJ" "$IFACE" Prepare "sssa{sv}" "$dir/vmlinuz-next" "" "" 0 2>&1)
         check "Prepare ($out)" test "$out" = "t 1"
         check "state session not in the fd store while only prepared" bash -c '! grep -q "^FDSTORE name=ses/luvf/state " "$0"' "$log"
+        # systemd refuses the first KExec: a failed update, VMMs resume, the stored state goes.
+        err=$(gdbus call --system --timeout=30 -d "$DEST" -o "$OBJ" -m "$IFACE.Commit" "{}" 2>&1)
+        check "refused KExec fails the commit with KernelError" grep -q "$IFACE.Error.KernelError: systemd refused KExec" <<<"$err"
+        check "idle again" wait_prop State idle
+        check "LastUpdate: failed, naming systemd" grep -q '"result":"failed".*systemd refused KExec\|systemd refused KExec.*"result":"failed"' <<<"$(last_update)"
+        check "state session had been stored, then removed" bash -c 'grep -q "^FDSTORE name=ses/luvf/state " "$0" && grep -q "^FDSTOREREMOVE name=ses/luvf/state dropped=1" "$0"' "$log"
+        out=$(busctl --system --timeout=30 call "$DEST" "$OBJ" "$IFACE" Prepare "sssa{sv}" "$dir/vmlinuz-next" "" "" 0 2>&1)
+        check "Prepare again re-creates the state session ($out)" test "$out" = "t 2"
         echo "$fail" > "$dir/boot0.fail"
         echo "$n" > "$dir/boot0.n"
         busctl --system --timeout=30 call "$DEST" "$OBJ" "$IFACE" Commit "a{sv}" 0 > "$dir/commit.out" 2>&1
@@ -59,7 +67,7 @@ fi
 n=$(cat "$dir/boot0.n" 2>/dev/null || echo 0)
 fail=$(cat "$dir/boot0.fail" 2>/dev/null || echo 1)
 check "boot 0 ended in a kexec" test -e "$dir/boot0.n"
-check "the daemon asked systemd for the kexec" grep -q "^KExec from " "$dir/systemd1.log"
+check "the daemon asked systemd for the kexec (twice: refused, then accepted)" test "$(grep -c "^KExec from " "$dir/systemd1.log")" = 2
 check "... and systemd (not the daemon) rebooted" grep -q "^REBOOT-KEXEC" "$dir/systemd1.log"
 check "the daemon logged the request" grep -q "kexec requested from systemd" "$dir/daemon-0.log"
 check "frozen update's state session was in the fd store" grep -q "^FDSTORE name=ses/luvf/state " "$dir/fake-systemd-0.log"
