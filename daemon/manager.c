@@ -389,7 +389,8 @@ static RegSession *vm_current_session(Manager *m, RegVm *vm, ProtoError *err) {
                 }
                 s = reg_vm_add_session(vm, false);
                 if (!s) {
-                        proto_error_set(err, PROTO_E_INTERNAL, ENOMEM, "out of memory");
+                        proto_error_set(err, errno == ENOSPC ? PROTO_E_LIMIT : PROTO_E_INTERNAL, errno,
+                                        "VM %s: %s", vm->id, errno == ENOSPC ? "session numbers used up" : "out of memory");
                         return NULL;
                 }
         }
@@ -607,7 +608,8 @@ int manager_session_get(Manager *m, RegVm *vm, int *ret_fd, json_object **ret, P
                                                update_state_to_string(m->state));
                 s = reg_vm_add_session(vm, true);
                 if (!s)
-                        return proto_error_set(err, PROTO_E_INTERNAL, ENOMEM, "out of memory");
+                        return proto_error_set(err, errno == ENOSPC ? PROTO_E_LIMIT : PROTO_E_INTERNAL, errno,
+                                               "VM %s: %s", vm->id, errno == ENOSPC ? "session numbers used up" : "out of memory");
                 r = session_open(m, s, err);
                 if (r < 0) {
                         reg_vm_remove_session(vm, s);

@@ -107,11 +107,18 @@ void registry_remove_vm(Registry *r, RegVm *vm) {
 }
 
 RegSession *reg_vm_add_session(RegVm *vm, bool delegated) {
-        RegSession *t = reallocarray(vm->sessions, vm->n_sessions + 1, sizeof(RegSession));
-        RegSession *s;
+        RegSession *t, *s;
 
-        if (!t)
+        /* Session numbers never wrap: a reused name would make the next save unreadable. */
+        if (vm->next_session == UINT32_MAX) {
+                errno = ENOSPC;
                 return NULL;
+        }
+        t = reallocarray(vm->sessions, vm->n_sessions + 1, sizeof(RegSession));
+        if (!t) {
+                errno = ENOMEM;
+                return NULL;
+        }
         vm->sessions = t;
         s = &vm->sessions[vm->n_sessions++];
         *s = (RegSession) { .delegated = delegated, .next_token = 1, .fd = -EBADF };
@@ -294,8 +301,8 @@ static int session_from_json(json_object *so, RegVm *vm, uint64_t next_session) 
         RegSession *s;
         uint64_t nt;
 
-        if (!items || copy_str(so, "name", name, sizeof(name)) < 0 || get_u64(so, "next_token", UINT64_MAX - 1, &nt) < 0)
-                return -EBADMSG;
+        if (!items || copy_str(so, "name", name, sizeof(name)) < 0 || get_u64(so, "next_token", UINT64_MAX - 1, &nt) < 0 || nt == 0)
+                return -EBADMSG;   /* token 0 is never allocated, so next_token starts at 1 */
         /* The name must be one of ours for this VM: luvf:<vm>:<n>. */
         size_t pl = strlen(vm->id) + 5;
         if (strncmp(name, "luvf:", 5) != 0 || strncmp(name + 5, vm->id, strlen(vm->id)) != 0 ||

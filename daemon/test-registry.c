@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Unit tests for registry.c: model operations, JSON round trip, validation, atomic file save. */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,25 @@ int main(void) {
         /* a session number at or above next_session would be reused */
         CHECK(bad("{\"version\":1,\"generation\":0,\"vms\":[{\"id\":\"a\",\"uid\":0,\"next_session\":0,\"sessions\":"
                   "[{\"name\":\"luvf:a:0\",\"next_token\":1,\"items\":[]}]}]}"));
+        /* next_token 0 would hand out token 0, which the reader refuses (registry-next-token) */
+        CHECK(bad("{\"version\":1,\"generation\":0,\"vms\":[{\"id\":\"a\",\"uid\":0,\"next_session\":1,\"sessions\":"
+                  "[{\"name\":\"luvf:a:0\",\"next_token\":0,\"items\":[]}]}]}"));
+        /* session numbers do not wrap: the add is refused and the registry stays readable (registry-session-wrap) */
+        {
+                Registry *w = NULL, *w2 = NULL;
+                _cleanup_free_ char *t = NULL;
+                size_t tn;
+                const char *j = "{\"version\":1,\"generation\":0,\"vms\":[{\"id\":\"a\",\"uid\":0,"
+                                "\"next_session\":4294967295,\"sessions\":[{\"name\":\"luvf:a:4294967294\","
+                                "\"next_token\":1,\"items\":[]}]}]}";
+                CHECK(registry_parse(j, strlen(j), &w) == 0);
+                errno = 0;
+                CHECK(w && reg_vm_add_session(w->vms[0], false) == NULL && errno == ENOSPC);
+                CHECK(w && w->vms[0]->n_sessions == 1);
+                CHECK(w && registry_serialize(w, &t, &tn) == 0 && registry_parse(t, tn, &w2) == 0);
+                registry_free(w);
+                registry_free(w2);
+        }
         /* values above 2^63 read back exactly */
         {
                 Registry *big = NULL;
