@@ -114,12 +114,13 @@ static void dbus_call_unlink(DbusCall *dc) {
         dc->s = NULL;
 }
 
-static void on_call_complete(Call *c, json_object *result, int fd, const ProtoError *err) {
+static void on_call_complete(Call *c, json_object *result, int *fds, size_t n_fds, const ProtoError *err) {
         DbusCall *dc = (DbusCall *) c;
         int r = 0;
 
-        if (fd >= 0)
-                (void) close(fd);
+        for (size_t i = 0; i < n_fds; i++)
+                if (fds[i] >= 0)
+                        (void) close(fds[i]);
         if (!c->gone && dc->msg) {
                 if (err && err->code != PROTO_OK)
                         r = reply_proto_error(dc->msg, err);

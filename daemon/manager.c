@@ -46,7 +46,13 @@ uint64_t now_realtime_us(void) {
 }
 
 void call_complete(Call *c, json_object *result, int fd, const ProtoError *err) {
-        c->complete(c, result, fd, err);
+        int fds[1] = { fd };
+
+        c->complete(c, result, fds, fd >= 0 ? 1 : 0, err);
+}
+
+void call_complete_fds(Call *c, json_object *result, int *fds, size_t n_fds, const ProtoError *err) {
+        c->complete(c, result, fds, n_fds, err);
 }
 
 void call_fail(Call *c, ProtoErrorCode code, int error, const char *fmt, ...) {

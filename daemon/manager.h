@@ -33,19 +33,22 @@ const char *update_state_to_string(UpdateState s);
 
 /*
  * A request that is answered later. The front end allocates it, fills ->complete, and
- * hands it to the manager, which calls call_complete() exactly once. ->complete takes
- * ownership of @result and @fd and frees the call. A front end whose client went away
+ * hands it to the manager, which calls call_complete() (or call_complete_fds()) exactly
+ * once. ->complete takes ownership of @result and of the @n_fds fds in @fds (the array
+ * itself stays the caller's) and frees the call. A front end whose client went away
  * sets ->gone; the manager still completes the call (the front end then just drops it).
  */
 typedef struct Call Call;
 struct Call {
-        void (*complete)(Call *c, json_object *result, int fd, const ProtoError *err);
+        void (*complete)(Call *c, json_object *result, int *fds, size_t n_fds, const ProtoError *err);
         void *userdata;
         uint64_t id;
         bool gone;
         Call *next;      /* manager's wait list */
 };
+/* call_complete() - one fd (or none: negative @fd). */
 void call_complete(Call *c, json_object *result, int fd, const ProtoError *err);
+void call_complete_fds(Call *c, json_object *result, int *fds, size_t n_fds, const ProtoError *err);
 void call_fail(Call *c, ProtoErrorCode code, int error, const char *fmt, ...) _printf_(4, 5);
 
 /* Transport hooks for VMM connections: how the manager pushes events to a VM's VMM. */
@@ -144,6 +147,12 @@ int manager_session_get(Manager *m, RegVm *vm, int *ret_fd, json_object **ret, P
 int manager_ack_check(Manager *m, RegVm *vm, uint64_t seq, ProtoError *err);
 int manager_ack(Manager *m, RegVm *vm, uint64_t seq, bool ok, const char *message, ProtoError *err);
 void manager_reclaim(Manager *m, RegVm *vm, const char *label, Call *call);
+/*
+ * manager_reclaim_many() - reclaim @n labels (1..PROTO_RECLAIM_LABELS_MAX) at once: completes
+ * @call once, with {"items":[...]} and the fds in label order, or with the first error (in label
+ * order) and no fd at all.
+ */
+void manager_reclaim_many(Manager *m, RegVm *vm, const char *const *labels, size_t n, Call *call);
 /* manager_wait_bound() - answer once PCI device @pci is bound to vfio-pci (or time out). */
 void manager_wait_bound(Manager *m, const char *pci, uint64_t timeout_ms, Call *call);
 int manager_restored(Manager *m, RegVm *vm, json_object **ret, ProtoError *err);

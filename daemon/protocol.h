@@ -18,6 +18,7 @@
 #define PROTO_ID_MAX           ((uint64_t) 1 << 53)   /* exact in every JSON implementation */
 #define PROTO_VM_ID_MAX        36
 #define PROTO_LABEL_MAX        64
+#define PROTO_RECLAIM_LABELS_MAX 16                   /* labels in one multi-label reclaim */
 
 typedef enum ProtoErrorCode {
         PROTO_OK = 0,

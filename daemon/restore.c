@@ -494,6 +494,128 @@ void manager_reclaim(Manager *m, RegVm *vm, const char *label, Call *call) {
 }
 
 /*
+ * A multi-label reclaim: one sub-call per label through manager_reclaim() (so waiting for
+ * the bind, retries and errors are exactly those of a single reclaim), gathered here and
+ * answered once. Any failure fails the whole request and every fd already got is closed.
+ */
+typedef struct ReclaimBatch ReclaimBatch;
+
+typedef struct ReclaimPart {
+        Call call;
+        ReclaimBatch *batch;
+        size_t idx;
+} ReclaimPart;
+
+struct ReclaimBatch {
+        Call *call;
+        size_t n, pending;
+        json_object *items[PROTO_RECLAIM_LABELS_MAX];
+        int fds[PROTO_RECLAIM_LABELS_MAX];
+        bool failed;
+        size_t err_idx;
+        ProtoError err;
+        ReclaimPart parts[PROTO_RECLAIM_LABELS_MAX];
+};
+
+static void reclaim_batch_done(ReclaimBatch *b) {
+        json_object *res, *arr;
+
+        if (!b->failed) {
+                res = json_object_new_object();
+                arr = json_object_new_array();
+                if (!res || !arr) {
+                        json_object_put(res);
+                        json_object_put(arr);
+                        proto_error_set(&b->err, PROTO_E_INTERNAL, ENOMEM, "out of memory");
+                        b->failed = true;
+                } else {
+                        for (size_t i = 0; i < b->n; i++) {
+                                (void) json_object_array_add(arr, b->items[i]);
+                                b->items[i] = NULL;
+                        }
+                        json_object_object_add(res, "items", arr);
+                        call_complete_fds(b->call, res, b->fds, b->n, NULL);
+                }
+        }
+        if (b->failed) {
+                for (size_t i = 0; i < b->n; i++) {
+                        json_object_put(b->items[i]);
+                        b->fds[i] = safe_close(b->fds[i]);
+                }
+                call_complete(b->call, NULL, -EBADF, &b->err);
+        }
+        free(b);
+}
+
+static void on_reclaim_part(Call *call, json_object *result, int *fds, size_t n_fds, const ProtoError *err) {
+        ReclaimPart *p = (ReclaimPart *) call;
+        ReclaimBatch *b = p->batch;
+
+        if (err || n_fds != 1 || fds[0] < 0) {
+                /* Report the failure of the earliest label, whatever order they completed in. */
+                if (!b->failed || p->idx < b->err_idx) {
+                        if (err)
+                                b->err = *err;
+                        else
+                                proto_error_set(&b->err, PROTO_E_INTERNAL, EIO, "no fd for item %zu", p->idx);
+                        b->err_idx = p->idx;
+                }
+                b->failed = true;
+                json_object_put(result);
+                for (size_t i = 0; i < n_fds; i++)
+                        (void) safe_close(fds[i]);
+        } else {
+                b->items[p->idx] = result;
+                b->fds[p->idx] = fds[0];
+        }
+        if (--b->pending == 0)
+                reclaim_batch_done(b);
+}
+
+void manager_reclaim_many(Manager *m, RegVm *vm, const char *const *labels, size_t n, Call *call) {
+        ReclaimBatch *b;
+
+        if (n < 1 || n > PROTO_RECLAIM_LABELS_MAX) {
+                call_fail(call, PROTO_E_INVALID_PARAMS, EINVAL, "1-%d labels", PROTO_RECLAIM_LABELS_MAX);
+                return;
+        }
+        /* Refuse before anything is retrieved or handed out: nothing to undo. */
+        for (size_t i = 0; i < n; i++) {
+                RegItem *it;
+
+                if (!proto_label_is_valid(labels[i])) {
+                        call_fail(call, PROTO_E_INVALID_PARAMS, EINVAL, "invalid label");
+                        return;
+                }
+                it = reg_vm_find_item(vm, labels[i], NULL);
+                if (!it) {
+                        call_fail(call, PROTO_E_LABEL_UNKNOWN, ENOENT, "no item \"%s\" in VM %s", labels[i], vm->id);
+                        return;
+                }
+                if (!it->incoming) {
+                        call_fail(call, PROTO_E_STATE, EINVAL, "\"%s\" did not come across an update", labels[i]);
+                        return;
+                }
+        }
+        b = calloc(1, sizeof(ReclaimBatch));
+        if (!b) {
+                call_fail(call, PROTO_E_INTERNAL, ENOMEM, "out of memory");
+                return;
+        }
+        b->call = call;
+        b->n = n;
+        b->pending = n + 1;   /* parts may complete at once: hold the batch until all are started */
+        for (size_t i = 0; i < n; i++) {
+                b->fds[i] = -EBADF;
+                b->parts[i] = (ReclaimPart) { .call.complete = on_reclaim_part, .call.id = call->id, .batch = b, .idx = i };
+        }
+        for (size_t i = 0; i < n; i++)
+                manager_reclaim(m, vm, labels[i], &b->parts[i].call);
+        if (--b->pending == 0)
+                reclaim_batch_done(b);
+}
+
+/*
  * Releasing a VM nobody reclaimed: the kernel finishes a VFIO device only once it is
  * bound (can_finish), so bind the retrieved devices to a throwaway iommufd first; the
  * device then goes back to the host when we close it.

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* SEQPACKET listeners and connections, and the VMM method dispatch; see vmm-server.h. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,10 +18,14 @@
 /* Unsent messages a slow client may accumulate before it is disconnected. */
 #define OUTQ_MAX 1024
 
+/* Most fds one message carries: a multi-label reclaim reply. */
+#define OUT_FDS_MAX PROTO_RECLAIM_LABELS_MAX
+
 typedef struct OutMsg {
         char *data;
         size_t len;
-        int fd;
+        int fds[OUT_FDS_MAX];
+        size_t n_fds;
         struct OutMsg *next;
 } OutMsg;
 
@@ -71,6 +76,11 @@ uid_t conn_uid(Conn *c) {
         return c->uid;
 }
 
+static void close_fds(int *fds, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                fds[i] = safe_close(fds[i]);
+}
+
 static void conn_free(Conn *c) {
         Server *s = c->server;
 
@@ -89,7 +99,7 @@ static void conn_free(Conn *c) {
         while (c->out_head) {
                 OutMsg *o = c->out_head;
                 c->out_head = o->next;
-                safe_close(o->fd);
+                close_fds(o->fds, o->n_fds);
                 free(o->data);
                 free(o);
         }
@@ -109,21 +119,22 @@ static int conn_update_events(Conn *c) {
         return sd_event_source_set_io_events(c->io, EPOLLIN | (c->out_head ? EPOLLOUT : 0));
 }
 
-static int send_one(Conn *c, const char *data, size_t len, int fd) {
-        char cbuf[CMSG_SPACE(sizeof(int))] = {};
+static int send_one(Conn *c, const char *data, size_t len, const int *fds, size_t n_fds) {
+        char cbuf[CMSG_SPACE(sizeof(int) * OUT_FDS_MAX)] = {};
         struct iovec iov = { .iov_base = (void *) data, .iov_len = len };
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
         ssize_t k;
 
-        if (fd >= 0) {
+        assert(n_fds <= OUT_FDS_MAX);
+        if (n_fds > 0) {
                 struct cmsghdr *cm;
                 mh.msg_control = cbuf;
-                mh.msg_controllen = sizeof(cbuf);
+                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
                 cm = CMSG_FIRSTHDR(&mh);
                 cm->cmsg_level = SOL_SOCKET;
                 cm->cmsg_type = SCM_RIGHTS;
-                cm->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+                cm->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+                memcpy(CMSG_DATA(cm), fds, sizeof(int) * n_fds);
         }
         k = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (k < 0)
@@ -138,30 +149,32 @@ static void conn_kill(Conn *c) {
         (void) shutdown(c->fd, SHUT_RDWR);
 }
 
-static void conn_send(Conn *c, char *data, int fd) {
+/* Takes ownership of @data and of the @n_fds fds in @fds (at most OUT_FDS_MAX). */
+static void conn_send_fds(Conn *c, char *data, int *fds, size_t n_fds) {
         OutMsg *o;
         int r;
 
-        if (!data) {
-                safe_close(fd);
+        if (!data || n_fds > OUT_FDS_MAX) {
+                free(data);
+                close_fds(fds, n_fds);
                 conn_kill(c);
                 return;
         }
         if (c->dead) {
                 free(data);
-                safe_close(fd);
+                close_fds(fds, n_fds);
                 return;
         }
         if (!c->out_head) {
-                r = send_one(c, data, strlen(data), fd);
+                r = send_one(c, data, strlen(data), fds, n_fds);
                 if (r >= 0) {
                         free(data);
-                        safe_close(fd);
+                        close_fds(fds, n_fds);
                         return;
                 }
                 if (r != -EAGAIN) {
                         free(data);
-                        safe_close(fd);
+                        close_fds(fds, n_fds);
                         conn_kill(c);
                         return;
                 }
@@ -169,20 +182,24 @@ static void conn_send(Conn *c, char *data, int fd) {
         if (c->n_out >= OUTQ_MAX) {
                 log_warning("Client (pid %d) does not read its messages; disconnecting", (int) c->pid);
                 free(data);
-                safe_close(fd);
+                close_fds(fds, n_fds);
                 conn_kill(c);
                 return;
         }
         o = calloc(1, sizeof(OutMsg));
         if (!o) {
                 free(data);
-                safe_close(fd);
+                close_fds(fds, n_fds);
                 conn_kill(c);
                 return;
         }
         o->data = data;
         o->len = strlen(data);
-        o->fd = fd;
+        for (size_t i = 0; i < n_fds; i++) {
+                o->fds[i] = fds[i];
+                fds[i] = -EBADF;
+        }
+        o->n_fds = n_fds;
         if (c->out_tail)
                 c->out_tail->next = o;
         else
@@ -192,10 +209,16 @@ static void conn_send(Conn *c, char *data, int fd) {
         (void) conn_update_events(c);
 }
 
+static void conn_send(Conn *c, char *data, int fd) {
+        int fds[1] = { fd };
+
+        conn_send_fds(c, data, fds, fd >= 0 ? 1 : 0);
+}
+
 static void conn_flush(Conn *c) {
         while (c->out_head) {
                 OutMsg *o = c->out_head;
-                int r = send_one(c, o->data, o->len, o->fd);
+                int r = send_one(c, o->data, o->len, o->fds, o->n_fds);
                 if (r == -EAGAIN)
                         break;
                 if (r < 0) {
@@ -206,7 +229,7 @@ static void conn_flush(Conn *c) {
                 if (!c->out_head)
                         c->out_tail = NULL;
                 c->n_out--;
-                safe_close(o->fd);
+                close_fds(o->fds, o->n_fds);
                 free(o->data);
                 free(o);
         }
@@ -242,15 +265,17 @@ static int64_t vmm_send_event(void *conn, const char *event, json_object *fields
         return r;
 }
 
-static void conn_call_complete(Call *call, json_object *result, int fd, const ProtoError *err) {
+static void conn_call_complete(Call *call, json_object *result, int *fds, size_t n_fds, const ProtoError *err) {
         ConnCall *cc = (ConnCall *) call;
         Conn *c = cc->conn;
 
         if (c) {
                 if (err)
                         conn_reply_error(c, true, call->id, err);
-                else
-                        conn_reply_ok(c, call->id, result, fd);
+                else {
+                        conn_send_fds(c, proto_reply_ok(call->id, result), fds, n_fds);
+                        result = NULL;
+                }
                 if (cc->prev)
                         cc->prev->next = cc->next;
                 else
@@ -258,11 +283,9 @@ static void conn_call_complete(Call *call, json_object *result, int fd, const Pr
                 if (cc->next)
                         cc->next->prev = cc->prev;
                 c->pending--;
-                if (!err)
-                        result = NULL, fd = -EBADF;
         }
         json_object_put(result);
-        safe_close(fd);
+        close_fds(fds, n_fds);   /* no-op for what conn_send_fds() took */
         free(cc);
 }
 
@@ -291,11 +314,6 @@ Call *conn_new_call(Conn *c, uint64_t id) {
         c->calls = cc;
         c->pending++;
         return &cc->call;
-}
-
-static void close_fds(int *fds, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                fds[i] = safe_close(fds[i]);
 }
 
 /* ---------------------------------------------------------------- VMM methods */
@@ -404,14 +422,46 @@ static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fd
                 (void) manager_ack(m, c->vm, seq, ok, message, &e);
                 return;
         } else if (strcmp(method, "reclaim") == 0) {
-                const char *label;
+                const char *label, *labels[PROTO_RECLAIM_LABELS_MAX];
+                json_object *arr;
+                size_t n = 0;
                 Call *call;
-                FIELDS("label");
-                if (want_fds(n_fds, 0, method, &e) < 0 || proto_get_string(req, "label", true, &label, &e) < 0)
+                FIELDS("label", "labels");
+                if (want_fds(n_fds, 0, method, &e) < 0 || proto_get_string(req, "label", false, &label, &e) < 0)
                         goto fail;
+                if (json_object_object_get_ex(req->obj, "labels", &arr) && !json_object_is_type(arr, json_type_null)) {
+                        if (label) {
+                                proto_error_set(&e, PROTO_E_INVALID_PARAMS, EINVAL, "\"label\" and \"labels\" exclude each other");
+                                goto fail;
+                        }
+                        if (!json_object_is_type(arr, json_type_array) || json_object_array_length(arr) < 1 ||
+                            json_object_array_length(arr) > PROTO_RECLAIM_LABELS_MAX) {
+                                proto_error_set(&e, PROTO_E_INVALID_PARAMS, EINVAL, "field \"labels\" must be an array of 1-%d strings",
+                                                PROTO_RECLAIM_LABELS_MAX);
+                                goto fail;
+                        }
+                        n = json_object_array_length(arr);
+                        for (size_t i = 0; i < n; i++) {
+                                json_object *v = json_object_array_get_idx(arr, i);
+                                if (!json_object_is_type(v, json_type_string) ||
+                                    strlen(json_object_get_string(v)) != (size_t) json_object_get_string_len(v)) {
+                                        proto_error_set(&e, PROTO_E_INVALID_PARAMS, EINVAL, "field \"labels\" must be an array of 1-%d strings",
+                                                        PROTO_RECLAIM_LABELS_MAX);
+                                        goto fail;
+                                }
+                                labels[i] = json_object_get_string(v);
+                        }
+                } else if (!label) {
+                        proto_error_set(&e, PROTO_E_INVALID_PARAMS, EINVAL, "missing field \"label\"");
+                        goto fail;
+                }
                 call = conn_new_call(c, req->id);
-                if (call)
-                        manager_reclaim(m, c->vm, label, call);
+                if (call) {
+                        if (n > 0)
+                                manager_reclaim_many(m, c->vm, labels, n, call);
+                        else
+                                manager_reclaim(m, c->vm, label, call);
+                }
                 return;
         } else if (strcmp(method, "wait-bound") == 0) {
                 const char *pci;

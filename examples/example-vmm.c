@@ -347,13 +347,18 @@ static int restart(LuClient *c) {
                 }
                 close(session);
         } else {
-                r = lu_client_reclaim(c, "ram0", &ram, NULL);
+                /* Everything in one round trip; a VFIO device is handed back once bound again. */
+                const char *labels[] = { "ram0", "dev0" };
+                char pcis[2][LU_CLIENT_PCI_MAX];
+                int fds[2];
+
+                r = lu_client_reclaim_many(c, labels, arg_vfio ? 2 : 1, fds, pcis);
                 if (r < 0)
-                        die(c, r, "reclaim ram0");
+                        die(c, r, arg_vfio ? "reclaim ram0 and dev0" : "reclaim ram0");
+                ram = fds[0];
                 if (arg_vfio) {
-                        r = lu_client_reclaim(c, "dev0", &dev, pci);
-                        if (r < 0)
-                                die(c, r, "reclaim dev0");
+                        dev = fds[1];
+                        snprintf(pci, LU_CLIENT_PCI_MAX, "%s", pcis[1]);
                 }
         }
         r = ram_verify(ram);

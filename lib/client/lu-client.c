@@ -138,14 +138,25 @@ static json_object *parse_len(const char *buf, size_t n) {
         return o;
 }
 
-/* Receive one message; *ret_fd gets an attached fd (extra ones are closed). */
-static int recv_msg(LuClient *c, int timeout_ms, json_object **ret, int *ret_fd) {
-        char cbuf[CMSG_SPACE(sizeof(int) * 8)];
+static void close_all(int *fds, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (fds[i] >= 0) {
+                        close(fds[i]);
+                        fds[i] = -1;
+                }
+}
+
+/*
+ * Receive one message; the first @max_fds attached fds go to @fds (*ret_n_fds of them),
+ * extra ones are closed.
+ */
+static int recv_msg_fds(LuClient *c, int timeout_ms, json_object **ret, int *fds, size_t max_fds, size_t *ret_n_fds) {
+        char cbuf[CMSG_SPACE(sizeof(int) * LU_CLIENT_RECLAIM_MAX)];
         struct iovec iov = { .iov_base = c->rx, .iov_len = RX_MAX };
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
         json_object *o;
         ssize_t n;
-        int fd = -1;
+        size_t n_fds = 0;
 
         if (timeout_ms >= 0) {
                 struct pollfd p = { .fd = c->fd, .events = POLLIN };
@@ -166,28 +177,39 @@ static int recv_msg(LuClient *c, int timeout_ms, json_object **ret, int *ret_fd)
                         for (size_t i = 0; i < k; i++) {
                                 int x;
                                 memcpy(&x, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-                                if (fd < 0)
-                                        fd = x;
+                                if (n_fds < max_fds)
+                                        fds[n_fds++] = x;
                                 else
                                         close(x);
                         }
                 }
         if (n == 0) {
-                if (fd >= 0)
-                        close(fd);
+                close_all(fds, n_fds);
                 return -ECONNRESET;
         }
         o = parse_len(c->rx, (size_t) n);
         if (!o || !json_object_is_type(o, json_type_object)) {
                 json_object_put(o);
-                if (fd >= 0)
-                        close(fd);
+                close_all(fds, n_fds);
                 return -EBADMSG;
         }
         *ret = o;
+        *ret_n_fds = n_fds;
+        return 0;
+}
+
+/* Receive one message; *ret_fd gets an attached fd (extra ones are closed). */
+static int recv_msg(LuClient *c, int timeout_ms, json_object **ret, int *ret_fd) {
+        int fd = -1;
+        size_t n = 0;
+        int r;
+
+        r = recv_msg_fds(c, timeout_ms, ret, &fd, 1, &n);
+        if (r < 0)
+                return r;
         if (ret_fd)
-                *ret_fd = fd;
-        else if (fd >= 0)
+                *ret_fd = n > 0 ? fd : -1;
+        else if (n > 0)
                 close(fd);
         return 0;
 }
@@ -232,9 +254,11 @@ static int reply_error(LuClient *c, json_object *err) {
 
 /*
  * Send a request (taking ownership of @req) and wait for its reply; events that arrive
- * meanwhile are queued. On success *ret_result (may be NULL) is the "result" object.
+ * meanwhile are queued. On success *ret_result (may be NULL) is the "result" object and
+ * the reply's first @max_fds fds are in @ret_fds (*ret_n_fds of them; extra ones closed).
  */
-static int call(LuClient *c, const char *method, json_object *req, int send_fd, json_object **ret_result, int *ret_fd) {
+static int call_fds(LuClient *c, const char *method, json_object *req, int send_fd, json_object **ret_result,
+                    int *ret_fds, size_t max_fds, size_t *ret_n_fds) {
         uint64_t id = ++c->next_id;
         int r;
 
@@ -251,14 +275,14 @@ static int call(LuClient *c, const char *method, json_object *req, int send_fd, 
         c->last_error[0] = 0;
         for (;;) {
                 json_object *o, *idv, *v;
-                int fd = -1;
+                int fds[LU_CLIENT_RECLAIM_MAX];
+                size_t n_fds = 0;
 
-                r = recv_msg(c, -1, &o, &fd);
+                r = recv_msg_fds(c, -1, &o, fds, max_fds < LU_CLIENT_RECLAIM_MAX ? max_fds : LU_CLIENT_RECLAIM_MAX, &n_fds);
                 if (r < 0)
                         return r;
                 if (json_object_object_get_ex(o, "event", NULL)) {
-                        if (fd >= 0)
-                                close(fd);
+                        close_all(fds, n_fds);
                         queue_event(c, o);
                         continue;
                 }
@@ -268,32 +292,40 @@ static int call(LuClient *c, const char *method, json_object *req, int send_fd, 
                         if (json_object_object_get_ex(o, "error", &v) && !json_object_is_type(idv, json_type_int)) {
                                 r = reply_error(c, v);
                                 json_object_put(o);
-                                if (fd >= 0)
-                                        close(fd);
+                                close_all(fds, n_fds);
                                 return r;
                         }
                         json_object_put(o);
-                        if (fd >= 0)
-                                close(fd);
+                        close_all(fds, n_fds);
                         continue;
                 }
                 if (json_object_object_get_ex(o, "error", &v)) {
                         r = reply_error(c, v);
                         json_object_put(o);
-                        if (fd >= 0)
-                                close(fd);
+                        close_all(fds, n_fds);
                         return r;
                 }
                 if (ret_result) {
                         *ret_result = json_object_object_get(o, "result") ? json_object_get(json_object_object_get(o, "result")) : NULL;
                 }
                 json_object_put(o);
-                if (ret_fd)
-                        *ret_fd = fd;
-                else if (fd >= 0)
-                        close(fd);
+                for (size_t i = 0; i < n_fds; i++)
+                        ret_fds[i] = fds[i];
+                if (ret_n_fds)
+                        *ret_n_fds = n_fds;
                 return 0;
         }
+}
+
+static int call(LuClient *c, const char *method, json_object *req, int send_fd, json_object **ret_result, int *ret_fd) {
+        int fd = -1;
+        size_t n = 0;
+        int r;
+
+        r = call_fds(c, method, req, send_fd, ret_result, &fd, ret_fd ? 1 : 0, &n);
+        if (r >= 0 && ret_fd)
+                *ret_fd = n > 0 ? fd : -1;
+        return r;
 }
 
 static const char *get_str(json_object *o, const char *key) {
@@ -448,6 +480,42 @@ int lu_client_reclaim(LuClient *c, const char *label, int *ret_fd, char pci[LU_C
                 close(fd);
         json_object_put(res);
         return r;
+}
+
+int lu_client_reclaim_many(LuClient *c, const char *const *labels, size_t n, int *ret_fds, char (*pcis)[LU_CLIENT_PCI_MAX]) {
+        json_object *req, *arr, *res = NULL, *items;
+        int fds[LU_CLIENT_RECLAIM_MAX];
+        size_t n_fds = 0;
+        int r;
+
+        if (!c || !labels || !ret_fds || n < 1 || n > LU_CLIENT_RECLAIM_MAX)
+                return -EINVAL;
+        req = json_object_new_object();
+        arr = json_object_new_array();
+        if (!req || !arr) {
+                json_object_put(req);
+                json_object_put(arr);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++)
+                json_object_array_add(arr, json_object_new_string(labels[i] ?: ""));
+        json_object_object_add(req, "labels", arr);
+        r = call_fds(c, "reclaim", req, -1, &res, fds, n, &n_fds);
+        if (r < 0)
+                return r;
+        items = json_object_object_get(res, "items");
+        if (n_fds != n || !json_object_is_type(items, json_type_array) || json_object_array_length(items) != n) {
+                close_all(fds, n_fds);
+                json_object_put(res);
+                return -EBADMSG;
+        }
+        for (size_t i = 0; i < n; i++) {
+                ret_fds[i] = fds[i];
+                if (pcis)
+                        snprintf(pcis[i], LU_CLIENT_PCI_MAX, "%s", get_str(json_object_array_get_idx(items, i), "pci") ?: "");
+        }
+        json_object_put(res);
+        return 0;
 }
 
 int lu_client_restored(LuClient *c) {

@@ -130,6 +130,17 @@ int lu_client_ack(LuClient *c, const LuEvent *ev, bool ok, const char *message);
  */
 int lu_client_reclaim(LuClient *c, const char *label, int *ret_fd, char pci[LU_CLIENT_PCI_MAX]);
 
+/* Most labels one lu_client_reclaim_many() call takes. */
+#define LU_CLIENT_RECLAIM_MAX 16
+
+/*
+ * lu_client_reclaim_many() - lu_client_reclaim() for @n labels (1..LU_CLIENT_RECLAIM_MAX) in
+ * one round trip. On success @ret_fds[i] is the fd of @labels[i] and @pcis[i] (@pcis may be
+ * NULL) its PCI address or "". All or nothing: if any label fails, no fd is returned and the
+ * error is that of the first failing label (as for lu_client_reclaim()); -EINVAL bad @n.
+ */
+int lu_client_reclaim_many(LuClient *c, const char *const *labels, size_t n, int *ret_fds, char (*pcis)[LU_CLIENT_PCI_MAX]);
+
 /*
  * lu_client_restored() - everything is reclaimed and VFIO devices are bound to an
  * iommufd again: the daemon finishes the VM's sessions. -EBUSY: the kernel says a

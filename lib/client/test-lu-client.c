@@ -57,6 +57,19 @@ static void send_with_fd(int fd, const char *msg, int pass) {
         (void) sendmsg(fd, &mh, MSG_NOSIGNAL);
 }
 
+static void send_with_fds(int fd, const char *msg, const int *pass, size_t n) {
+        char cbuf[CMSG_SPACE(sizeof(int) * 4)] = {};
+        struct iovec iov = { .iov_base = (void *) msg, .iov_len = strlen(msg) };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = CMSG_SPACE(sizeof(int) * n) };
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
+        memcpy(CMSG_DATA(cm), pass, sizeof(int) * n);
+        (void) sendmsg(fd, &mh, MSG_NOSIGNAL);
+}
+
 static void *fake_daemon(void *arg) {
         char buf[4096];
         int c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC), fd, ok = 1;
@@ -88,9 +101,23 @@ static void *fake_daemon(void *arg) {
                 send_with_fd(c, "{\"id\":5,\"result\":{\"label\":\"dev0\",\"kind\":\"vfio\",\"pci\":\"0000:01:00.0\"}}", m);
                 close(m);
         }
+        /* multi-label reclaim: two fds in label order in one reply */
+        ok &= recv_with_fd(c, buf, sizeof(buf), &fd) > 0 && strstr(buf, "\"labels\":[\"ram0\",\"dev0\"]") && !strstr(buf, "\"label\":");
+        {
+                int m[2] = { memfd_create("a", MFD_CLOEXEC), memfd_create("b", MFD_CLOEXEC) };
+                (void) ftruncate(m[0], 111);
+                (void) ftruncate(m[1], 222);
+                send_with_fds(c, "{\"id\":6,\"result\":{\"items\":[{\"label\":\"ram0\",\"kind\":\"memfd\",\"pci\":null},"
+                                 "{\"label\":\"dev0\",\"kind\":\"vfio\",\"pci\":\"0000:01:00.0\"}]}}", m, 2);
+                close(m[0]);
+                close(m[1]);
+        }
+        /* multi-label reclaim with an unknown label: an error, no fds */
+        ok &= recv_with_fd(c, buf, sizeof(buf), &fd) > 0 && strstr(buf, "\"labels\":[\"ram0\",\"nope\"]");
+        send_with_fd(c, "{\"id\":7,\"error\":{\"code\":\"label-unknown\",\"errno\":2,\"message\":\"no item \\\"nope\\\"\"}}", -1);
         /* restored: an unknown error code without errno maps via the code table */
         ok &= recv_with_fd(c, buf, sizeof(buf), &fd) > 0 && strstr(buf, "\"method\":\"restored\"");
-        send_with_fd(c, "{\"id\":6,\"error\":{\"code\":\"vm-busy\",\"errno\":0,\"message\":\"x\"}}", -1);
+        send_with_fd(c, "{\"id\":8,\"error\":{\"code\":\"vm-busy\",\"errno\":0,\"message\":\"x\"}}", -1);
         /* an unknown event, then hang up */
         send_with_fd(c, "{\"event\":\"something-new\",\"seq\":8}", -1);
         usleep(20000);
@@ -140,6 +167,24 @@ int main(void) {
         CHECK(lu_client_reclaim(c, "dev0", &fd, pci) == 0 && strcmp(pci, "0000:01:00.0") == 0);
         CHECK(fstat(fd, &st) == 0 && st.st_size == 12345);
         close(fd);
+        {
+                const char *labels[] = { "ram0", "dev0" }, *bad[] = { "ram0", "nope" };
+                char pcis[2][LU_CLIENT_PCI_MAX];
+                int fds[2] = { -1, -1 };
+
+                CHECK(lu_client_reclaim_many(c, labels, 0, fds, pcis) == -EINVAL);
+                CHECK(lu_client_reclaim_many(c, labels, LU_CLIENT_RECLAIM_MAX + 1, fds, pcis) == -EINVAL);
+                CHECK(lu_client_reclaim_many(c, labels, 2, fds, pcis) == 0);
+                CHECK(fds[0] >= 0 && fstat(fds[0], &st) == 0 && st.st_size == 111);
+                CHECK(fds[1] >= 0 && fstat(fds[1], &st) == 0 && st.st_size == 222);
+                CHECK(strcmp(pcis[0], "") == 0 && strcmp(pcis[1], "0000:01:00.0") == 0);
+                close(fds[0]);
+                close(fds[1]);
+                fds[0] = fds[1] = -1;
+                CHECK(lu_client_reclaim_many(c, bad, 2, fds, NULL) == -ENOENT);
+                CHECK(fds[0] == -1 && fds[1] == -1);
+                CHECK(strstr(lu_client_last_error(c), "label-unknown") != NULL);
+        }
         CHECK(lu_client_restored(c) == -EBUSY);
         CHECK(lu_client_next_event(c, 2000, &ev) == 0 && ev.type == LU_EVENT_OTHER && strcmp(ev.name, "something-new") == 0);
         CHECK(lu_client_next_event(c, 2000, &ev) == -ECONNRESET);

@@ -362,16 +362,26 @@ static void daemon_mode(void) {
                                 r = lu_client_connect(vmm_sock, vm, &c[v]);
                                 if (r < 0)
                                         die("reconnect", r);
-                                for (unsigned i = 0; i < n_fds; i++) {
-                                        int fd;
-                                        unsigned got = ~0u;
-                                        snprintf(label, sizeof(label), "ram%u", i);
-                                        r = lu_client_reclaim(c[v], label, &fd, NULL);
+                                /* All of a VM's items in one round trip per LU_CLIENT_RECLAIM_MAX labels. */
+                                for (unsigned i0 = 0; i0 < n_fds; i0 += LU_CLIENT_RECLAIM_MAX) {
+                                        char names[LU_CLIENT_RECLAIM_MAX][16];
+                                        const char *labels[LU_CLIENT_RECLAIM_MAX];
+                                        int fds[LU_CLIENT_RECLAIM_MAX];
+                                        unsigned k = n_fds - i0 < LU_CLIENT_RECLAIM_MAX ? n_fds - i0 : LU_CLIENT_RECLAIM_MAX;
+
+                                        for (unsigned j = 0; j < k; j++) {
+                                                snprintf(names[j], sizeof(names[j]), "ram%u", i0 + j);
+                                                labels[j] = names[j];
+                                        }
+                                        r = lu_client_reclaim_many(c[v], labels, k, fds, NULL);
                                         if (r < 0)
                                                 die("reclaim", r);
-                                        if (pread(fd, &got, sizeof(got), 0) != sizeof(got) || got != i)
-                                                die("reclaimed memfd has wrong contents", -EBADMSG);
-                                        close(fd);
+                                        for (unsigned j = 0; j < k; j++) {
+                                                unsigned got = ~0u;
+                                                if (pread(fds[j], &got, sizeof(got), 0) != sizeof(got) || got != i0 + j)
+                                                        die("reclaimed memfd has wrong contents", -EBADMSG);
+                                                close(fds[j]);
+                                        }
                                 }
                                 r = lu_client_restored(c[v]);
                                 if (r < 0)

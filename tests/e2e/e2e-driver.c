@@ -145,17 +145,21 @@ static int send_fds(int fd, const char *msg, size_t len, const int *fds, size_t 
         return sendmsg(fd, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
-/* Next non-event message (a reply), within @timeout seconds; NULL on timeout/EOF. *ret_fd gets an fd if any. */
-static json_object *recv_reply(int fd, double timeout, int *ret_fd) {
+/*
+ * Next non-event message (a reply), within @timeout seconds; NULL on timeout/EOF. Its fds
+ * (up to 16) go to @ret_fds (*ret_n of them; @ret_fds NULL: closed).
+ */
+static json_object *recv_reply_fds(int fd, double timeout, int *ret_fds, size_t *ret_n) {
         double end = now_s() + timeout;
         static char buf[128 * 1024];
 
         for (;;) {
-                char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+                char cbuf[CMSG_SPACE(sizeof(int) * 16)];
                 struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
                 struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
                 struct pollfd p = { .fd = fd, .events = POLLIN };
-                int left = (int) ((end - now_s()) * 1000), rfd = -1;
+                int left = (int) ((end - now_s()) * 1000), rfds[16];
+                size_t n_rfds = 0;
                 json_object *o;
                 ssize_t n;
 
@@ -166,26 +170,44 @@ static json_object *recv_reply(int fd, double timeout, int *ret_fd) {
                         return NULL;
                 for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
                         if (cm->cmsg_type == SCM_RIGHTS)
-                                memcpy(&rfd, CMSG_DATA(cm), sizeof(int));
+                                for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int) && n_rfds < 16; i++)
+                                        memcpy(&rfds[n_rfds++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
                 buf[n] = 0;
                 o = json_tokener_parse(buf);
-                if (!o)
-                        continue;
-                if (json_object_object_get_ex(o, "event", NULL)) {
+                if (o && json_object_object_get_ex(o, "event", NULL)) {
                         json_object *d = json_object_object_get(o, "detail");
                         if (d)
                                 say("  progress: %s", json_object_get_string(d));
                         json_object_put(o);
-                        if (rfd >= 0)
-                                close(rfd);
+                        o = NULL;
+                }
+                if (!o) {
+                        for (size_t i = 0; i < n_rfds; i++)
+                                close(rfds[i]);
                         continue;
                 }
-                if (ret_fd)
-                        *ret_fd = rfd;
-                else if (rfd >= 0)
-                        close(rfd);
+                for (size_t i = 0; i < n_rfds; i++)
+                        if (ret_fds)
+                                ret_fds[i] = rfds[i];
+                        else
+                                close(rfds[i]);
+                if (ret_n)
+                        *ret_n = ret_fds ? n_rfds : 0;
                 return o;
         }
+}
+
+/* The same, for at most one fd: *ret_fd gets the first (-1 if none); extra ones are closed. */
+static json_object *recv_reply(int fd, double timeout, int *ret_fd) {
+        int fds[16];
+        size_t n = 0;
+        json_object *o = recv_reply_fds(fd, timeout, fds, &n);
+
+        for (size_t i = ret_fd ? 1 : 0; i < n; i++)
+                close(fds[i]);
+        if (ret_fd)
+                *ret_fd = n > 0 ? fds[0] : -1;
+        return o;
 }
 
 static const char *err_code(json_object *reply) {
@@ -707,6 +729,98 @@ static int count_open_fds_settled(void) {
         return prev;
 }
 
+static bool fd_is_memfd(int fd) {
+        char path[64], target[256];
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        n = readlink(path, target, sizeof(target) - 1);
+        if (n < 0)
+                return false;
+        target[n] = 0;
+        return strncmp(target, "/memfd:", 7) == 0;
+}
+
+/*
+ * Multi-label reclaim after the reboot, by the driver acting as the VMM: bad forms are
+ * refused, one unknown label fails the whole request without handing out (or leaking) an
+ * fd, and a good one returns every fd in label order in one reply.
+ */
+static int scenario_reclaim_many(void) {
+        Vmm v = { .vm = "vm-many", .vfio = 0 };
+        json_object *r, *items;
+        int fd, fds[16];
+        size_t n = 0;
+        int before, after;
+
+        start_daemon(false);
+        if (boot == 0) {
+                start_vmm(&v);
+                wait_ready(&v, 1);
+                prepare_and_commit(NULL);
+        }
+        fd = vmm_conn("vm-many");
+        expect_error(fd, "{\"id\":2,\"method\":\"reclaim\",\"label\":\"ram0\",\"labels\":[\"dev0\"]}", 0, NULL, 0,
+                     "invalid-params", "reclaim with both label and labels");
+        expect_error(fd, "{\"id\":3,\"method\":\"reclaim\",\"labels\":[]}", 0, NULL, 0, "invalid-params", "reclaim with no labels");
+        expect_error(fd, "{\"id\":4,\"method\":\"reclaim\",\"labels\":[\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\","
+                         "\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\"]}", 0, NULL, 0, "invalid-params", "reclaim with 17 labels");
+        expect_error(fd, "{\"id\":5,\"method\":\"reclaim\",\"labels\":[\"ram0\",7]}", 0, NULL, 0, "invalid-params",
+                     "reclaim with a non-string label");
+        expect_error(fd, "{\"id\":6,\"method\":\"reclaim\"}", 0, NULL, 0, "invalid-params", "reclaim with neither label nor labels");
+
+        /* One unknown label among good ones: the whole request fails, no fd is sent or left behind. */
+        before = count_open_fds_settled();
+        {
+                const char *req = "{\"id\":7,\"method\":\"reclaim\",\"labels\":[\"ram0\",\"nope\",\"dev0\"]}";
+                if (send_fds(fd, req, strlen(req), NULL, 0) < 0)
+                        bail("send");
+        }
+        r = recv_reply_fds(fd, 15, fds, &n);
+        CHECK(err_code(r) && strcmp(err_code(r), "label-unknown") == 0 && n == 0,
+              "multi-label reclaim with an unknown label -> label-unknown, no fd (%s, %zu fds)",
+              r ? json_object_to_json_string(r) : "no reply", n);
+        for (size_t i = 0; i < n; i++)
+                close(fds[i]);
+        json_object_put(r);
+        after = count_open_fds_settled();
+        CHECK(after == before, "no fd leaked by the failed multi-label reclaim (%d -> %d)", before, after);
+
+        /* The good one: both fds, in label order, in one reply (dev0 waits for its bind). */
+        {
+                const char *req = "{\"id\":8,\"method\":\"reclaim\",\"labels\":[\"dev0\",\"ram0\"]}";
+                if (send_fds(fd, req, strlen(req), NULL, 0) < 0)
+                        bail("send");
+        }
+        n = 0;
+        r = recv_reply_fds(fd, 15, fds, &n);
+        items = json_object_object_get(result_of(r), "items");
+        CHECK(items && json_object_is_type(items, json_type_array) && json_object_array_length(items) == 2 &&
+              strcmp(json_object_get_string(json_object_object_get(json_object_array_get_idx(items, 0), "label")), "dev0") == 0 &&
+              strcmp(json_object_get_string(json_object_object_get(json_object_array_get_idx(items, 1), "label")), "ram0") == 0 &&
+              strcmp(json_object_get_string(json_object_object_get(json_object_array_get_idx(items, 0), "kind")), "vfio") == 0,
+              "multi-label reclaim answers items dev0, ram0 in order (%s)", r ? json_object_to_json_string(r) : "no reply");
+        CHECK(n == 2 && !fd_is_memfd(fds[0]) && fd_is_memfd(fds[1]), "the two fds come in label order: device, then memfd (%zu fds)", n);
+        for (size_t i = 0; i < n; i++)
+                close(fds[i]);
+        json_object_put(r);
+
+        /* The single-label form still works alongside. */
+        {
+                int one = -1;
+                if (send_fds(fd, "{\"id\":9,\"method\":\"reclaim\",\"label\":\"ram0\"}",
+                             strlen("{\"id\":9,\"method\":\"reclaim\",\"label\":\"ram0\"}"), NULL, 0) < 0)
+                        bail("send");
+                r = recv_reply(fd, 15, &one);
+                CHECK(result_of(r) && one >= 0 && fd_is_memfd(one), "single-label reclaim still returns one memfd");
+                if (one >= 0)
+                        close(one);
+                json_object_put(r);
+        }
+        close(fd);
+        return 0;
+}
+
 /* Malformed, oversized, truncated messages; fds; labels; claims; another uid; many clients. */
 static int scenario_bad_input(void) {
         static char big[70 * 1024];
@@ -965,6 +1079,8 @@ int main(int argc, char **argv) {
                 r = scenario_access();
         else if (strcmp(scenario, "bad-input") == 0)
                 r = scenario_bad_input();
+        else if (strcmp(scenario, "reclaim-many") == 0)
+                r = scenario_reclaim_many();
         else
                 bail("unknown scenario %s", scenario);
         (void) r;
