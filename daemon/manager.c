@@ -1108,9 +1108,14 @@ static void add_ms(json_object *t, const char *name, const char *from, const cha
         json_object *a, *b;
 
         if (json_object_object_get_ex(t, from, &a) && json_object_object_get_ex(t, to, &b) &&
-            json_object_is_type(a, json_type_int) && json_object_is_type(b, json_type_int))
-                json_object_object_add(t, name, json_object_new_double(
-                        (double) (json_object_get_int64(b) - json_object_get_int64(a)) / 1000.0));
+            json_object_is_type(a, json_type_int) && json_object_is_type(b, json_type_int)) {
+                /* Microsecond resolution is all there is: print 49.103, not 49.103000000000002. */
+                double ms = (double) (json_object_get_int64(b) - json_object_get_int64(a)) / 1000.0;
+                char text[32];
+
+                (void) snprintf(text, sizeof(text), "%.3f", ms);
+                json_object_object_add(t, name, json_object_new_double_s(ms, text));
+        }
 }
 
 json_object *manager_timeline(Manager *m) {
