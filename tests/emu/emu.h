@@ -216,6 +216,12 @@ void luo_handover(bool next_enabled);
 void luo_release_session(struct session *s);
 
 int luo_open_device(struct call *c, int flags);
+/* Copies a struct back to the caller: min(@ksize, @usize) bytes, as every LUO ioctl does. */
+int luo_respond(struct call *c, uint64_t arg, const void *buf, uint32_t ksize, uint32_t usize);
+/* Creates a session file object for @s, installs it O_CLOEXEC in the caller and stores the fd
+ * in *@fd_field of @buf, which is then written back; returns 0 or -errno (nothing installed). */
+int luo_session_install(struct call *c, struct session *s, uint64_t arg, void *buf, uint32_t ksize,
+                        uint32_t usize, int32_t *fd_field);
 void luo_upstream_ioctl(struct call *c, struct object *o, unsigned cmd, uint64_t arg);
 void luo_v4_ioctl(struct call *c, struct object *o, unsigned cmd, uint64_t arg);
 int luo_v4_freeze_all(void);

@@ -54,38 +54,6 @@ static int luo_dispatch(struct call *c, const struct luo_op *ops, size_t n, unsi
         return (int) (nr - base);
 }
 
-/* Output goes back for min(user size, kernel size) bytes. */
-static int respond(struct call *c, uint64_t arg, const void *buf, uint32_t ksize, uint32_t usize) {
-        return call_write(c, arg, buf, MIN(ksize, usize));
-}
-
-/* Creates the session file object and installs it; returns the fd or -errno. */
-static int session_install(struct call *c, struct session *s, uint64_t arg, void *buf, uint32_t ksize,
-                           uint32_t usize, int32_t *fd_field) {
-        struct object *o;
-        int fd;
-
-        /* Make sure the answer can be written before the fd exists in the caller. */
-        if (respond(c, arg, buf, ksize, usize) < 0)
-                return -EFAULT;
-        o = object_new(OBJ_SESSION);
-        if (!o)
-                return -ENOMEM;
-        o->session = s;
-        if (!call_valid(c)) {
-                object_free(o);
-                return -ESRCH;
-        }
-        fd = call_install_object(c, o, true);
-        if (fd < 0) {
-                object_free(o);
-                return fd;
-        }
-        s->obj = o;
-        *fd_field = fd;
-        (void) respond(c, arg, buf, ksize, usize);
-        return 0;
-}
 
 static void dev_ioctl(struct call *c, unsigned cmd, uint64_t arg) {
         struct liveupdate_ioctl_create_session a;
@@ -116,7 +84,7 @@ static void dev_ioctl(struct call *c, unsigned cmd, uint64_t arg) {
                 s = session_new(name, false);
                 if (!s)
                         return call_reply(c, -ENOMEM);
-                r = session_install(c, s, arg, &a, sizeof(a), usize, &a.fd);
+                r = luo_session_install(c, s, arg, &a, sizeof(a), usize, &a.fd);
                 if (r < 0) {
                         session_unlink_free(s);
                         return call_reply(c, r);
@@ -134,7 +102,7 @@ static void dev_ioctl(struct call *c, unsigned cmd, uint64_t arg) {
                 return call_reply(c, -ENOENT);
         if (s->retrieved)
                 return call_reply(c, -EINVAL);
-        r = session_install(c, s, arg, &a, sizeof(a), usize, &a.fd);
+        r = luo_session_install(c, s, arg, &a, sizeof(a), usize, &a.fd);
         if (r < 0)
                 return call_reply(c, r);
         s->retrieved = true;
@@ -162,7 +130,7 @@ static void session_ioctl(struct call *c, struct session *s, unsigned cmd, uint6
                 r = session_preserve_fd(c, s, a.preserve.fd, a.preserve.token);
                 if (r < 0)
                         return call_reply(c, r);
-                if (respond(c, arg, &a, sizeof(a.preserve), usize) < 0)
+                if (luo_respond(c, arg, &a, sizeof(a.preserve), usize) < 0)
                         return call_reply(c, -EFAULT);
                 return call_reply(c, 0);
         case 1:
@@ -170,7 +138,7 @@ static void session_ioctl(struct call *c, struct session *s, unsigned cmd, uint6
                 if (r < 0)
                         return call_reply(c, r);
                 /* The answer must be writable before the fd is created. */
-                if (respond(c, arg, &a, sizeof(a.retrieve), usize) < 0)
+                if (luo_respond(c, arg, &a, sizeof(a.retrieve), usize) < 0)
                         return call_reply(c, -EFAULT);
                 r = session_retrieve_fd(c, s, a.retrieve.token, &lfd);
                 if (r < 0)
@@ -181,7 +149,7 @@ static void session_ioctl(struct call *c, struct session *s, unsigned cmd, uint6
                 if (fd < 0)
                         return call_reply(c, fd);
                 a.retrieve.fd = fd;
-                (void) respond(c, arg, &a, sizeof(a.retrieve), usize);
+                (void) luo_respond(c, arg, &a, sizeof(a.retrieve), usize);
                 return call_reply(c, 0);
         default:
                 r = fail_check(FAIL_FINISH);
@@ -189,7 +157,7 @@ static void session_ioctl(struct call *c, struct session *s, unsigned cmd, uint6
                         r = session_finish(s);
                 if (r < 0)
                         return call_reply(c, r);
-                if (respond(c, arg, &a, sizeof(a.finish), usize) < 0)
+                if (luo_respond(c, arg, &a, sizeof(a.finish), usize) < 0)
                         return call_reply(c, -EFAULT);
                 log_debug("finished session \"%s\"", s->name);
                 return call_reply(c, 0);

@@ -58,9 +58,6 @@ static int dispatch(struct call *c, const struct v4_op *ops, size_t n, unsigned 
         return (int) (nr - base);
 }
 
-static int respond(struct call *c, uint64_t arg, const void *buf, uint32_t ksize, uint32_t usize) {
-        return call_write(c, arg, buf, MIN(ksize, usize));
-}
 
 void luo_v4_boot(bool handed_over) {
         emu.v4_state = handed_over ? LUO_V4_STATE_UPDATED : LUO_V4_STATE_NORMAL;
@@ -108,32 +105,6 @@ static int global_event(uint32_t event) {
         }
 }
 
-static int session_install(struct call *c, struct session *s, uint64_t arg, void *buf, uint32_t ksize,
-                           uint32_t usize, int32_t *fd_field) {
-        struct object *o;
-        int fd;
-
-        if (respond(c, arg, buf, ksize, usize) < 0)
-                return -EFAULT;
-        o = object_new(OBJ_SESSION);
-        if (!o)
-                return -ENOMEM;
-        o->session = s;
-        if (!call_valid(c)) {
-                object_free(o);
-                return -ESRCH;
-        }
-        fd = call_install_object(c, o, true);
-        if (fd < 0) {
-                object_free(o);
-                return fd;
-        }
-        s->obj = o;
-        *fd_field = fd;
-        (void) respond(c, arg, buf, ksize, usize);
-        return 0;
-}
-
 static void dev_ioctl(struct call *c, unsigned cmd, uint64_t arg) {
         union {
                 struct luo_v4_get_state get;
@@ -152,12 +123,12 @@ static void dev_ioctl(struct call *c, unsigned cmd, uint64_t arg) {
         switch (idx) {
         case 0:
                 a.get.state = emu.v4_state;
-                return call_reply(c, respond(c, arg, &a, sizeof(a.get), usize));
+                return call_reply(c, luo_respond(c, arg, &a, sizeof(a.get), usize));
         case 1:
                 r = global_event(a.ev.event);
                 if (r < 0)
                         return call_reply(c, r);
-                return call_reply(c, respond(c, arg, &a, sizeof(a.ev), usize));
+                return call_reply(c, luo_respond(c, arg, &a, sizeof(a.ev), usize));
         case 2:
                 r = call_fd_room(c);
                 if (r < 0)
@@ -176,7 +147,7 @@ static void dev_ioctl(struct call *c, unsigned cmd, uint64_t arg) {
                 s = session_new(name, false);
                 if (!s)
                         return call_reply(c, -ENOMEM);
-                r = session_install(c, s, arg, &a, sizeof(a.create), usize, &a.create.fd);
+                r = luo_session_install(c, s, arg, &a, sizeof(a.create), usize, &a.create.fd);
                 if (r < 0) {
                         session_unlink_free(s);
                         return call_reply(c, r);
@@ -194,7 +165,7 @@ static void dev_ioctl(struct call *c, unsigned cmd, uint64_t arg) {
                         return call_reply(c, -ENOENT);
                 if (s->retrieved)
                         return call_reply(c, -EINVAL);
-                r = session_install(c, s, arg, &a, sizeof(a.retrieve), usize, &a.retrieve.fd);
+                r = luo_session_install(c, s, arg, &a, sizeof(a.retrieve), usize, &a.retrieve.fd);
                 if (r < 0)
                         return call_reply(c, r);
                 s->retrieved = true;
@@ -271,7 +242,7 @@ static void session_ioctl(struct call *c, struct session *s, unsigned cmd, uint6
                 r = session_preserve_fd(c, s, a.preserve.fd, a.preserve.token);
                 if (r < 0)
                         return call_reply(c, r);
-                return call_reply(c, respond(c, arg, &a, sizeof(a.preserve), usize));
+                return call_reply(c, luo_respond(c, arg, &a, sizeof(a.preserve), usize));
         case 1:
                 if (a.unpreserve.reserved)
                         return call_reply(c, -EOPNOTSUPP);
@@ -280,14 +251,14 @@ static void session_ioctl(struct call *c, struct session *s, unsigned cmd, uint6
                 r = session_unpreserve_token(s, a.unpreserve.token);
                 if (r < 0)
                         return call_reply(c, r);
-                return call_reply(c, respond(c, arg, &a, sizeof(a.unpreserve), usize));
+                return call_reply(c, luo_respond(c, arg, &a, sizeof(a.unpreserve), usize));
         case 2:
                 if (emu.v4_state != LUO_V4_STATE_UPDATED || s->v4_state != LUO_V4_STATE_UPDATED)
                         return call_reply(c, -EBUSY);
                 r = call_fd_room(c);
                 if (r < 0)
                         return call_reply(c, r);
-                if (respond(c, arg, &a, sizeof(a.restore), usize) < 0)
+                if (luo_respond(c, arg, &a, sizeof(a.restore), usize) < 0)
                         return call_reply(c, -EFAULT);
                 r = session_retrieve_fd(c, s, a.restore.token, &lfd);
                 if (r < 0)
@@ -298,7 +269,7 @@ static void session_ioctl(struct call *c, struct session *s, unsigned cmd, uint6
                 if (fd < 0)
                         return call_reply(c, fd);
                 a.restore.fd = fd;
-                (void) respond(c, arg, &a, sizeof(a.restore), usize);
+                (void) luo_respond(c, arg, &a, sizeof(a.restore), usize);
                 return call_reply(c, 0);
         case 3:
                 /* The v4 header documents `incoming` as an input (text inherited from the
@@ -306,12 +277,12 @@ static void session_ioctl(struct call *c, struct session *s, unsigned cmd, uint6
                  * it, which equals the input of any caller that passes it correctly. */
                 a.get.incoming = s->incoming;
                 a.get.state = s->v4_state;
-                return call_reply(c, respond(c, arg, &a, sizeof(a.get), usize));
+                return call_reply(c, luo_respond(c, arg, &a, sizeof(a.get), usize));
         default:
                 r = session_event(s, a.ev.event);
                 if (r < 0)
                         return call_reply(c, r);
-                return call_reply(c, respond(c, arg, &a, sizeof(a.ev), usize));
+                return call_reply(c, luo_respond(c, arg, &a, sizeof(a.ev), usize));
         }
 }
 

@@ -488,3 +488,35 @@ int luo_open_device(struct call *c, int flags) {
         emu.luo_dev_in_use = true;
         return 0;
 }
+
+/* Output goes back for min(user size, kernel size) bytes. */
+int luo_respond(struct call *c, uint64_t arg, const void *buf, uint32_t ksize, uint32_t usize) {
+        return call_write(c, arg, buf, MIN(ksize, usize));
+}
+
+int luo_session_install(struct call *c, struct session *s, uint64_t arg, void *buf, uint32_t ksize,
+                        uint32_t usize, int32_t *fd_field) {
+        struct object *o;
+        int fd;
+
+        /* Make sure the answer can be written before the fd exists in the caller. */
+        if (luo_respond(c, arg, buf, ksize, usize) < 0)
+                return -EFAULT;
+        o = object_new(OBJ_SESSION);
+        if (!o)
+                return -ENOMEM;
+        o->session = s;
+        if (!call_valid(c)) {
+                object_free(o);
+                return -ESRCH;
+        }
+        fd = call_install_object(c, o, true);
+        if (fd < 0) {
+                object_free(o);
+                return fd;
+        }
+        s->obj = o;
+        *fd_field = fd;
+        (void) luo_respond(c, arg, buf, ksize, usize);
+        return 0;
+}
