@@ -1,0 +1,374 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Raw-protocol helpers for drivers that run as luo-emu's COMMAND (pid 1): spawn and reap,
+ * SOCK_SEQPACKET messages with SCM_RIGHTS, replies, the control socket, the daemon's
+ * settled fd count. The same helpers as tests/e2e/e2e-driver.c (which keeps its own
+ * static copies); header-only so that a driver needs no extra link step.
+ *
+ * The including file defines adv_name (scenario) and adv_boot before using say()/CHECK().
+ */
+#pragma once
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ELEMS(x) (sizeof(x) / sizeof((x)[0]))
+
+static const char *adv_name = "?";
+static int adv_boot;
+static int failures;
+static pid_t daemon_pid = -1;
+static char vmm_sock[256], ctl_sock[256], state_dir[256], conf_path[256];
+static const char *daemon_bin, *work_dir;
+
+static void say(const char *fmt, ...) {
+        va_list ap;
+        printf("adv[%s boot %d]: ", adv_name, adv_boot);
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        putchar('\n');
+        fflush(stdout);
+}
+
+#define CHECK(cond, ...) do { if (cond) say("ok: " __VA_ARGS__); else { say("FAIL: " __VA_ARGS__); failures++; } } while (0)
+
+static void bail(const char *fmt, ...) {
+        va_list ap;
+        printf("adv[%s boot %d]: BAIL: ", adv_name, adv_boot);
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        putchar('\n');
+        fflush(stdout);
+        if (daemon_pid > 0)
+                kill(daemon_pid, SIGTERM);
+        exit(1);
+}
+
+static double now_s(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static pid_t spawn(char *const argv[]) {
+        pid_t pid = fork();
+        if (pid < 0)
+                bail("fork: %m");
+        if (pid == 0) {
+                execv(argv[0], argv);
+                fprintf(stderr, "exec %s: %m\n", argv[0]);
+                _exit(127);
+        }
+        return pid;
+}
+
+/* As pid 1 we reap everything; statuses of children nobody asked about yet are kept here. */
+static struct { pid_t pid; int status; } reaped[1024];
+static size_t n_reaped;
+
+/* Wait for @pid up to @timeout seconds; reaps other children meanwhile. Exit status, -1 on timeout. */
+static int wait_pid(pid_t pid, double timeout) {
+        double end = now_s() + timeout;
+        for (;;) {
+                int st;
+                pid_t p;
+
+                for (size_t i = 0; i < n_reaped; i++)
+                        if (reaped[i].pid == pid) {
+                                st = reaped[i].status;
+                                reaped[i] = reaped[--n_reaped];
+                                return st;
+                        }
+                p = waitpid(-1, &st, WNOHANG);
+                if (p > 0) {
+                        st = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+                        if (p == pid)
+                                return st;
+                        if (n_reaped < ELEMS(reaped))
+                                reaped[n_reaped++] = (typeof(reaped[0])) { p, st };
+                        continue;
+                }
+                if (now_s() > end)
+                        return -1;
+                usleep(2000);
+        }
+}
+
+static int connect_sock(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+/* One datagram; up to 253 (SCM_MAX_FD) fds. */
+static int send_fds_flags(int fd, const char *msg, size_t len, const int *fds, size_t n_fds, int flags) {
+        static char cbuf[CMSG_SPACE(sizeof(int) * 253)];
+        struct iovec iov = { .iov_base = (void *) msg, .iov_len = len };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+        if (n_fds > 253)
+                return -EINVAL;
+        if (n_fds > 0) {
+                struct cmsghdr *cm;
+                memset(cbuf, 0, sizeof(cbuf));
+                mh.msg_control = cbuf;
+                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+                cm = CMSG_FIRSTHDR(&mh);
+                cm->cmsg_level = SOL_SOCKET;
+                cm->cmsg_type = SCM_RIGHTS;
+                cm->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+                memcpy(CMSG_DATA(cm), fds, sizeof(int) * n_fds);
+        }
+        return sendmsg(fd, &mh, MSG_NOSIGNAL | flags) < 0 ? -errno : 0;
+}
+
+static int send_fds(int fd, const char *msg, size_t len, const int *fds, size_t n_fds) {
+        return send_fds_flags(fd, msg, len, fds, n_fds, 0);
+}
+
+static int send_str(int fd, const char *msg) {
+        return send_fds(fd, msg, strlen(msg), NULL, 0);
+}
+
+/* Next message within @timeout seconds, events included; NULL on timeout/EOF/unparsable. Fds closed. */
+static json_object *recv_any(int fd, double timeout) {
+        static char buf[128 * 1024];
+        char cbuf[CMSG_SPACE(sizeof(int) * 16)];
+        struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        ssize_t n;
+
+        if (poll(&p, 1, (int) (timeout * 1000)) <= 0)
+                return NULL;
+        n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+        if (n <= 0)
+                return NULL;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+                if (cm->cmsg_type == SCM_RIGHTS)
+                        for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+                                int x;
+                                memcpy(&x, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+                                close(x);
+                        }
+        buf[n] = 0;
+        return json_tokener_parse(buf);
+}
+
+/* Next non-event message (a reply); its first fd to *ret_fd (-1 if none), others closed. */
+static json_object *recv_reply(int fd, double timeout, int *ret_fd) {
+        double end = now_s() + timeout;
+        static char buf[128 * 1024];
+
+        if (ret_fd)
+                *ret_fd = -1;
+        for (;;) {
+                char cbuf[CMSG_SPACE(sizeof(int) * 16)];
+                struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
+                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                int left = (int) ((end - now_s()) * 1000), rfds[16];
+                size_t n_rfds = 0;
+                json_object *o;
+                ssize_t n;
+
+                if (left <= 0 || poll(&p, 1, left) <= 0)
+                        return NULL;
+                n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+                if (n <= 0)
+                        return NULL;
+                for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+                        if (cm->cmsg_type == SCM_RIGHTS)
+                                for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int) && n_rfds < 16; i++)
+                                        memcpy(&rfds[n_rfds++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+                buf[n] = 0;
+                o = json_tokener_parse(buf);
+                if (o && json_object_object_get_ex(o, "event", NULL)) {
+                        json_object_put(o);
+                        o = NULL;
+                }
+                if (!o) {
+                        for (size_t i = 0; i < n_rfds; i++)
+                                close(rfds[i]);
+                        continue;
+                }
+                for (size_t i = 0; i < n_rfds; i++)
+                        if (ret_fd && i == 0)
+                                *ret_fd = rfds[0];
+                        else
+                                close(rfds[i]);
+                return o;
+        }
+}
+
+static const char *err_code(json_object *reply) {
+        json_object *e, *c;
+        if (reply && json_object_object_get_ex(reply, "error", &e) && json_object_object_get_ex(e, "code", &c))
+                return json_object_get_string(c);
+        return NULL;
+}
+
+static json_object *result_of(json_object *reply) {
+        return reply ? json_object_object_get(reply, "result") : NULL;
+}
+
+static json_object *request(int fd, const char *json, const int *fds, size_t n_fds, double timeout) {
+        if (send_fds(fd, json, strlen(json), fds, n_fds) < 0)
+                return NULL;
+        return recv_reply(fd, timeout, NULL);
+}
+
+/* Send @msg (@len 0: strlen) with @fds, expect error @code. */
+static void expect_error(int fd, const char *msg, size_t len, const int *fds, size_t n_fds, const char *code, const char *what) {
+        json_object *r;
+
+        if (len == 0)
+                len = strlen(msg);
+        if (send_fds(fd, msg, len, fds, n_fds) < 0) {
+                CHECK(false, "%s: send failed: %m", what);
+                return;
+        }
+        r = recv_reply(fd, 5, NULL);
+        CHECK(err_code(r) && strcmp(err_code(r), code) == 0, "%s -> %s (%s)", what, code,
+              r ? json_object_to_json_string(r) : "no reply");
+        json_object_put(r);
+}
+
+static void expect_result(int fd, const char *msg, size_t len, const int *fds, size_t n_fds, const char *what) {
+        json_object *r;
+
+        if (len == 0)
+                len = strlen(msg);
+        if (send_fds(fd, msg, len, fds, n_fds) < 0) {
+                CHECK(false, "%s: send failed: %m", what);
+                return;
+        }
+        r = recv_reply(fd, 5, NULL);
+        CHECK(result_of(r) != NULL, "%s -> result (%s)", what, r ? json_object_to_json_string(r) : "no reply");
+        json_object_put(r);
+}
+
+static int ctl_fd = -1;
+
+static json_object *ctl(const char *json, double timeout) {
+        if (ctl_fd < 0) {
+                ctl_fd = connect_sock(ctl_sock);
+                if (ctl_fd < 0)
+                        bail("cannot connect to the control socket: %s", strerror(-ctl_fd));
+        }
+        return request(ctl_fd, json, NULL, 0, timeout);
+}
+
+static const char *status_state(void) {
+        static char state[32];
+        json_object *r = ctl("{\"id\":1,\"method\":\"status\"}", 5), *s;
+        snprintf(state, sizeof(state), "%s",
+                 r && json_object_object_get_ex(result_of(r), "state", &s) ? json_object_get_string(s) : "?");
+        json_object_put(r);
+        return state;
+}
+
+static void write_text(const char *path, const char *text) {
+        FILE *f = fopen(path, "we");
+        if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+                bail("write %s: %m", path);
+}
+
+static void start_daemon(void) {
+        char a1[400], a2[400], a3[400], a4[400];
+        char *argv[] = { (char *) daemon_bin, a1, a2, a3, a4, NULL };
+        double end = now_s() + 10;
+
+        snprintf(a1, sizeof(a1), "--vmm-socket=%s", vmm_sock);
+        snprintf(a2, sizeof(a2), "--control-socket=%s", ctl_sock);
+        snprintf(a3, sizeof(a3), "--state-dir=%s", state_dir);
+        snprintf(a4, sizeof(a4), "--config=%s", conf_path);
+        daemon_pid = spawn(argv);
+        for (;;) {
+                int fd = connect_sock(ctl_sock);
+                if (fd >= 0) {
+                        close(fd);
+                        break;
+                }
+                if (now_s() > end)
+                        bail("daemon did not come up");
+                usleep(5000);
+        }
+        if (ctl_fd >= 0)
+                close(ctl_fd);
+        ctl_fd = -1;
+}
+
+static int vmm_conn(const char *vm) {
+        char hello[200];
+        json_object *r;
+        int fd = connect_sock(vmm_sock);
+
+        if (fd < 0)
+                bail("connect: %s", strerror(-fd));
+        snprintf(hello, sizeof(hello), "{\"id\":1,\"method\":\"hello\",\"version\":1,\"vm\":\"%s\"}", vm);
+        r = request(fd, hello, NULL, 0, 5);
+        if (!result_of(r))
+                bail("hello %s: %s", vm, r ? json_object_to_json_string(r) : "none");
+        json_object_put(r);
+        return fd;
+}
+
+static int count_open_fds(void) {
+        char path[64];
+        int n = 0;
+        for (int i = 0; i < 4096; i++) {
+                snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int) daemon_pid, i);
+                n += access(path, F_OK) == 0;
+        }
+        return n;
+}
+
+/* The daemon's fd count once it stops changing (closed connections are released asynchronously). */
+static int count_open_fds_settled(void) {
+        int prev = count_open_fds();
+        for (int i = 0; i < 150; i++) {
+                usleep(20000);
+                int n = count_open_fds();
+                if (n == prev)
+                        return n;
+                prev = n;
+        }
+        return prev;
+}
+
+static void write_kernel(char *path, size_t size) {
+        static char image[4096];
+        memcpy(image + 0x202, "HdrS", 4);   /* the bzImage magic the kexec loader checks */
+        snprintf(path, size, "%s/vmlinuz-next", work_dir);
+        write_text(path, "");
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, image, sizeof(image)) != (ssize_t) sizeof(image))
+                bail("write kernel: %m");
+        close(fd);
+}
