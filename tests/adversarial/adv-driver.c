@@ -642,7 +642,7 @@ static void scenario_kill(int baseline) {
                 wait_pid(pid, 5);
                 ok += reclaim_and_forget(vm) == 0;
         }
-        CHECK(ok == 10, "10 clients SIGKILLed after hello: each VM claimable again at once (%d)", ok);
+        CHECK(ok == 10, "10 clients SIGKILLed after hello: each VM claimable again (%d)", ok);
         ok = 0;
         for (int i = 0; i < 20; i++) {
                 char vm[32];
