@@ -159,6 +159,45 @@ static int id_from_json(json_object *o, uint64_t *ret) {
         return 0;
 }
 
+/*
+ * Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
+ * json-c's own check lets all three through, and these strings end up in logs and in
+ * replies to other clients.
+ */
+static bool utf8_is_valid(const char *buf, size_t len) {
+        const unsigned char *p = (const unsigned char *) buf, *end = p + len;
+
+        while (p < end) {
+                unsigned char c = *p;
+                size_t n;
+                uint32_t cp, min;
+
+                if (c < 0x80) {
+                        p++;
+                        continue;
+                }
+                if (c >= 0xc2 && c <= 0xdf) {
+                        n = 1; cp = c & 0x1f; min = 0x80;
+                } else if (c >= 0xe0 && c <= 0xef) {
+                        n = 2; cp = c & 0x0f; min = 0x800;
+                } else if (c >= 0xf0 && c <= 0xf4) {
+                        n = 3; cp = c & 0x07; min = 0x10000;
+                } else
+                        return false;   /* continuation byte, 0xc0/0xc1 or 0xf5.. */
+                if ((size_t) (end - p) <= n)
+                        return false;
+                for (size_t i = 1; i <= n; i++) {
+                        if ((p[i] & 0xc0) != 0x80)
+                                return false;
+                        cp = (cp << 6) | (p[i] & 0x3f);
+                }
+                if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                        return false;
+                p += n + 1;
+        }
+        return true;
+}
+
 int proto_request_parse(const char *buf, size_t len, unsigned max_depth, ProtoRequest *r, ProtoError *err) {
         json_tokener *tok;
         json_object *obj, *o;
@@ -172,7 +211,11 @@ int proto_request_parse(const char *buf, size_t len, unsigned max_depth, ProtoRe
         if (memchr(buf, 0, len))
                 return proto_error_set(err, PROTO_E_INVALID_JSON, EINVAL, "message contains a NUL byte");
 
-        tok = json_tokener_new_ex(max_depth > 0 ? (int) max_depth : 1);
+        if (!utf8_is_valid(buf, len))
+                return proto_error_set(err, PROTO_E_INVALID_JSON, EINVAL, "message is not valid UTF-8");
+
+        /* json-c counts one level more than we do: new_ex(N) accepts N-1 levels of nesting. */
+        tok = json_tokener_new_ex(max_depth > 0 ? (int) max_depth + 1 : 2);
         if (!tok)
                 return proto_error_set(err, PROTO_E_INTERNAL, ENOMEM, "out of memory");
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
