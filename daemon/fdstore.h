@@ -10,7 +10,7 @@
  * never occurs in VM ids, labels or session names:
  *   "ses/<session>"       a LUO session fd          (ses/luvf/vm-1/0)
  *   "item/<vm>/<label>"   a preserved item's fd     (item/vm-1/ram/node0)
- *   "state"               the registry memfd of a prepared update
+ *   "state"               the registry memfd of a prepared update, or of the incoming one during the restore
  * Without $NOTIFY_SOCKET every push is a successful no-op.
  */
 #pragma once

@@ -73,7 +73,7 @@ int manager_new(sd_event *e, Config *config, const ManagerOptions *opts, Manager
                 return -ENOMEM;
         m->event = sd_event_ref(e);
         m->config = config;
-        m->state_session_fd = m->state_memfd = -EBADF;
+        m->state_session_fd = m->state_memfd = m->incoming_memfd = -EBADF;
         m->state_dir = strdup(opts->state_dir);
         m->luo_path = opts->luo_path ? strdup(opts->luo_path) : NULL;
         m->skip_irq_disable = opts->skip_irq_disable;
@@ -98,6 +98,7 @@ Manager *manager_free(Manager *m) {
         registry_free(m->reg);
         safe_close(m->state_session_fd);
         safe_close(m->state_memfd);
+        safe_close(m->incoming_memfd);
         luo_free(m->luo);
         sd_event_unref(m->event);
         free(m->state_dir);
@@ -268,9 +269,13 @@ int manager_startup(Manager *m) {
                 }
                 m->state = UPDATE_IDLE;
         }
-        if (m->boot_incoming)
+        if (m->boot_incoming) {
+                /* Stored fds the restore did not adopt (a session finished before a restart) end now. */
+                if (m->stored_fds)
+                        manager_fdstore_drop_rest(m->stored_fds);
                 /* The incoming memfd is the record until the restore completes, which saves. */
                 return 0;
+        }
         return manager_save(m);
 }
 

@@ -92,6 +92,7 @@ typedef struct Manager {
         uint64_t update_id;
         int state_session_fd;           /* luvf:state: outgoing (prepared) or incoming */
         int state_memfd;                /* registry memfd preserved in it (outgoing) */
+        int incoming_memfd;             /* the registry memfd retrieved from it (incoming, until the restore is done) */
         Call *prepare_call;
         Call *commit_call;
         bool commit_force;

@@ -15,8 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fdstore.h"
 #include "log.h"
 #include "manager.h"
+#include "manager-fdstore.h"
 #include "message-ids.h"
 #include "pci-addr.h"
 #include "vfio-dev.h"
@@ -304,23 +306,72 @@ static int on_grace(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/*
+ * A daemon restarted during the restore: the kernel will not hand out the state session
+ * again (EINVAL, already retrieved), but the service manager's fd store kept it, with the
+ * registry memfd (unchanged since the kexec: it describes the incoming update).
+ */
+static int adopt_stored_state(Manager *m, int *ret_sfd, int *ret_memfd) {
+        _cleanup_close_ int sfd = -EBADF, memfd = -EBADF;
+        char name[FDSTORE_NAME_MAX + 1];
+        int r;
+
+        if (!m->stored_fds)
+                return -ENOENT;
+        r = fdstore_name_session(REG_STATE_SESSION, name, sizeof(name));
+        if (r < 0)
+                return r;
+        sfd = listen_fds_pop(m->stored_fds, name);
+        memfd = listen_fds_pop(m->stored_fds, FDSTORE_STATE);
+        if (sfd < 0 || memfd < 0)
+                return -ENOENT;
+        if (lseek(memfd, 0, SEEK_SET) < 0)   /* the store's copy shares our predecessor's offset */
+                return -errno;
+        *ret_sfd = TAKE_FD(sfd);
+        *ret_memfd = TAKE_FD(memfd);
+        return 0;
+}
+
+/* Restarted: @s was either kept in the fd store (still open) or finished before the restart. */
+static void adopt_session(Manager *m, RegVm *vm, RegSession *s) {
+        int r;
+
+        if (m->stored_fds && manager_fdstore_adopt_session(m, m->stored_fds, vm, s))
+                return;
+        /* Not in the store: retrieved and finished (the VM was restored), or never retrieved. */
+        r = luo_session_retrieve(m->luo, s->name, &s->fd);
+        if (r < 0) {
+                s->fd = -EBADF;
+                s->error = -r;
+                s->finished = r == -ENOENT;
+                if (r != -ENOENT)
+                        log_full(LOG_ERR, r, vm->id, s->name, NULL, "RETRIEVE_SESSION failed: %m");
+        }
+}
+
 int restore_start(Manager *m) {
         _cleanup_close_ int sfd = -EBADF, memfd = -EBADF;
         Registry *reg = NULL;
-        bool waiting = false;
+        bool waiting = false, restarted = false;
         int r;
 
         r = luo_session_retrieve(m->luo, REG_STATE_SESSION, &sfd);
         if (r == -ENOENT)
                 return 0;   /* cold boot or no update: nothing came in */
-        if (r < 0) {
-                log_error_errno(r, "Retrieving our state session %s failed: %m", REG_STATE_SESSION);
+        if (r == -EINVAL && adopt_stored_state(m, &sfd, &memfd) >= 0) {
+                restarted = true;
+                log_notice("Restarted during the restore: state session %s and registry adopted from the fd store",
+                           REG_STATE_SESSION);
+        } else if (r < 0) {
+                log_error_errno(r, "Retrieving our state session %s failed%s: %m", REG_STATE_SESSION,
+                                r == -EINVAL ? " (already retrieved, and not in the fd store)" : "");
                 return 0;
-        }
-        r = luo_session_retrieve_fd(m->luo, sfd, REG_STATE_TOKEN, &memfd);
-        if (r < 0) {
-                log_error_errno(r, "Retrieving the registry memfd failed: %m");
-                return 0;
+        } else {
+                r = luo_session_retrieve_fd(m->luo, sfd, REG_STATE_TOKEN, &memfd);
+                if (r < 0) {
+                        log_error_errno(r, "Retrieving the registry memfd failed: %m");
+                        return 0;
+                }
         }
         r = registry_read_fd(memfd, &reg);
         if (r < 0) {
@@ -330,6 +381,7 @@ int restore_start(Manager *m) {
         m->reg = reg;
         m->boot_incoming = true;
         m->state_session_fd = TAKE_FD(sfd);
+        m->incoming_memfd = TAKE_FD(memfd);
         m->state = UPDATE_RESTORING;
         if (!m->reg->update)
                 m->reg->update = json_object_new_object();
@@ -342,19 +394,27 @@ int restore_start(Manager *m) {
 
         for (size_t i = 0; i < m->reg->n_vms; i++) {
                 RegVm *vm = m->reg->vms[i];
+                size_t finished = 0;
                 vm->incoming = vm->n_sessions > 0;
                 vm->next_session = 0;    /* incoming names are separate from new outgoing ones; restart after finish */
                 for (size_t j = 0; j < vm->n_sessions; j++) {
                         RegSession *s = &vm->sessions[j];
-                        r = luo_session_retrieve(m->luo, s->name, &s->fd);
-                        if (r < 0) {
-                                s->fd = -EBADF;
-                                s->error = -r;
-                                log_full(LOG_ERR, r, vm->id, s->name, NULL, "RETRIEVE_SESSION failed: %m");
+                        if (restarted) {
+                                adopt_session(m, vm, s);
+                                finished += s->finished;
+                        } else {
+                                r = luo_session_retrieve(m->luo, s->name, &s->fd);
+                                if (r < 0) {
+                                        s->fd = -EBADF;
+                                        s->error = -r;
+                                        log_full(LOG_ERR, r, vm->id, s->name, NULL, "RETRIEVE_SESSION failed: %m");
+                                }
                         }
                         for (size_t k = 0; k < s->n_items; k++) {
                                 RegItem *it = &s->items[k];
                                 it->incoming = true;
+                                if (it->fd >= 0)
+                                        continue;   /* adopted from the fd store */
                                 /* VFIO devices must be bound first; everything else is retrieved now. */
                                 if (it->kind == REG_KIND_VFIO && s->fd >= 0) {
                                         if (pci_bound_to_vfio(it->pci))
@@ -364,6 +424,13 @@ int restore_start(Manager *m) {
                                 } else
                                         retrieve_item(m, vm, s, it);
                         }
+                }
+                if (restarted && vm->n_sessions > 0 && finished == vm->n_sessions) {
+                        /* Every session finished before the restart: the VMM reported "restored". */
+                        while (vm->n_sessions > 0)
+                                reg_vm_remove_session(vm, &vm->sessions[vm->n_sessions - 1]);
+                        vm->restored = true;
+                        log_full(LOG_NOTICE, 0, vm->id, NULL, NULL, "restored before the daemon restarted");
                 }
         }
         if (waiting) {
@@ -648,10 +715,15 @@ int restore_finish_vm(Manager *m, RegVm *vm, ProtoError *err) {
                 int r;
                 if (s->fd < 0 || s->finished)
                         continue;
+                /* Out of the store first: a restart must not find a finished session there. */
+                fdstore_mirror_drop_session(m->fdstore, s->name);
                 r = luo_session_finish(m->luo, s->fd);
-                if (r < 0)
+                if (r < 0) {
+                        if (m->fdstore)
+                                fdstore_mirror_sync(m->fdstore);   /* still open: back into the store */
                         return proto_error_set(err, PROTO_E_KERNEL, r, "FINISH %s: %s%s", s->name, strerror(-r),
                                                r == -EBUSY ? " (bind every VFIO device to iommufd first)" : "");
+                }
                 s->finished = true;
                 log_full(LOG_INFO, 0, vm->id, s->name, NULL, "session finished");
         }
@@ -659,6 +731,8 @@ int restore_finish_vm(Manager *m, RegVm *vm, ProtoError *err) {
                 reg_vm_remove_session(vm, &vm->sessions[vm->n_sessions - 1]);
         vm->next_session = 0;
         vm->restored = true;
+        if (m->fdstore)
+                fdstore_mirror_sync(m->fdstore);   /* the items' copies too, now */
         restore_record_vm(m, vm->id, "t_restored_us");
         manager_progress(m, vm->id, "restored");
         /* No mirror write per VM: the incoming memfd is the record until the restore is
@@ -703,11 +777,13 @@ void restore_check_done(Manager *m) {
                         return;
         m->state = UPDATE_FINISHING;
         if (m->state_session_fd >= 0) {
+                fdstore_mirror_drop_session(m->fdstore, REG_STATE_SESSION);
                 r = luo_session_finish(m->luo, m->state_session_fd);
                 if (r < 0)
                         log_warning_errno(r, "FINISH of %s failed: %m", REG_STATE_SESSION);
                 m->state_session_fd = safe_close(m->state_session_fd);
         }
+        m->incoming_memfd = safe_close(m->incoming_memfd);
         if (luo_get_abi(m->luo) == LUO_ABI_V4) {
                 r = luo_finish(m->luo);
                 if (r < 0)
