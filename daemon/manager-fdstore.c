@@ -63,21 +63,6 @@ void manager_fdstore_drop_rest(ListenFds *l) {
                 }
 }
 
-int manager_fdstore_adopt(Manager *m, ListenFds *l) {
-        int sessions = 0;
-
-        if (!m->reg || m->boot_incoming)
-                return 0;
-        for (size_t i = 0; i < m->reg->n_vms; i++)
-                for (size_t j = 0; j < m->reg->vms[i]->n_sessions; j++)
-                        sessions += manager_fdstore_adopt_session(m, l, m->reg->vms[i], &m->reg->vms[i]->sessions[j]);
-        /* Anything else (an abandoned update's state, a forgotten VM) must end now. */
-        manager_fdstore_drop_rest(l);
-        if (sessions > 0)
-                (void) manager_save(m);
-        return sessions;
-}
-
 static Pushed *pushed_find(FdStoreMirror *f, const char *name) {
         for (size_t i = 0; i < f->n_pushed; i++)
                 if (strcmp(f->pushed[i].name, name) == 0)

@@ -20,15 +20,6 @@
 typedef struct FdStoreMirror FdStoreMirror;
 
 /*
- * manager_fdstore_adopt() - after manager_startup() on a boot without an incoming update:
- * give every registry session whose fd came back in @l that fd, and its items their fds,
- * and mark those items preserved again (the kernel never let go of them). Fds in @l that
- * belong to nothing are closed and removed from the store. Returns the number of
- * sessions recovered.
- */
-int manager_fdstore_adopt(Manager *m, ListenFds *l);
-
-/*
  * manager_fdstore_adopt_session() - the same for one session of @vm: true if its fd was
  * in @l (the session and its items are then attached and not lost).
  */
