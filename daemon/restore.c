@@ -349,6 +349,27 @@ static void adopt_session(Manager *m, RegVm *vm, RegSession *s) {
         }
 }
 
+/*
+ * The kernel failed our state session or its memfd, but an update did come in: the mirror
+ * file was written from the same serialisation as the memfd and synced right before the
+ * reboot call, so while it still records that update as frozen it describes the incoming
+ * sessions exactly, and the VMs' sessions (intact in the kernel) need not be lost.
+ */
+static int registry_from_mirror(Manager *m, Registry **ret) {
+        _cleanup_(registry_freep) Registry *reg = NULL;
+        json_object *st;
+        int r;
+
+        r = registry_load_file(m->state_dir, &reg);
+        if (r < 0)
+                return r;
+        if (!reg->update || !json_object_object_get_ex(reg->update, "state", &st) ||
+            !json_object_is_type(st, json_type_string) || strcmp(json_object_get_string(st), "frozen") != 0)
+                return -ESTALE;
+        *ret = TAKE_PTR(reg);
+        return 0;
+}
+
 int restore_start(Manager *m) {
         _cleanup_close_ int sfd = -EBADF, memfd = -EBADF;
         Registry *reg = NULL;
@@ -362,21 +383,34 @@ int restore_start(Manager *m) {
                 restarted = true;
                 log_notice("Restarted during the restore: state session %s and registry adopted from the fd store",
                            REG_STATE_SESSION);
-        } else if (r < 0) {
-                log_error_errno(r, "Retrieving our state session %s failed%s: %m", REG_STATE_SESSION,
-                                r == -EINVAL ? " (already retrieved, and not in the fd store)" : "");
+        } else if (r == -EINVAL) {
+                /* A predecessor in this boot retrieved everything: nothing is left to retrieve. */
+                log_error_errno(r, "Retrieving our state session %s failed (already retrieved, and not in the fd store): %m",
+                                REG_STATE_SESSION);
                 return 0;
-        } else {
+        } else if (r < 0)
+                log_error_errno(r, "Retrieving our state session %s failed: %m", REG_STATE_SESSION);
+        else {
                 r = luo_session_retrieve_fd(m->luo, sfd, REG_STATE_TOKEN, &memfd);
-                if (r < 0) {
+                if (r < 0)
                         log_error_errno(r, "Retrieving the registry memfd failed: %m");
-                        return 0;
+        }
+        if (memfd >= 0) {
+                r = registry_read_fd(memfd, &reg);
+                if (r < 0) {
+                        log_error_errno(r, "The incoming registry is unreadable: %m");
+                        memfd = safe_close(memfd);
                 }
         }
-        r = registry_read_fd(memfd, &reg);
-        if (r < 0) {
-                log_error_errno(r, "The incoming registry is unreadable: %m");
-                return 0;
+        if (!reg) {
+                r = registry_from_mirror(m, &reg);
+                if (r < 0) {
+                        log_error_errno(r, "No record of the incoming update in the registry mirror in %s either (%m): "
+                                        "its VMs cannot be restored", m->state_dir);
+                        return 0;
+                }
+                log_warning("Restoring from the registry mirror in %s, written at the same commit as the lost memfd",
+                            m->state_dir);
         }
         m->reg = reg;
         m->boot_incoming = true;
