@@ -101,7 +101,14 @@ static void write_kernel(char *path, size_t size) {
 
 /* ------------------------------------------------------------------ bare */
 
+/* commit request (bare: start of the freeze work) -> entry of the reboot(KEXEC) call */
+static double to_reboot_call_ms(void) {
+        const char *e = getenv("LUO_EMU_REBOOT_US");
+        return e ? (double) (strtoull(e, NULL, 10) - load_u64("t_freeze")) / 1000.0 : -1.0;
+}
+
 static void bare(void) {
+        uint64_t t0 = now_us();   /* the restore path starts before /dev/liveupdate is opened */
         Luo *l = NULL;
         char name[64];
         int r;
@@ -150,7 +157,7 @@ static void bare(void) {
                 die("reboot returned", r);
         }
         {
-                uint64_t tb = now_us(), te;
+                uint64_t tb = t0, te;
                 int sfd, fd;
 
                 r = luo_session_retrieve(l, "bare:state", &sfd);
@@ -182,9 +189,10 @@ static void bare(void) {
                 if (luo_get_abi(l) == LUO_ABI_V4)
                         (void) luo_finish(l);
                 te = now_us();
-                printf("BENCH mode=bare abi=%s vms=%u fds=%u freeze_ms=%.2f restore_ms=%.2f rss_kib=0\n",
+                printf("BENCH mode=bare abi=%s vms=%u fds=%u freeze_ms=%.2f restore_ms=%.2f rss_kib=0 to_reboot_call_ms=%.2f\n",
                        luo_abi_to_string(luo_get_abi(l)), n_vms, n_fds,
-                       (double) (tb - load_u64("t_freeze")) / 1000.0, (double) (te - tb) / 1000.0);
+                       (double) (load_u64("t_boot") - load_u64("t_freeze")) / 1000.0, (double) (te - tb) / 1000.0,
+                       to_reboot_call_ms());
         }
         luo_free(l);
 }
@@ -207,7 +215,20 @@ static int connect_sock(const char *path) {
         return fd;
 }
 
-static void start_daemon(void) {
+/* The VMM socket, bound here and passed like lu-vfiod.socket does: VMMs can connect before the daemon runs. */
+static int listen_vmm(void) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);   /* inherited by the daemon: no CLOEXEC */
+
+        memcpy(sa.sun_path, vmm_sock, strlen(vmm_sock) + 1);
+        (void) unlink(vmm_sock);
+        if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, SOMAXCONN) < 0)
+                die("listen on the VMM socket", -errno);
+        return fd;
+}
+
+/* Socket-activated like the unit: the listening socket is fd 3, named "vmm". */
+static void start_daemon(int listen_fd) {
         char a1[400], a2[400], a3[400], a4[400];
         char *argv[] = { (char *) daemon_bin, a1, a2, a3, a4, NULL };
 
@@ -217,19 +238,27 @@ static void start_daemon(void) {
         snprintf(a4, sizeof(a4), "--config=%s/bench.conf", dir);
         daemon_pid = fork();
         if (daemon_pid == 0) {
+                char pid[32];
                 int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
                 if (null >= 0 && !getenv("BENCH_VERBOSE"))
                         dup2(null, STDERR_FILENO);   /* keep the log quiet: we time it */
+                if (dup2(listen_fd, 3) < 0)
+                        _exit(127);
+                snprintf(pid, sizeof(pid), "%d", (int) getpid());
+                setenv("LISTEN_PID", pid, 1);
+                setenv("LISTEN_FDS", "1", 1);
+                setenv("LISTEN_FDNAMES", "vmm", 1);
                 execv(argv[0], argv);
                 _exit(127);
         }
-        for (int i = 0; i < 2000; i++) {
+        close(listen_fd);
+        for (int i = 0; i < 20000; i++) {
                 int fd = connect_sock(ctl_sock);
                 if (fd >= 0) {
                         close(fd);
                         return;
                 }
-                usleep(1000);
+                usleep(100);
         }
         die("daemon did not start", -ETIMEDOUT);
 }
@@ -265,139 +294,160 @@ static long daemon_rss_kib(void) {
         return kib;
 }
 
-static void daemon_mode(void) {
-        LuClient **c = calloc(n_vms, sizeof(LuClient *));
-        char vm[32], label[32];
-        int ctl, r;
+static void read_bytes(int fd, unsigned n, const char *what) {
+        char b[256];
+        while (n > 0) {
+                ssize_t k = read(fd, b, n < sizeof(b) ? n : sizeof(b));
+                if (k <= 0)
+                        die(what, k < 0 ? -errno : -EPIPE);
+                n -= (unsigned) k;
+        }
+}
 
-        start_daemon();
-        if (getenv("BENCH_VERBOSE"))
-                fprintf(stderr, "BENCH daemon up after %.2f ms\n", boot == 1 ? (double) (now_us() - load_u64("t_boot")) / 1000.0 : 0.0);
-        ctl = connect_sock(ctl_sock);
+/* Boot 0's VMM @v: hand over its memfds, say so on @ready, then acknowledge every event until the kexec. */
+static _Noreturn void vmm_before(unsigned v, int ready) {
+        LuClient *c = NULL;
+        char vm[32], label[32];
+        int r;
+
+        snprintf(vm, sizeof(vm), "bench-%u", v);
+        r = lu_client_connect(vmm_sock, vm, &c);
+        if (r < 0)
+                die("connect", r);
+        for (unsigned i = 0; i < n_fds; i++) {
+                int fd = memfd_small(i);
+                snprintf(label, sizeof(label), "ram%u", i);
+                r = lu_client_preserve(c, label, fd, NULL);
+                if (r < 0)
+                        die(lu_client_last_error(c), r);
+                close(fd);
+        }
+        if (write(ready, "r", 1) != 1)
+                die("ready", -errno);
+        for (;;) {
+                LuEvent ev;
+                r = lu_client_next_event(c, -1, &ev);
+                if (r < 0)
+                        die("event", r);
+                if (ev.type == LU_EVENT_PREPARE || ev.type == LU_EVENT_FREEZE)
+                        (void) lu_client_ack(c, &ev, true, NULL);
+        }
+}
+
+/* Boot 1's restarted VMM @v: once @go closes, reclaim everything, check it, report restored; time in @done. */
+static _Noreturn void vmm_after(unsigned v, int go, uint64_t *done) {
+        LuClient *c = NULL;
+        char vm[32], b;
+        int r;
+
+        if (read(go, &b, 1) != 0)
+                die("go", -EPROTO);
+        snprintf(vm, sizeof(vm), "bench-%u", v);
+        r = lu_client_connect(vmm_sock, vm, &c);
+        if (r < 0)
+                die("reconnect", r);
+        /* All of a VM's items in one round trip per LU_CLIENT_RECLAIM_MAX labels. */
+        for (unsigned i0 = 0; i0 < n_fds; i0 += LU_CLIENT_RECLAIM_MAX) {
+                char names[LU_CLIENT_RECLAIM_MAX][16];
+                const char *labels[LU_CLIENT_RECLAIM_MAX];
+                int fds[LU_CLIENT_RECLAIM_MAX];
+                unsigned k = n_fds - i0 < LU_CLIENT_RECLAIM_MAX ? n_fds - i0 : LU_CLIENT_RECLAIM_MAX;
+
+                for (unsigned j = 0; j < k; j++) {
+                        snprintf(names[j], sizeof(names[j]), "ram%u", i0 + j);
+                        labels[j] = names[j];
+                }
+                r = lu_client_reclaim_many(c, labels, k, fds, NULL);
+                if (r < 0)
+                        die("reclaim", r);
+                for (unsigned j = 0; j < k; j++) {
+                        /* mapped, not pread(): luo-emu traps every pread64, bare mode reads nothing */
+                        unsigned *got = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fds[j], 0);
+                        if (got == MAP_FAILED || *got != i0 + j)
+                                die("reclaimed memfd has wrong contents", -EBADMSG);
+                        munmap(got, 4096);
+                        close(fds[j]);
+                }
+        }
+        r = lu_client_restored(c);
+        if (r < 0)
+                die("restored", r);
+        done[v] = now_us();
+        lu_client_free(c);
+        _exit(0);
+}
+
+static void daemon_mode(void) {
+        int ctl, pipefd[2];
+
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                die("pipe", -errno);
         if (boot == 0) {
                 char kernel[400], req[600];
-                struct pollfd *p = calloc(n_vms, sizeof(struct pollfd));
-                json_object *o;
-                long rss;
 
+                start_daemon(listen_vmm());
+                ctl = connect_sock(ctl_sock);
+                /* one process per VMM, as on a host, so that acknowledgements overlap */
                 for (unsigned v = 0; v < n_vms; v++) {
-                        snprintf(vm, sizeof(vm), "bench-%u", v);
-                        r = lu_client_connect(vmm_sock, vm, &c[v]);
-                        if (r < 0)
-                                die("connect", r);
-                        for (unsigned i = 0; i < n_fds; i++) {
-                                int fd = memfd_small(i);
-                                snprintf(label, sizeof(label), "ram%u", i);
-                                r = lu_client_preserve(c[v], label, fd, NULL);
-                                if (r < 0)
-                                        die(lu_client_last_error(c[v]), r);
-                                close(fd);
+                        pid_t pid = fork();
+                        if (pid < 0)
+                                die("fork", -errno);
+                        if (pid == 0) {
+                                close(pipefd[0]);
+                                vmm_before(v, pipefd[1]);
                         }
                 }
-                rss = daemon_rss_kib();
-                save_u64("rss", (uint64_t) rss);
+                close(pipefd[1]);
+                read_bytes(pipefd[0], n_vms, "VMMs ready");
+                save_u64("rss", (uint64_t) daemon_rss_kib());
                 write_kernel(kernel, sizeof(kernel));
                 snprintf(req, sizeof(req), "{\"id\":1,\"method\":\"prepare\",\"kernel\":\"%s\"}", kernel);
-                if (send(ctl, req, strlen(req), MSG_NOSIGNAL) < 0)
-                        die("prepare send", -errno);
-                /* ack prepare for everyone, then commit and ack freeze until the machine goes */
-                for (unsigned acked = 0; acked < n_vms;) {
-                        for (unsigned v = 0; v < n_vms; v++) {
-                                LuEvent ev;
-                                if (lu_client_next_event(c[v], 0, &ev) >= 0 && ev.type == LU_EVENT_PREPARE) {
-                                        if ((r = lu_client_ack(c[v], &ev, true, NULL)) < 0)
-                                                die("ack prepare", r);
-                                        acked++;
-                                }
-                        }
-                }
-                for (;;) {
-                        char buf[4096];
-                        ssize_t n = recv(ctl, buf, sizeof(buf) - 1, 0);
-                        if (n <= 0)
-                                die("prepare reply", -EIO);
-                        buf[n] = 0;
-                        if (strstr(buf, "\"id\":1,")) {
-                                if (!strstr(buf, "\"result\""))
-                                        die(buf, -EINVAL);
-                                break;
-                        }
+                {
+                        json_object *o = ctl_call(ctl, req);   /* answered once every VMM acknowledged */
+                        if (!o || !json_object_object_get_ex(o, "result", NULL))
+                                die(o ? json_object_to_json_string(o) : "prepare", -EINVAL);
+                        json_object_put(o);
                 }
                 save_u64("t_freeze", now_us());
                 if (send(ctl, "{\"id\":2,\"method\":\"commit\"}", strlen("{\"id\":2,\"method\":\"commit\"}"), MSG_NOSIGNAL) < 0)
                         die("commit", -errno);
-                for (unsigned v = 0; v < n_vms; v++)
-                        p[v] = (struct pollfd) { .fd = lu_client_get_fd(c[v]), .events = POLLIN };
-                for (;;) {
-                        if (poll(p, n_vms, 10000) <= 0)
-                                die("no freeze events", -ETIMEDOUT);
-                        for (unsigned v = 0; v < n_vms; v++) {
-                                LuEvent ev;
-                                if (!(p[v].revents & POLLIN))
-                                        continue;
-                                while (lu_client_next_event(c[v], 0, &ev) >= 0)
-                                        if (ev.type == LU_EVENT_FREEZE)
-                                                (void) lu_client_ack(c[v], &ev, true, NULL);
-                        }
-                        o = NULL;
-                        (void) o;
-                }
+                for (;;)
+                        pause();   /* the kexec ends this boot */
         }
         {
-                uint64_t tb = load_u64("t_boot"), te;
+                uint64_t tb, te = 0, *done;
                 json_object *o;
                 long rss;
+                int lfd = listen_vmm();
 
-                /* VMMs are separate processes: restart them as up to 8 parallel workers. */
-                unsigned workers = n_vms < 8 ? n_vms : 8;
-                pid_t pids[8];
-                for (unsigned w = 0; w < workers; w++) {
-                        pids[w] = fork();
-                        if (pids[w] < 0)
+                done = mmap(NULL, n_vms * sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+                if (done == MAP_FAILED)
+                        die("mmap", -errno);
+                /* The restarted VMMs exist before the daemon (like VMs started by their own units) and
+                 * connect as soon as it is started; the socket queues them until it accepts. */
+                for (unsigned v = 0; v < n_vms; v++) {
+                        pid_t pid = fork();
+                        if (pid < 0)
                                 die("fork", -errno);
-                        if (pids[w] > 0)
-                                continue;
-                        for (unsigned v = w; v < n_vms; v += workers) {
-                                snprintf(vm, sizeof(vm), "bench-%u", v);
-                                r = lu_client_connect(vmm_sock, vm, &c[v]);
-                                if (r < 0)
-                                        die("reconnect", r);
-                                /* All of a VM's items in one round trip per LU_CLIENT_RECLAIM_MAX labels. */
-                                for (unsigned i0 = 0; i0 < n_fds; i0 += LU_CLIENT_RECLAIM_MAX) {
-                                        char names[LU_CLIENT_RECLAIM_MAX][16];
-                                        const char *labels[LU_CLIENT_RECLAIM_MAX];
-                                        int fds[LU_CLIENT_RECLAIM_MAX];
-                                        unsigned k = n_fds - i0 < LU_CLIENT_RECLAIM_MAX ? n_fds - i0 : LU_CLIENT_RECLAIM_MAX;
-
-                                        for (unsigned j = 0; j < k; j++) {
-                                                snprintf(names[j], sizeof(names[j]), "ram%u", i0 + j);
-                                                labels[j] = names[j];
-                                        }
-                                        r = lu_client_reclaim_many(c[v], labels, k, fds, NULL);
-                                        if (r < 0)
-                                                die("reclaim", r);
-                                        for (unsigned j = 0; j < k; j++) {
-                                                unsigned got = ~0u;
-                                                if (pread(fds[j], &got, sizeof(got), 0) != sizeof(got) || got != i0 + j)
-                                                        die("reclaimed memfd has wrong contents", -EBADMSG);
-                                                close(fds[j]);
-                                        }
-                                }
-                                r = lu_client_restored(c[v]);
-                                if (r < 0)
-                                        die("restored", r);
-                                lu_client_free(c[v]);
-                                c[v] = NULL;
+                        if (pid == 0) {
+                                close(pipefd[1]);
+                                vmm_after(v, pipefd[0], done);
                         }
-                        _exit(0);
                 }
-                for (unsigned w = 0; w < workers; w++) {
+                close(pipefd[0]);
+                tb = now_us();
+                save_u64("t_restore", tb);
+                close(pipefd[1]);   /* go */
+                start_daemon(lfd);
+                ctl = connect_sock(ctl_sock);
+                for (unsigned v = 0; v < n_vms; v++) {
                         int st;
-                        if (waitpid(pids[w], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-                                die("a VMM worker failed", -EIO);
+                        if (wait(&st) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                                die("a VMM failed", -EIO);
                 }
+                for (unsigned v = 0; v < n_vms; v++)
+                        te = done[v] > te ? done[v] : te;
                 /* The daemon finished the last session before answering the last "restored". */
-                te = now_us();
                 for (;;) {
                         o = ctl_call(ctl, "{\"id\":3,\"method\":\"status\"}");
                         if (o && strcmp(json_object_get_string(json_object_object_get(
@@ -413,16 +463,18 @@ static void daemon_mode(void) {
                 {
                         json_object *t = json_object_object_get(json_object_object_get(o, "result"), "timeline");
                         json_object *f = json_object_object_get(t, "freeze_ms"), *x = json_object_object_get(t, "restore_ms");
+                        /* the whole timeline, for finding where the time goes */
+                        if (getenv("LU_BENCH_TIMELINE"))
+                                fprintf(stderr, "%s\n", json_object_to_json_string_ext(t, JSON_C_TO_STRING_PRETTY));
                         printf("BENCH mode=daemon abi=%s vms=%u fds=%u freeze_ms=%.2f restore_ms=%.2f rss_kib=%ld rss_after_kib=%ld "
-                               "daemon_freeze_ms=%.2f daemon_restore_ms=%.2f\n",
-                               json_object_get_string(json_object_object_get(t, "abi")) ?: "?", n_vms, n_fds, (double) (tb - load_u64("t_freeze")) / 1000.0,
+                               "daemon_freeze_ms=%.2f daemon_restore_ms=%.2f to_reboot_call_ms=%.2f\n",
+                               json_object_get_string(json_object_object_get(t, "abi")) ?: "?", n_vms, n_fds,
+                               (double) (load_u64("t_boot") - load_u64("t_freeze")) / 1000.0,
                                (double) (te - tb) / 1000.0, (long) load_u64("rss"), rss,
-                               f ? json_object_get_double(f) : -1.0, x ? json_object_get_double(x) : -1.0);
+                               f ? json_object_get_double(f) : -1.0, x ? json_object_get_double(x) : -1.0,
+                               to_reboot_call_ms());
                 }
                 json_object_put(o);
-                for (unsigned v = 0; v < n_vms; v++)
-                        lu_client_free(c[v]);
-                free(c);
                 kill(daemon_pid, SIGTERM);
                 waitpid(daemon_pid, NULL, 0);
         }

@@ -50,6 +50,7 @@ extern struct rlimit machine_nofile;   /* luo-emu's original RLIMIT_NOFILE */
 
 struct emu_state {
         unsigned boot;                  /* LUO_EMU_BOOT of the running machine */
+        uint64_t reboot_call_us;        /* CLOCK_REALTIME µs: entry of the reboot(KEXEC) that started it */
         char *cmdline;                  /* command line of this boot */
         bool luo_enabled;               /* liveupdate=on and kho=on this boot */
         pid_t init_pid;                 /* machine init, host PID */

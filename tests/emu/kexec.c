@@ -6,6 +6,7 @@
  * the syscall's result), and the switch to the next boot.
  */
 #include <errno.h>
+#include <time.h>
 #include <fcntl.h>
 #include <linux/reboot.h>
 #include <stdio.h>
@@ -181,7 +182,12 @@ void kexec_reboot_call(struct call *c) {
                 return call_reply(c, -EINVAL);
 
         switch (cmd) {
-        case LINUX_REBOOT_CMD_KEXEC:
+        case LINUX_REBOOT_CMD_KEXEC: {
+                struct timespec ts;
+                uint64_t t_call;
+
+                (void) clock_gettime(CLOCK_REALTIME, &ts);
+                t_call = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
                 if (!emu.kexec_loaded)
                         return call_reply(c, -EINVAL);
                 r = opt.abi == EMU_ABI_V4 ? luo_v4_freeze_all() : luo_freeze_all();
@@ -191,6 +197,7 @@ void kexec_reboot_call(struct call *c) {
                 }
                 next_enabled = cmdline_luo_enabled(emu.kexec_cmdline);
                 log_debug("kexec committed (boot %u -> %u)", emu.boot, emu.boot + 1);
+                emu.reboot_call_us = t_call;
                 /* The old machine's files die with it; only what LUO froze survives. */
                 machine_stop(c);
                 luo_handover(next_enabled);
@@ -203,6 +210,7 @@ void kexec_reboot_call(struct call *c) {
                 emu.kexec_loaded = false;
                 machine_kexec_pending = true;
                 return;
+        }
         case LINUX_REBOOT_CMD_RESTART:
         case LINUX_REBOOT_CMD_RESTART2:
         case LINUX_REBOOT_CMD_HALT:

@@ -6,6 +6,7 @@
  * Killing init ends every process of the machine.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -97,6 +98,14 @@ _noreturn_ static void machine_child(int sock) {
         snprintf(boot, sizeof(boot), "%u", emu.boot);
         if (setenv("LUO_EMU_BOOT", boot, 1) < 0)
                 child_fail(-errno, "environment");
+        if (emu.boot > 0) {
+                /* lets benchmarks end a path at the reboot call itself, not at the next boot */
+                char t[32];
+                snprintf(t, sizeof(t), "%" PRIu64, emu.reboot_call_us);
+                if (setenv("LUO_EMU_REBOOT_US", t, 1) < 0)
+                        child_fail(-errno, "environment");
+        } else
+                (void) unsetenv("LUO_EMU_REBOOT_US");
         execvp(opt.argv[0], opt.argv);
         log_error("cannot execute %s: %m", opt.argv[0]);
         _exit(errno == ENOENT ? 127 : 126);

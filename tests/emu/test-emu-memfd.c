@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "linux/liveupdate.h"
 #include "test-emu-util.h"
@@ -105,6 +106,7 @@ static void boot0(void) {
         harness_check(r == 2 && buf[0] == '1', "/sys/kernel/kexec_loaded reads 1");
         close(k);
 
+        harness_check(getenv("LUO_EMU_REBOOT_US") == NULL, "no LUO_EMU_REBOOT_US on the first boot");
         harness_carry();
         emu_test_reboot_kexec();
         printf("Bail out! reboot(KEXEC) returned: %m\n");
@@ -122,6 +124,17 @@ static void boot1(void) {
         cmdline[strcspn(cmdline, "\n")] = 0;
         harness_check(r > 0 && strstr(cmdline, "stage=2") != NULL, "new boot has the loaded cmdline (%s)", cmdline);
 
+        {
+                const char *e = getenv("LUO_EMU_REBOOT_US");
+                struct timespec ts;
+                uint64_t t, now;
+
+                clock_gettime(CLOCK_REALTIME, &ts);
+                now = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+                t = e ? strtoull(e, NULL, 10) : 0;
+                harness_check(t > 0 && t <= now && now - t < 60000000, "LUO_EMU_REBOOT_US is the time of the reboot call (%s, %llu us ago)",
+                              e ? e : "unset", (unsigned long long) (now - t));
+        }
         luo = open("/dev/liveupdate", O_RDWR | O_CLOEXEC);
         CHECK_ERRNO(luo, 0, "open /dev/liveupdate after kexec");
         CHECK_ERRNO(retrieve_session(luo, "nope"), ENOENT, "unknown session is ENOENT");
