@@ -717,9 +717,11 @@ void manager_reclaim_many(Manager *m, RegVm *vm, const char *const *labels, size
 }
 
 /*
- * Releasing a VM nobody reclaimed: the kernel finishes a VFIO device only once it is
+ * Releasing a VM whose VMM is gone: the kernel finishes a VFIO device only once it is
  * bound (can_finish), so bind the retrieved devices to a throwaway iommufd first; the
- * device then goes back to the host when we close it.
+ * device then goes back to the host when we close it. A device the VMM reclaimed is
+ * included: a VMM that died before binding it left it unbound, and the VM could never
+ * be released (one it did bind refuses a second bind with EINVAL, which is fine).
  */
 static void bind_unclaimed_devices(RegVm *vm) {
         _cleanup_close_ int iommufd = -EBADF;
@@ -728,14 +730,14 @@ static void bind_unclaimed_devices(RegVm *vm) {
                 for (size_t j = 0; j < vm->sessions[i].n_items; j++) {
                         RegItem *it = &vm->sessions[i].items[j];
                         int r;
-                        if (it->kind != REG_KIND_VFIO || it->fd < 0 || it->claimed)
+                        if (it->kind != REG_KIND_VFIO || it->fd < 0)
                                 continue;
                         if (iommufd < 0)
                                 iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
                         if (iommufd < 0)
                                 return;
                         r = vfio_device_bind_iommufd(it->fd, iommufd, NULL);
-                        if (r < 0)
+                        if (r < 0 && !(r == -EINVAL && it->claimed))
                                 log_full(LOG_WARNING, r, vm->id, vm->sessions[i].name, it->pci,
                                          "binding unclaimed \"%s\" for release failed: %m", it->label);
                 }
