@@ -507,6 +507,29 @@ static void scenario_preserve_fails(int baseline, const char *call) {
 }
 
 /*
+ * --fail=create-session:ENOMEM:1 or preserve:ENOMEM:1 with prepare as the first call: the
+ * daemon's own state session or registry memfd cannot be set up; prepare gets kernel-error
+ * naming the call, the update is over (idle, nothing left open), and the next one works.
+ */
+static void scenario_prepare_fails(int baseline, const char *call) {
+        char kernel[300], req[600];
+        json_object *r, *tl, *res;
+
+        write_kernel(kernel, sizeof(kernel));
+        snprintf(req, sizeof(req), "{\"id\":10,\"method\":\"prepare\",\"kernel\":\"%s\"}", kernel);
+        r = ctl(req, 10);
+        CHECK(is_error(r, "kernel-error", ENOMEM, call), "prepare -> kernel-error ENOMEM naming %s (%s)", call, str_of(r));
+        json_object_put(r);
+        CHECK(strcmp(status_state(), "idle") == 0, "daemon idle after the failed prepare");
+        r = ctl("{\"id\":12,\"method\":\"timeline\"}", 5);
+        CHECK(json_object_object_get_ex(result_of(r), "timeline", &tl) && json_object_object_get_ex(tl, "result", &res) &&
+              strcmp(json_object_get_string(res), "failed") == 0, "the timeline records the update as failed (%s)", str_of(r));
+        json_object_put(r);
+        check_fds(baseline, "after the failed prepare");
+        boot0_two_vms(baseline);
+}
+
+/*
  * --fail=open:EIO:1 at boot 0: the daemon runs without LUO (warning in the log, status
  * abi "none"), preserve is kernel-error EIO, prepare precondition-failed EIO; it stops
  * cleanly, and restarted (the kernel recovered) it works: a full update follows.
@@ -794,6 +817,10 @@ int main(int argc, char **argv) {
                         scenario_preserve_fails(baseline, "PRESERVE_FD of \"ram0\"");
                 else if (strcmp(s, "create-session-enomem") == 0)
                         scenario_preserve_fails(baseline, "CREATE_SESSION luvf:vm-a:0");
+                else if (strcmp(s, "prepare-create-enomem") == 0)
+                        scenario_prepare_fails(baseline, "CREATE_SESSION luvf:state");
+                else if (strcmp(s, "prepare-preserve-enomem") == 0)
+                        scenario_prepare_fails(baseline, "PRESERVE_FD of the registry memfd");
                 else if (strcmp(s, "freeze-einval") == 0)
                         scenario_freeze_einval(baseline);   /* reboots */
                 else if (strcmp(s, "bind-timeout") == 0)
