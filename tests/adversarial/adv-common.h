@@ -2,10 +2,11 @@
 /*
  * Raw-protocol helpers for drivers that run as luo-emu's COMMAND (pid 1): spawn and reap,
  * SOCK_SEQPACKET messages with SCM_RIGHTS, replies, the control socket, the daemon's
- * settled fd count. The same helpers as tests/e2e/e2e-driver.c (which keeps its own
- * static copies); header-only so that a driver needs no extra link step.
+ * settled fd count. Shared by tests/adversarial/adv-driver.c and tests/e2e/e2e-driver.c;
+ * header-only so that a driver needs no extra link step.
  *
- * The including file defines adv_name (scenario) and adv_boot before using say()/CHECK().
+ * The including file sets adv_name (scenario) and adv_boot before using say()/CHECK(), and
+ * may set adv_prefix (the log line tag), adv_show_progress and daemon_extra_arg.
  */
 #pragma once
 #include <errno.h>
@@ -28,16 +29,21 @@
 
 #define ELEMS(x) (sizeof(x) / sizeof((x)[0]))
 
-static const char *adv_name = "?";
+static const char *adv_name = "?", *adv_prefix = "adv";
 static int adv_boot;
+static bool adv_show_progress;         /* log the detail of progress events skipped by recv_reply() */
+static const char *daemon_extra_arg;   /* one more argument for the daemon, or NULL */
 static int failures;
 static pid_t daemon_pid = -1;
+static pid_t daemon_fds_pid = -1;      /* whose fds count_open_fds() counts, if not daemon_pid's (a wrapper) */
+/* Leave out sd-event's timerfds: one per clock, made at the first timer and kept for good. */
+static bool fds_skip_timerfd;
 static char vmm_sock[256], ctl_sock[256], state_dir[256], conf_path[256];
 static const char *daemon_bin, *work_dir;
 
 static void say(const char *fmt, ...) {
         va_list ap;
-        printf("adv[%s boot %d]: ", adv_name, adv_boot);
+        printf("%s[%s boot %d]: ", adv_prefix, adv_name, adv_boot);
         va_start(ap, fmt);
         vprintf(fmt, ap);
         va_end(ap);
@@ -49,7 +55,7 @@ static void say(const char *fmt, ...) {
 
 static void bail(const char *fmt, ...) {
         va_list ap;
-        printf("adv[%s boot %d]: BAIL: ", adv_name, adv_boot);
+        printf("%s[%s boot %d]: BAIL: ", adv_prefix, adv_name, adv_boot);
         va_start(ap, fmt);
         vprintf(fmt, ap);
         va_end(ap);
@@ -151,12 +157,12 @@ static int send_fds(int fd, const char *msg, size_t len, const int *fds, size_t 
         return send_fds_flags(fd, msg, len, fds, n_fds, 0);
 }
 
-static int send_str(int fd, const char *msg) {
+static inline int send_str(int fd, const char *msg) {
         return send_fds(fd, msg, strlen(msg), NULL, 0);
 }
 
 /* Next message within @timeout seconds, events included; NULL on timeout/EOF/unparsable. Fds closed. */
-static json_object *recv_any(int fd, double timeout) {
+static inline json_object *recv_any(int fd, double timeout) {
         static char buf[128 * 1024];
         char cbuf[CMSG_SPACE(sizeof(int) * 16)];
         struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
@@ -180,13 +186,16 @@ static json_object *recv_any(int fd, double timeout) {
         return json_tokener_parse(buf);
 }
 
-/* Next non-event message (a reply); its first fd to *ret_fd (-1 if none), others closed. */
-static json_object *recv_reply(int fd, double timeout, int *ret_fd) {
+/*
+ * Next non-event message (a reply), within @timeout seconds; NULL on timeout/EOF. Its fds
+ * (up to 16) go to @ret_fds (*ret_n of them; @ret_fds NULL: closed).
+ */
+static json_object *recv_reply_fds(int fd, double timeout, int *ret_fds, size_t *ret_n) {
         double end = now_s() + timeout;
         static char buf[128 * 1024];
 
-        if (ret_fd)
-                *ret_fd = -1;
+        if (ret_n)
+                *ret_n = 0;
         for (;;) {
                 char cbuf[CMSG_SPACE(sizeof(int) * 16)];
                 struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
@@ -209,6 +218,9 @@ static json_object *recv_reply(int fd, double timeout, int *ret_fd) {
                 buf[n] = 0;
                 o = json_tokener_parse(buf);
                 if (o && json_object_object_get_ex(o, "event", NULL)) {
+                        json_object *d = json_object_object_get(o, "detail");
+                        if (d && adv_show_progress)
+                                say("  progress: %s", json_object_get_string(d));
                         json_object_put(o);
                         o = NULL;
                 }
@@ -218,12 +230,27 @@ static json_object *recv_reply(int fd, double timeout, int *ret_fd) {
                         continue;
                 }
                 for (size_t i = 0; i < n_rfds; i++)
-                        if (ret_fd && i == 0)
-                                *ret_fd = rfds[0];
+                        if (ret_fds)
+                                ret_fds[i] = rfds[i];
                         else
                                 close(rfds[i]);
+                if (ret_n)
+                        *ret_n = ret_fds ? n_rfds : 0;
                 return o;
         }
+}
+
+/* The same, for at most one fd: *ret_fd gets the first (-1 if none); extra ones are closed. */
+static json_object *recv_reply(int fd, double timeout, int *ret_fd) {
+        int fds[16];
+        size_t n = 0;
+        json_object *o = recv_reply_fds(fd, timeout, fds, &n);
+
+        for (size_t i = ret_fd ? 1 : 0; i < n; i++)
+                close(fds[i]);
+        if (ret_fd)
+                *ret_fd = n > 0 ? fds[0] : -1;
+        return o;
 }
 
 static const char *err_code(json_object *reply) {
@@ -301,7 +328,7 @@ static void write_text(const char *path, const char *text) {
 
 static void start_daemon(void) {
         char a1[400], a2[400], a3[400], a4[400];
-        char *argv[] = { (char *) daemon_bin, a1, a2, a3, a4, NULL };
+        char *argv[] = { (char *) daemon_bin, a1, a2, a3, a4, (char *) daemon_extra_arg, NULL };
         double end = now_s() + 10;
 
         snprintf(a1, sizeof(a1), "--vmm-socket=%s", vmm_sock);
@@ -340,11 +367,18 @@ static int vmm_conn(const char *vm) {
 }
 
 static int count_open_fds(void) {
+        pid_t pid = daemon_fds_pid > 0 ? daemon_fds_pid : daemon_pid;
         char path[64];
         int n = 0;
         for (int i = 0; i < 4096; i++) {
-                snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int) daemon_pid, i);
-                n += access(path, F_OK) == 0;
+                char target[64];
+                ssize_t l;
+                snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int) pid, i);
+                l = readlink(path, target, sizeof(target) - 1);
+                if (l < 0)
+                        continue;
+                target[l] = 0;
+                n += !(fds_skip_timerfd && strcmp(target, "anon_inode:[timerfd]") == 0);
         }
         return n;
 }
@@ -360,6 +394,29 @@ static int count_open_fds_settled(void) {
                 prev = n;
         }
         return prev;
+}
+
+/* Log what the daemon's fds are, for a failed count. */
+static void say_open_fds(void) {
+        pid_t pid = daemon_fds_pid > 0 ? daemon_fds_pid : daemon_pid;
+        char path[64], target[256];
+        for (int i = 0; i < 4096; i++) {
+                ssize_t n;
+                snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int) pid, i);
+                n = readlink(path, target, sizeof(target) - 1);
+                if (n < 0)
+                        continue;
+                target[n] = 0;
+                say("  daemon fd %d -> %s", i, target);
+        }
+}
+
+/* The daemon's settled fd count must be @want. */
+static void expect_fds(int want, const char *what) {
+        int n = count_open_fds_settled();
+        CHECK(n == want, "%s: daemon holds %d fds (expected %d)", what, n, want);
+        if (n != want)
+                say_open_fds();
 }
 
 static void write_kernel(char *path, size_t size) {

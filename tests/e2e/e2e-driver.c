@@ -10,272 +10,45 @@
  * timeline. Some scenarios end within boot 0 (cancel, failed reboot, bad input). Exit
  * 0 only if every check passed. Work directory: $E2E_DIR (recreated on boot 0).
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <json-c/json.h>
-#include <poll.h>
 #include <pwd.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
-#define ELEMS(x) (sizeof(x) / sizeof((x)[0]))
+#include "../adversarial/adv-common.h"
 
-static const char *scenario, *daemon_bin, *vmm_bin, *dir;
-static int boot;
-static int failures;
-static pid_t daemon_pid = -1;
-static char vmm_sock[256], ctl_sock[256], state_dir[256], conf_path[256];
-
-static void say(const char *fmt, ...) {
-        va_list ap;
-        printf("e2e[%s boot %d]: ", scenario, boot);
-        va_start(ap, fmt);
-        vprintf(fmt, ap);
-        va_end(ap);
-        putchar('\n');
-        fflush(stdout);
-}
-
-#define CHECK(cond, ...) do { if (cond) say("ok: " __VA_ARGS__); else { say("FAIL: " __VA_ARGS__); failures++; } } while (0)
-
-static void bail(const char *fmt, ...) {
-        va_list ap;
-        printf("e2e[%s boot %d]: BAIL: ", scenario, boot);
-        va_start(ap, fmt);
-        vprintf(fmt, ap);
-        va_end(ap);
-        putchar('\n');
-        fflush(stdout);
-        if (daemon_pid > 0)
-                kill(daemon_pid, SIGTERM);
-        exit(1);
-}
-
-static double now_s(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static pid_t spawn(char *const argv[]) {
-        pid_t pid = fork();
-        if (pid < 0)
-                bail("fork: %m");
-        if (pid == 0) {
-                execv(argv[0], argv);
-                fprintf(stderr, "exec %s: %m\n", argv[0]);
-                _exit(127);
-        }
-        return pid;
-}
-
-/* As pid 1 we reap everything; statuses of children nobody asked about yet are kept here. */
-static struct { pid_t pid; int status; } reaped[256];
-static size_t n_reaped;
-
-/* Wait for @pid up to @timeout seconds; reaps other children meanwhile. Returns exit status, -1 on timeout. */
-static int wait_pid(pid_t pid, double timeout) {
-        double end = now_s() + timeout;
-        for (;;) {
-                int st;
-                pid_t p;
-
-                for (size_t i = 0; i < n_reaped; i++)
-                        if (reaped[i].pid == pid) {
-                                st = reaped[i].status;
-                                reaped[i] = reaped[--n_reaped];
-                                return st;
-                        }
-                p = waitpid(-1, &st, WNOHANG);
-                if (p > 0) {
-                        st = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-                        if (p == pid)
-                                return st;
-                        if (n_reaped < ELEMS(reaped))
-                                reaped[n_reaped++] = (typeof(reaped[0])) { p, st };
-                        continue;
-                }
-                if (now_s() > end)
-                        return -1;
-                usleep(5000);
-        }
-}
-
-static int connect_sock(const char *path) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-        if (fd < 0)
-                return -errno;
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
-                int r = -errno;
-                close(fd);
-                return r;
-        }
-        return fd;
-}
-
-static int send_fds(int fd, const char *msg, size_t len, const int *fds, size_t n_fds) {
-        char cbuf[CMSG_SPACE(sizeof(int) * 64)] = {};
-        struct iovec iov = { .iov_base = (void *) msg, .iov_len = len };
-        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-        if (n_fds > 0) {
-                struct cmsghdr *cm;
-                mh.msg_control = cbuf;
-                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
-                cm = CMSG_FIRSTHDR(&mh);
-                cm->cmsg_level = SOL_SOCKET;
-                cm->cmsg_type = SCM_RIGHTS;
-                cm->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
-                memcpy(CMSG_DATA(cm), fds, sizeof(int) * n_fds);
-        }
-        return sendmsg(fd, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
-}
+static const char *vmm_bin;
 
 /*
- * Next non-event message (a reply), within @timeout seconds; NULL on timeout/EOF. Its fds
- * (up to 16) go to @ret_fds (*ret_n of them; @ret_fds NULL: closed).
+ * The fd count of a fresh daemon (boot 0, no client yet, the driver's control connection
+ * open), kept across the kexec in a file: an idle daemon that holds nothing any more must
+ * be back at it.
  */
-static json_object *recv_reply_fds(int fd, double timeout, int *ret_fds, size_t *ret_n) {
-        double end = now_s() + timeout;
-        static char buf[128 * 1024];
+static int fresh_fds = -1;
 
-        for (;;) {
-                char cbuf[CMSG_SPACE(sizeof(int) * 16)];
-                struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
-                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
-                struct pollfd p = { .fd = fd, .events = POLLIN };
-                int left = (int) ((end - now_s()) * 1000), rfds[16];
-                size_t n_rfds = 0;
-                json_object *o;
-                ssize_t n;
+static void e2e_start_daemon(void) {
+        char p[400], t[32];
+        FILE *f;
 
-                if (left <= 0 || poll(&p, 1, left) <= 0)
-                        return NULL;
-                n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-                if (n <= 0)
-                        return NULL;
-                for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
-                        if (cm->cmsg_type == SCM_RIGHTS)
-                                for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int) && n_rfds < 16; i++)
-                                        memcpy(&rfds[n_rfds++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-                buf[n] = 0;
-                o = json_tokener_parse(buf);
-                if (o && json_object_object_get_ex(o, "event", NULL)) {
-                        json_object *d = json_object_object_get(o, "detail");
-                        if (d)
-                                say("  progress: %s", json_object_get_string(d));
-                        json_object_put(o);
-                        o = NULL;
-                }
-                if (!o) {
-                        for (size_t i = 0; i < n_rfds; i++)
-                                close(rfds[i]);
-                        continue;
-                }
-                for (size_t i = 0; i < n_rfds; i++)
-                        if (ret_fds)
-                                ret_fds[i] = rfds[i];
-                        else
-                                close(rfds[i]);
-                if (ret_n)
-                        *ret_n = ret_fds ? n_rfds : 0;
-                return o;
+        start_daemon();
+        if (fresh_fds >= 0)
+                return;
+        snprintf(p, sizeof(p), "%s/fresh-fds", work_dir);
+        if (adv_boot == 0) {
+                (void) status_state();   /* the control connection is open in every count */
+                fresh_fds = count_open_fds_settled();
+                snprintf(t, sizeof(t), "%d\n", fresh_fds);
+                write_text(p, t);
+                say("a fresh daemon holds %d fds", fresh_fds);
+        } else {
+                f = fopen(p, "re");
+                if (!f || fscanf(f, "%d", &fresh_fds) != 1)
+                        bail("no fd count of boot 0 in %s", p);
+                fclose(f);
         }
 }
 
-/* The same, for at most one fd: *ret_fd gets the first (-1 if none); extra ones are closed. */
-static json_object *recv_reply(int fd, double timeout, int *ret_fd) {
-        int fds[16];
-        size_t n = 0;
-        json_object *o = recv_reply_fds(fd, timeout, fds, &n);
-
-        for (size_t i = ret_fd ? 1 : 0; i < n; i++)
-                close(fds[i]);
-        if (ret_fd)
-                *ret_fd = n > 0 ? fds[0] : -1;
-        return o;
-}
-
-static const char *err_code(json_object *reply) {
-        json_object *e, *c;
-        if (reply && json_object_object_get_ex(reply, "error", &e) && json_object_object_get_ex(e, "code", &c))
-                return json_object_get_string(c);
-        return NULL;
-}
-
-static json_object *result_of(json_object *reply) {
-        return reply ? json_object_object_get(reply, "result") : NULL;
-}
-
-static json_object *request(int fd, const char *json, const int *fds, size_t n_fds, double timeout) {
-        if (send_fds(fd, json, strlen(json), fds, n_fds) < 0)
-                return NULL;
-        return recv_reply(fd, timeout, NULL);
-}
-
-static int ctl_fd = -1;
-
-static json_object *ctl(const char *json, double timeout) {
-        if (ctl_fd < 0) {
-                ctl_fd = connect_sock(ctl_sock);
-                if (ctl_fd < 0)
-                        bail("cannot connect to the control socket: %s", strerror(-ctl_fd));
-        }
-        return request(ctl_fd, json, NULL, 0, timeout);
-}
-
-static const char *status_state(void) {
-        static char state[32];
-        json_object *r = ctl("{\"id\":1,\"method\":\"status\"}", 5), *s;
-        snprintf(state, sizeof(state), "%s",
-                 r && json_object_object_get_ex(result_of(r), "state", &s) ? json_object_get_string(s) : "?");
-        json_object_put(r);
-        return state;
-}
-
-static void write_text(const char *path, const char *text) {
-        FILE *f = fopen(path, "we");
-        if (!f || fputs(text, f) < 0 || fclose(f) != 0)
-                bail("write %s: %m", path);
-}
-
-static void start_daemon(bool skip_irq) {
-        char a1[400], a2[400], a3[400], a4[400];
-        char *argv[] = { (char *) daemon_bin, a1, a2, a3, a4, skip_irq ? (char *) "--test-skip-irq-disable" : NULL, NULL };
-        double end = now_s() + 10;
-
-        snprintf(a1, sizeof(a1), "--vmm-socket=%s", vmm_sock);
-        snprintf(a2, sizeof(a2), "--control-socket=%s", ctl_sock);
-        snprintf(a3, sizeof(a3), "--state-dir=%s", state_dir);
-        snprintf(a4, sizeof(a4), "--config=%s", conf_path);
-        daemon_pid = spawn(argv);
-        for (;;) {
-                int fd = connect_sock(ctl_sock);
-                if (fd >= 0) {
-                        close(fd);
-                        break;
-                }
-                if (now_s() > end)
-                        bail("daemon did not come up");
-                usleep(5000);
-        }
-        if (ctl_fd >= 0)
-                close(ctl_fd);
-        ctl_fd = -1;
+/* Idle, every VMM gone and nothing preserved any more: the daemon holds what it held when fresh. */
+static void expect_fresh_fds(const char *what) {
+        (void) status_state();
+        expect_fds(fresh_fds, what);
 }
 
 typedef struct Vmm {
@@ -295,9 +68,9 @@ static void start_vmm(Vmm *v) {
         snprintf(a_sock, sizeof(a_sock), "--socket=%s", vmm_sock);
         snprintf(a_vm, sizeof(a_vm), "--vm=%s", v->vm);
         snprintf(a_vfio, sizeof(a_vfio), "--vfio=/dev/vfio/devices/vfio%d", v->vfio);
-        snprintf(v->ready, sizeof(v->ready), "%s/%s.ready", dir, v->vm);
+        snprintf(v->ready, sizeof(v->ready), "%s/%s.ready", work_dir, v->vm);
         snprintf(a_ready, sizeof(a_ready), "--ready-file=%s", v->ready);
-        snprintf(a_state, sizeof(a_state), "--state-file=%s/%s.state", dir, v->vm);
+        snprintf(a_state, sizeof(a_state), "--state-file=%s/%s.state", work_dir, v->vm);
         unlink(v->ready);
         argv[n++] = (char *) vmm_bin;
         argv[n++] = a_sock;
@@ -325,17 +98,6 @@ static void wait_ready(Vmm *v, size_t n) {
                                 bail("VMM %s not ready", v[i].vm);
                         usleep(5000);
                 }
-}
-
-static void write_kernel(char *path, size_t size) {
-        static char image[4096];
-        memcpy(image + 0x202, "HdrS", 4);   /* the bzImage magic the kexec loader checks */
-        snprintf(path, size, "%s/vmlinuz-next", dir);
-        write_text(path, "");
-        int fd = open(path, O_WRONLY | O_CLOEXEC);
-        if (fd < 0 || write(fd, image, sizeof(image)) != (ssize_t) sizeof(image))
-                bail("write kernel: %m");
-        close(fd);
 }
 
 static json_object *prepare(double timeout_ms) {
@@ -384,6 +146,7 @@ static void finish_boot1(Vmm *v, size_t n) {
         for (int i = 0; i < 1000 && strcmp(status_state(), "idle") != 0; i++)
                 usleep(10000);
         CHECK(strcmp(status_state(), "idle") == 0, "daemon back to idle after the restore");
+        expect_fresh_fds("after the restore, every VMM gone");
         print_timeline();
         if (arg_demo)
                 print_timeline_table();
@@ -435,10 +198,10 @@ static int scenario_full(size_t n_vms, bool delegated_mix, bool all_delegated, c
                 v[i].delegated = all_delegated || (delegated_mix && i % 2 == 1);
                 v[i].extra[0] = extra;
         }
-        start_daemon(false);
+        e2e_start_daemon();
         for (size_t i = 0; i < n_vms; i++)
                 start_vmm(&v[i]);
-        if (boot == 0) {
+        if (adv_boot == 0) {
                 wait_ready(v, n_vms);
                 say("%zu VMM(s) handed everything over", n_vms);
                 prepare_and_commit(NULL);
@@ -447,22 +210,30 @@ static int scenario_full(size_t n_vms, bool delegated_mix, bool all_delegated, c
         return 0;
 }
 
-static void expect_resume_and_idle(Vmm *v, size_t n, const char *what) {
+/*
+ * The update was abandoned: idle, each VMM got resume (and exited, --exit-on-resume), and the
+ * daemon holds the fds it held when the VMMs had handed over (@handed), minus their connections.
+ */
+static void expect_resume_and_idle(Vmm *v, size_t n, const char *what, int handed) {
+        char w[200];
+
         for (int i = 0; i < 1000 && strcmp(status_state(), "idle") != 0; i++)
                 usleep(10000);
         CHECK(strcmp(status_state(), "idle") == 0, "idle after %s", what);
         for (size_t i = 0; i < n; i++)
                 CHECK(wait_pid(v[i].pid, 10) == 0, "VMM %s told to resume after %s", v[i].vm, what);
+        snprintf(w, sizeof(w), "after %s, VMM(s) gone", what);
+        expect_fds(handed - (int) n, w);
 }
 
 /* Cancel in preparing, prepared and freezing; then a full update still works. */
 static int scenario_cancel(void) {
         Vmm v = { .vm = "vm-c", .vfio = 0, .extra = { "--exit-on-resume" } };
         json_object *r;
-        int fd;
+        int fd, handed;
 
-        start_daemon(false);
-        if (boot == 1) {
+        e2e_start_daemon();
+        if (adv_boot == 1) {
                 Vmm w = { .vm = "vm-c", .vfio = 0 };
                 start_vmm(&w);
                 finish_boot1(&w, 1);
@@ -472,6 +243,7 @@ static int scenario_cancel(void) {
         v.extra[1] = "--no-ack";
         start_vmm(&v);
         wait_ready(&v, 1);
+        handed = count_open_fds_settled();
         {
                 char kernel[300], req[600];
                 write_kernel(kernel, sizeof(kernel));
@@ -489,13 +261,14 @@ static int scenario_cancel(void) {
         CHECK(err_code(r) && strcmp(err_code(r), "cancelled") == 0, "pending prepare answered \"cancelled\"");
         json_object_put(r);
         close(fd);
-        expect_resume_and_idle(&v, 1, "cancel in preparing");
+        expect_resume_and_idle(&v, 1, "cancel in preparing", handed);
         CHECK(system("test \"$(cat /sys/kernel/kexec_loaded)\" = 0") == 0, "kernel image unloaded after cancel");
 
         /* prepared */
         v.extra[1] = NULL;
         start_vmm(&v);      /* reconnects to the same VM: items are still preserved */
         wait_ready(&v, 1);
+        handed = count_open_fds_settled();
         r = prepare(0);
         CHECK(result_of(r) != NULL, "prepare after a cancel");
         json_object_put(r);
@@ -503,12 +276,13 @@ static int scenario_cancel(void) {
         r = ctl("{\"id\":32,\"method\":\"cancel\"}", 5);
         CHECK(result_of(r) != NULL, "cancel in prepared accepted");
         json_object_put(r);
-        expect_resume_and_idle(&v, 1, "cancel in prepared");
+        expect_resume_and_idle(&v, 1, "cancel in prepared", handed);
 
         /* freezing: a VMM that acks prepare but not freeze */
         v.extra[1] = "--no-ack-freeze";
         start_vmm(&v);
         wait_ready(&v, 1);
+        handed = count_open_fds_settled();
         r = prepare(0);
         CHECK(result_of(r) != NULL, "prepare (third time)");
         json_object_put(r);
@@ -524,7 +298,7 @@ static int scenario_cancel(void) {
         CHECK(err_code(r) && strcmp(err_code(r), "cancelled") == 0, "pending commit answered \"cancelled\"");
         json_object_put(r);
         close(fd);
-        expect_resume_and_idle(&v, 1, "cancel in freezing");
+        expect_resume_and_idle(&v, 1, "cancel in freezing", handed);
         r = ctl("{\"id\":35,\"method\":\"cancel\"}", 5);
         CHECK(err_code(r) && strcmp(err_code(r), "invalid-state") == 0, "cancel in idle refused");
         json_object_put(r);
@@ -544,12 +318,15 @@ static int scenario_cancel(void) {
 static int scenario_failed_reboot(void) {
         Vmm v = { .vm = "vm-f", .vfio = 0, .extra = { "--skip-irq-disable", "--exit-on-resume" } };
         json_object *r;
+        int handed;
 
-        if (boot > 0)
+        if (adv_boot > 0)
                 bail("must not reboot");
-        start_daemon(true);
+        daemon_extra_arg = "--test-skip-irq-disable";
+        e2e_start_daemon();
         start_vmm(&v);
         wait_ready(&v, 1);
+        handed = count_open_fds_settled();
         r = prepare(0);
         CHECK(result_of(r) != NULL, "prepared");
         json_object_put(r);
@@ -557,7 +334,7 @@ static int scenario_failed_reboot(void) {
         CHECK(err_code(r) && strcmp(err_code(r), "kernel-error") == 0, "commit answered kernel-error (reboot returned): %s",
               r ? json_object_to_json_string(r) : "none");
         json_object_put(r);
-        expect_resume_and_idle(&v, 1, "a failed reboot");
+        expect_resume_and_idle(&v, 1, "a failed reboot", handed);
         r = ctl("{\"id\":12,\"method\":\"timeline\"}", 5);
         CHECK(r && strstr(json_object_to_json_string(r), "\"failed\""), "timeline records the failure");
         json_object_put(r);
@@ -568,11 +345,13 @@ static int scenario_failed_reboot(void) {
 static int scenario_failed_inject(void) {
         Vmm v = { .vm = "vm-i", .vfio = 0 };
         json_object *r;
+        int handed;
 
-        start_daemon(false);
+        e2e_start_daemon();
         start_vmm(&v);
-        if (boot == 0) {
+        if (adv_boot == 0) {
                 wait_ready(&v, 1);
+                handed = count_open_fds_settled();
                 r = prepare(0);
                 CHECK(result_of(r) != NULL, "prepared");
                 json_object_put(r);
@@ -583,6 +362,7 @@ static int scenario_failed_inject(void) {
                 for (int i = 0; i < 1000 && strcmp(status_state(), "idle") != 0; i++)
                         usleep(10000);
                 CHECK(strcmp(status_state(), "idle") == 0, "idle after the failed reboot");
+                expect_fds(handed, "after the failed reboot (the VMM still connected)");
                 CHECK(system("test \"$(cat /sys/kernel/kexec_loaded)\" = 0") == 0, "kernel image unloaded");
                 if (failures)
                         return 1;
@@ -599,14 +379,14 @@ static int scenario_daemon_restart(void) {
                      { .vm = "vm-r1", .vfio = 1, .extra = { "--reconnect" } } };
         bool complete = false;
 
-        start_daemon(false);
+        e2e_start_daemon();
         start_vmm(&v[0]);
         start_vmm(&v[1]);
-        if (boot == 0) {
+        if (adv_boot == 0) {
                 wait_ready(v, 2);
                 kill(daemon_pid, SIGKILL);
                 CHECK(wait_pid(daemon_pid, 5) == 128 + SIGKILL, "daemon killed with SIGKILL");
-                start_daemon(false);
+                e2e_start_daemon();
                 for (int i = 0; i < 500 && !complete; i++) {
                         json_object *r = ctl("{\"id\":5,\"method\":\"list\"}", 5);
                         const char *t = r ? json_object_to_json_string(r) : "";
@@ -634,8 +414,8 @@ static int scenario_daemon_irq(void) {
 static int scenario_vmm_crash(void) {
         Vmm v = { .vm = "vm-x", .vfio = 0, .extra = { "--crash-after-preserve" } };
 
-        start_daemon(false);
-        if (boot == 0) {
+        e2e_start_daemon();
+        if (adv_boot == 0) {
                 int st;
                 start_vmm(&v);
                 st = wait_pid(v.pid, 10);
@@ -653,8 +433,8 @@ static int scenario_never_returns(void) {
         Vmm v[2] = { { .vm = "vm-back", .vfio = 0 }, { .vm = "vm-gone", .vfio = 1 } };
         json_object *r, *t, *x;
 
-        start_daemon(false);
-        if (boot == 0) {
+        e2e_start_daemon();
+        if (adv_boot == 0) {
                 start_vmm(&v[0]);
                 start_vmm(&v[1]);
                 wait_ready(v, 2);
@@ -670,63 +450,8 @@ static int scenario_never_returns(void) {
         x = t ? json_object_object_get(json_object_object_get(t, "vms"), "vm-gone") : NULL;
         CHECK(x && json_object_object_get(x, "t_unclaimed_us"), "timeline reports vm-gone as unclaimed");
         json_object_put(r);
+        expect_fresh_fds("after the restore, vm-gone released");
         return 0;
-}
-
-static int vmm_conn(const char *vm) {
-        char hello[200];
-        json_object *r;
-        int fd = connect_sock(vmm_sock);
-
-        if (fd < 0)
-                bail("connect: %s", strerror(-fd));
-        snprintf(hello, sizeof(hello), "{\"id\":1,\"method\":\"hello\",\"version\":1,\"vm\":\"%s\"}", vm);
-        r = request(fd, hello, NULL, 0, 5);
-        if (!result_of(r))
-                bail("hello %s: %s", vm, r ? json_object_to_json_string(r) : "none");
-        json_object_put(r);
-        return fd;
-}
-
-static void expect_error(int fd, const char *msg, size_t len, const int *fds, size_t n_fds, const char *code, const char *what) {
-        json_object *r;
-
-        if (len == 0)
-                len = strlen(msg);
-        if (send_fds(fd, msg, len, fds, n_fds) < 0) {
-                CHECK(false, "%s: send failed", what);
-                return;
-        }
-        r = recv_reply(fd, 5, NULL);
-        CHECK(err_code(r) && strcmp(err_code(r), code) == 0, "%s -> %s (%s)", what, code,
-              r ? json_object_to_json_string(r) : "no reply");
-        json_object_put(r);
-}
-
-static int count_open_fds(void) {
-        char path[64];
-        int n = 0;
-        for (int i = 0; i < 4096; i++) {
-                snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int) daemon_pid, i);
-                n += access(path, F_OK) == 0;
-        }
-        return n;
-}
-
-/*
- * The daemon's fd count once it stops changing: a connection the driver just closed is
- * released by the daemon a moment later, asynchronously, and must not count either way.
- */
-static int count_open_fds_settled(void) {
-        int prev = count_open_fds();
-        for (int i = 0; i < 100; i++) {
-                usleep(20000);
-                int n = count_open_fds();
-                if (n == prev)
-                        return n;
-                prev = n;
-        }
-        return prev;
 }
 
 static bool fd_is_memfd(int fd) {
@@ -753,8 +478,8 @@ static int scenario_reclaim_many(void) {
         size_t n = 0;
         int before, after;
 
-        start_daemon(false);
-        if (boot == 0) {
+        e2e_start_daemon();
+        if (adv_boot == 0) {
                 start_vmm(&v);
                 wait_ready(&v, 1);
                 prepare_and_commit(NULL);
@@ -818,6 +543,11 @@ static int scenario_reclaim_many(void) {
                 json_object_put(r);
         }
         close(fd);
+        /* never reported restored: released after ReclaimGraceSec */
+        for (int i = 0; i < 2000 && strcmp(status_state(), "idle") != 0; i++)
+                usleep(10000);
+        CHECK(strcmp(status_state(), "idle") == 0, "idle once the grace period released vm-many");
+        expect_fresh_fds("after vm-many was released");
         return 0;
 }
 
@@ -827,9 +557,9 @@ static int scenario_bad_input(void) {
         int fd, fd2, memfd, devnull, fds[20], before, after;
         json_object *r;
 
-        if (boot > 0)
+        if (adv_boot > 0)
                 bail("must not reboot");
-        start_daemon(false);
+        e2e_start_daemon();
         fd = connect_sock(vmm_sock);
         memfd = memfd_create("x", MFD_CLOEXEC);
         if (memfd < 0 || ftruncate(memfd, 4096) < 0)
@@ -963,7 +693,20 @@ static int scenario_bad_input(void) {
         CHECK(r && strstr(json_object_to_json_string(r), "many-11"), "operator list shows the concurrent VMs");
         json_object_put(r);
         CHECK(strcmp(status_state(), "idle") == 0, "daemon alive and idle after all that");
+        /* every VM that holds something forgets it: nothing may stay behind */
+        expect_result(fd, "{\"id\":21,\"method\":\"forget\"}", 0, NULL, 0, "vm-a forgets");
         close(fd);
+        for (int i = 0; i < 12; i++) {
+                char vm[32];
+                int c;
+                snprintf(vm, sizeof(vm), "many-%d", i);
+                c = vmm_conn(vm);
+                expect_result(c, "{\"id\":2,\"method\":\"forget\"}", 0, NULL, 0, vm);
+                close(c);
+        }
+        close(memfd);
+        close(devnull);
+        expect_fresh_fds("after every VM forgot its items");
         return 1;
 }
 
@@ -972,11 +715,11 @@ static int scenario_access(void) {
         struct passwd *pw = getpwnam("nobody");
         pid_t pid;
 
-        if (boot > 0)
+        if (adv_boot > 0)
                 bail("must not reboot");
         if (!pw)
                 bail("no user nobody");
-        start_daemon(false);
+        e2e_start_daemon();
         pid = fork();
         if (pid == 0) {
                 int bad = 0, c;
@@ -1009,6 +752,7 @@ static int scenario_access(void) {
                 _exit(err_code(r) && strcmp(err_code(r), "permission-denied") == 0 ? 0 : 1);
         }
         CHECK(wait_pid(pid, 10) == 0, "uid 65533 (not in AllowUsers) refused at connect");
+        expect_fresh_fds("after the refused clients");
         return 1;
 }
 
@@ -1021,72 +765,78 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "usage: e2e-driver SCENARIO LU_VFIOD EXAMPLE_VMM\n");
                 return 2;
         }
-        scenario = argv[1];
+        adv_prefix = "e2e";
+        adv_show_progress = true;
+        fds_skip_timerfd = true;
+        adv_name = argv[1];
         daemon_bin = argv[2];
         vmm_bin = argv[3];
-        dir = getenv("E2E_DIR");
-        if (!b || !dir)
+        work_dir = getenv("E2E_DIR");
+        if (!b || !work_dir)
                 bail("run under luo-emu with E2E_DIR set");
-        boot = atoi(b);
-        if (boot > 1)
-                bail("unexpected boot %d", boot);
-        snprintf(vmm_sock, sizeof(vmm_sock), "%s/vmm.sock", dir);
-        snprintf(ctl_sock, sizeof(ctl_sock), "%s/control.sock", dir);
-        snprintf(state_dir, sizeof(state_dir), "%s/state", dir);
-        snprintf(conf_path, sizeof(conf_path), "%s/lu-vfiod.conf", dir);
-        if (boot == 0) {
+        adv_boot = atoi(b);
+        if (adv_boot > 1)
+                bail("unexpected boot %d", adv_boot);
+        snprintf(vmm_sock, sizeof(vmm_sock), "%s/vmm.sock", work_dir);
+        snprintf(ctl_sock, sizeof(ctl_sock), "%s/control.sock", work_dir);
+        snprintf(state_dir, sizeof(state_dir), "%s/state", work_dir);
+        snprintf(conf_path, sizeof(conf_path), "%s/lu-vfiod.conf", work_dir);
+        if (adv_boot == 0) {
                 char cmd[600];
-                snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", dir, dir);
+                snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", work_dir, work_dir);
                 if (system(cmd) != 0)
-                        bail("cannot create %s", dir);
+                        bail("cannot create %s", work_dir);
                 write_text(conf_path,
-                           strcmp(scenario, "access") == 0 ?
+                           strcmp(adv_name, "access") == 0 ?
                            "[Access]\nAllowUsers=root nobody\nVMClaim=nobody vm-n*\n" :
                            "[Update]\nPrepareTimeoutSec=10\nFreezeTimeoutSec=10\n"
                            "[Restore]\nBindTimeoutSec=10\nReclaimGraceSec=3\nUnclaimedPolicy=release\n");
         }
         signal(SIGPIPE, SIG_IGN);
 
-        if (strcmp(scenario, "basic") == 0)
+        if (strcmp(adv_name, "basic") == 0)
                 r = scenario_full(1, false, false, NULL);
-        else if (strcmp(scenario, "demo") == 0) {
+        else if (strcmp(adv_name, "demo") == 0) {
                 /* three VMs, two in custodian mode and one delegated, each with a device */
                 arg_demo = true;
                 r = scenario_full(3, true, false, NULL);
-        } else if (strcmp(scenario, "bind-delay") == 0)
+        } else if (strcmp(adv_name, "bind-delay") == 0)
                 r = scenario_full(2, false, false, NULL);
-        else if (strcmp(scenario, "multi") == 0)
+        else if (strcmp(adv_name, "multi") == 0)
                 r = scenario_full(4, false, false, NULL);
-        else if (strcmp(scenario, "delegated") == 0 || strcmp(scenario, "delegated-bind-delay") == 0)
+        else if (strcmp(adv_name, "delegated") == 0 || strcmp(adv_name, "delegated-bind-delay") == 0)
                 r = scenario_full(1, false, true, NULL);
-        else if (strcmp(scenario, "mixed") == 0)
+        else if (strcmp(adv_name, "mixed") == 0)
                 r = scenario_full(4, true, false, NULL);
-        else if (strcmp(scenario, "cancel") == 0)
+        else if (strcmp(adv_name, "cancel") == 0)
                 r = scenario_cancel();
-        else if (strcmp(scenario, "failed-reboot") == 0)
+        else if (strcmp(adv_name, "failed-reboot") == 0)
                 r = scenario_failed_reboot();
-        else if (strcmp(scenario, "failed-reboot-inject") == 0)
+        else if (strcmp(adv_name, "failed-reboot-inject") == 0)
                 r = scenario_failed_inject();
-        else if (strcmp(scenario, "daemon-restart") == 0)
+        else if (strcmp(adv_name, "daemon-restart") == 0)
                 r = scenario_daemon_restart();
-        else if (strcmp(scenario, "daemon-irq") == 0)
+        else if (strcmp(adv_name, "daemon-irq") == 0)
                 r = scenario_daemon_irq();
-        else if (strcmp(scenario, "vmm-crash") == 0)
+        else if (strcmp(adv_name, "vmm-crash") == 0)
                 r = scenario_vmm_crash();
-        else if (strcmp(scenario, "never-returns") == 0)
+        else if (strcmp(adv_name, "never-returns") == 0)
                 r = scenario_never_returns();
-        else if (strcmp(scenario, "access") == 0)
+        else if (strcmp(adv_name, "access") == 0)
                 r = scenario_access();
-        else if (strcmp(scenario, "bad-input") == 0)
+        else if (strcmp(adv_name, "bad-input") == 0)
                 r = scenario_bad_input();
-        else if (strcmp(scenario, "reclaim-many") == 0)
+        else if (strcmp(adv_name, "reclaim-many") == 0)
                 r = scenario_reclaim_many();
         else
-                bail("unknown scenario %s", scenario);
+                bail("unknown scenario %s", adv_name);
         (void) r;
         if (daemon_pid > 0) {
+                int st;
                 kill(daemon_pid, SIGTERM);
-                wait_pid(daemon_pid, 5);
+                /* non-zero under ASan when LeakSanitizer finds a leak; the leak check takes a while */
+                st = wait_pid(daemon_pid, 60);
+                CHECK(st == 0, "daemon exited cleanly on SIGTERM (status %d)", st);
         }
         say("%s", failures ? "FAILED" : "PASSED");
         return failures ? 1 : 0;
