@@ -510,8 +510,13 @@ int manager_preserve(Manager *m, RegVm *vm, const char *label, int fd_in, json_o
         if (r < 0) {
                 /* The token stays burnt: tokens are never reused in a session. */
                 s->n_items--;
-                return proto_error_set(err, PROTO_E_KERNEL, r, "PRESERVE_FD of \"%s\" into %s: %s%s", label, s->name,
-                                       strerror(-r), r == -EBUSY ? " (file already preserved elsewhere?)" : "");
+                r = proto_error_set(err, PROTO_E_KERNEL, r, "PRESERVE_FD of \"%s\" into %s: %s%s", label, s->name,
+                                    strerror(-r), r == -EBUSY ? " (file already preserved elsewhere?)" : "");
+                /* A session left empty would cross the kexec and make the VM "incoming" with
+                 * nothing to reclaim, holding up the restore: close it (the kernel drops it). */
+                if (s->n_items == 0)
+                        reg_vm_remove_session(vm, s);
+                return r;
         }
         it->fd = TAKE_FD(fd);
         log_full(LOG_INFO, 0, vm->id, s->name, it->pci[0] ? it->pci : NULL, "preserved %s \"%s\" as token %llu",

@@ -507,6 +507,40 @@ static void scenario_preserve_fails(int baseline, const char *call) {
 }
 
 /*
+ * --fail=preserve:ENOMEM:1, and vm-a gives up: it has nothing preserved, so after the update
+ * it has nothing incoming and the restore does not wait for it.
+ */
+static void scenario_preserve_fails_only(int baseline) {
+        int a = vmm_conn("vm-a"), b, m = memfd_with_pattern("vm-a", "ram0");
+        json_object *r = preserve(a, "ram0", m);
+
+        CHECK(is_error(r, "kernel-error", ENOMEM, "PRESERVE_FD"), "vm-a's only preserve fails (%s)", str_of(r));
+        json_object_put(r);
+        close(m);
+        close(a);
+        b = vmm_conn("vm-b");
+        preserve_ok(b, "vm-b", "ram0");
+        close(b);
+        check_fds(baseline, "after vm-a gave up");
+}
+
+static void boot1_preserve_fails_only(void) {
+        char hello[200];
+        json_object *r, *inc;
+        int a = connect_sock(vmm_sock);
+        Vm b[] = { { "vm-b", { "ram0" } } };
+
+        snprintf(hello, sizeof(hello), "{\"id\":1,\"method\":\"hello\",\"version\":1,\"vm\":\"vm-a\"}");
+        r = request(a, hello, NULL, 0, 5);
+        CHECK(json_object_object_get_ex(result_of(r), "incoming", &inc) && !json_object_get_boolean(inc),
+              "vm-a, which preserved nothing, has nothing incoming (%s)", str_of(r));
+        json_object_put(r);
+        close(a);
+        restore_vms(b, 1);
+        CHECK(wait_state("idle", 5), "the restore completes with vm-b alone (%s)", status_state());
+}
+
+/*
  * --fail=create-session:ENOMEM:1 or preserve:ENOMEM:1 with prepare as the first call: the
  * daemon's own state session or registry memfd cannot be set up; prepare gets kernel-error
  * naming the call, the update is over (idle, nothing left open), and the next one works.
@@ -817,6 +851,8 @@ int main(int argc, char **argv) {
                         scenario_preserve_fails(baseline, "PRESERVE_FD of \"ram0\"");
                 else if (strcmp(s, "create-session-enomem") == 0)
                         scenario_preserve_fails(baseline, "CREATE_SESSION luvf:vm-a:0");
+                else if (strcmp(s, "preserve-enomem-only") == 0)
+                        scenario_preserve_fails_only(baseline);
                 else if (strcmp(s, "prepare-create-enomem") == 0)
                         scenario_prepare_fails(baseline, "CREATE_SESSION luvf:state");
                 else if (strcmp(s, "prepare-preserve-enomem") == 0)
@@ -832,6 +868,8 @@ int main(int argc, char **argv) {
                 boot1_start();
                 if (strcmp(s, "finish-ebusy") == 0)
                         boot1_finish_ebusy();
+                else if (strcmp(s, "preserve-enomem-only") == 0)
+                        boot1_preserve_fails_only();
                 else if (strcmp(s, "retrieve-fd-enodev") == 0)
                         boot1_retrieve_fails("retrieve-fd ENODEV", ENODEV, false);
                 else if (strcmp(s, "retrieve-session-eio") == 0)
