@@ -624,6 +624,14 @@ static void scenario_freeze_einval(int baseline) {
         CHECK(strcmp(resumed[0], "failed") == 0 && strcmp(resumed[1], "failed") == 0,
               "both VMMs got resume with reason failed (vm-a: %s, vm-b: %s)", resumed[0], resumed[1]);
         CHECK(strcmp(status_state(), "idle") == 0, "daemon idle after the failed reboot");
+        CHECK(system("test \"$(cat /sys/kernel/kexec_loaded)\" = 0") == 0, "the kernel image is unloaded");
+        r = ctl("{\"id\":12,\"method\":\"timeline\"}", 5);
+        {
+                json_object *tl, *res;
+                CHECK(json_object_object_get_ex(result_of(r), "timeline", &tl) && json_object_object_get_ex(tl, "result", &res) &&
+                      strcmp(json_object_get_string(res), "failed") == 0, "the timeline records the update as failed");
+        }
+        json_object_put(r);
         CHECK(strcmp(list_item_state("vm-a", "ram0"), "preserved") == 0 && strcmp(list_item_state("vm-a", "ram1"), "preserved") == 0 &&
               strcmp(list_item_state("vm-b", "ram0"), "preserved") == 0, "every item still preserved");
         close(v[0]);
