@@ -444,10 +444,11 @@ static void boot1_end(void) {
         stop_daemon("end of boot 1");
 }
 
-static void boot1_start(void) {
+static void boot1_start(bool daemon) {
         int n0 = load_int("boot0-failures");
         CHECK(n0 == 0, "boot 0 passed every check (%d failed)", n0);
-        start_daemon_logged();
+        if (daemon)
+                start_daemon_logged();
 }
 
 /* ---- boot 0 helpers -------------------------------------------------------------------- */
@@ -749,6 +750,40 @@ static void boot1_state_from_mirror(const char *logtext) {
         restore_vms(two_vms, ELEMS(two_vms));
 }
 
+/*
+ * Boot 1 with /dev/liveupdate held by another process (the kernel's EBUSY for a second
+ * opener): the daemon refuses to start, saying why, and touches nothing; once the device is
+ * free it starts and restores every VM.
+ */
+static void boot1_open_ebusy(void) {
+        char a1[400], a2[400], a3[400], a4[400];
+        char *argv[] = { (char *) daemon_bin, a1, a2, a3, a4, NULL };
+        int luo = open("/dev/liveupdate", O_RDWR | O_CLOEXEC), saved, lf, st;
+        pid_t pid;
+
+        CHECK(luo >= 0, "another process opens /dev/liveupdate first (%s)", luo < 0 ? strerror(errno) : "ok");
+        snprintf(a1, sizeof(a1), "--vmm-socket=%s", vmm_sock);
+        snprintf(a2, sizeof(a2), "--control-socket=%s", ctl_sock);
+        snprintf(a3, sizeof(a3), "--state-dir=%s", state_dir);
+        snprintf(a4, sizeof(a4), "--config=%s", conf_path);
+        saved = dup(STDERR_FILENO);
+        lf = open(daemon_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (saved < 0 || lf < 0 || dup2(lf, STDERR_FILENO) < 0)
+                bail("redirect stderr: %m");
+        pid = spawn(argv);
+        (void) dup2(saved, STDERR_FILENO);
+        close(saved);
+        close(lf);
+        st = wait_pid(pid, 30);
+        CHECK(st == 1, "the daemon exits 1 (status %d)", st);
+        CHECK(log_contains("LUO device is owned by another process"), "the log says: LUO device is owned by another process");
+        if (luo >= 0)
+                close(luo);
+        say("device released; starting the daemon again");
+        start_daemon_logged();
+        restore_vms(two_vms, ELEMS(two_vms));
+}
+
 /* ---- bind timeout (--vfio=1 --bind-delay=4000, BindTimeoutSec=1) ------------------------ */
 
 static int bound_vfio(const char *path) {
@@ -877,8 +912,10 @@ int main(int argc, char **argv) {
                         boot0_two_vms(baseline);
                 update(NULL, 0);                            /* reboots */
         } else if (adv_boot == 1) {
-                boot1_start();
-                if (strcmp(s, "finish-ebusy") == 0)
+                boot1_start(strcmp(s, "open-ebusy") != 0);
+                if (strcmp(s, "open-ebusy") == 0)
+                        boot1_open_ebusy();
+                else if (strcmp(s, "finish-ebusy") == 0)
                         boot1_finish_ebusy();
                 else if (strcmp(s, "preserve-enomem-only") == 0)
                         boot1_preserve_fails_only();
