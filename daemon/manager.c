@@ -254,7 +254,14 @@ int manager_startup(Manager *m) {
                 if (m->stored_fds)
                         manager_fdstore_drop_rest(m->stored_fds);
                 if (m->reg->update) {
-                        /* An update in flight when the daemon went away is over. */
+                        json_object *id = json_object_object_get(m->reg->update, "id");
+
+                        /* An update in flight when the daemon went away is over. Its VMMs may
+                         * have been told prepare or freeze (and be frozen) by the dead daemon:
+                         * each is told resume when it claims its VM again. */
+                        m->update_id = id ? (uint64_t) json_object_get_int64(id) : 0;
+                        for (size_t i = 0; i < m->reg->n_vms; i++)
+                                m->reg->vms[i]->resume_owed = true;
                         json_object_object_add(m->reg->update, "result", json_object_new_string("abandoned"));
                         json_object_put(m->reg->timeline);
                         m->reg->timeline = m->reg->update;
@@ -941,6 +948,9 @@ void manager_prepare(Manager *m, const char *kernel, const char *initrd, const c
         json_object_put(m->reg->update);
         m->reg->update = json_object_new_object();
         update_set(m, "id", json_object_new_uint64(m->update_id));
+        /* A resume still owed for an update abandoned by a restart would now be misread. */
+        for (size_t i = 0; i < m->reg->n_vms; i++)
+                m->reg->vms[i]->resume_owed = false;
         update_set(m, "kernel", json_object_new_string(kernel));
         update_set(m, "initrd", initrd ? json_object_new_string(initrd) : NULL);
         update_set(m, "cmdline", json_object_new_string(cmdline));

@@ -73,6 +73,7 @@ typedef struct RegVm {
         bool incoming;               /* came across the reboot */
         uint64_t ack_seq;            /* event awaiting acknowledgement, 0 if none */
         bool ack_pending;
+        bool resume_owed;            /* its update was abandoned by a daemon restart: "resume" at the next hello */
 } RegVm;
 
 typedef struct Registry {

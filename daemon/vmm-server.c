@@ -505,6 +505,14 @@ fail:
 }
 
 void manager_vm_hello_done(Manager *m, RegVm *vm) {
+        if (vm->resume_owed && vm->conn) {
+                json_object *f = json_object_new_object();
+                json_object_object_add(f, "update", json_object_new_uint64(m->update_id));
+                json_object_object_add(f, "reason", json_object_new_string("failed"));
+                json_object_object_add(f, "message", json_object_new_string("the daemon restarted during the update"));
+                (void) m->vmm_ops.send_event(vm->conn, "resume", f);
+                vm->resume_owed = false;
+        }
         if (vm->incoming && !vm->restored && vm->conn) {
                 json_object *f = json_object_new_object();
                 json_object_object_add(f, "update", json_object_new_uint64(m->update_id));
