@@ -2,14 +2,15 @@
 /*
  * Benchmark of lu-vfiod's share of the blackout, run as luo-emu's COMMAND:
  *
- *   e2e-bench daemon|bare N_VMS FDS_PER_VM LU_VFIOD
+ *   e2e-bench daemon|bare|floor N_VMS FDS_PER_VM LU_VFIOD
  *
- * "daemon": N VMs (one client connection each, in this process) hand FDS_PER_VM memfds
- * to lu-vfiod; prepare; then commit while acknowledging every freeze event. After the
- * emulated kexec the process starts the daemon again, reclaims every item per VM and
- * reports each VM restored, until the daemon is idle.
+ * "daemon": N VMMs (one process each, with the client library) hand FDS_PER_VM memfds
+ * to lu-vfiod; prepare; then commit while they acknowledge every freeze event. After the
+ * emulated kexec N restarted VMM processes wait for the socket-activated daemon, reclaim
+ * every item of their VM, check it and report the VM restored, until the daemon is idle.
  * "bare": the same kernel calls without a daemon: N sessions with FDS_PER_VM memfds, a
  * state memfd in a state session, kexec; then retrieve and finish everything.
+ * "floor": bare plus the least IPC with one process per VM (see floor_spawn()).
  *
  * Measured with CLOCK_REALTIME across the reboot (the emulator keeps the host clock):
  *   freeze path  = commit request (bare: start of the freeze work) -> first instruction
@@ -99,6 +100,95 @@ static void write_kernel(char *path, size_t size) {
         close(fd);
 }
 
+/* ------------------------------------------------------------------ floor */
+
+/*
+ * "floor" = bare + the least IPC any custodian needs: one process per VM, one datagram to
+ * each and one back at freeze, and after the kexec each VM's fds handed to its process in
+ * one SCM_RIGHTS message, with one datagram back before its session is finished. No JSON,
+ * no registry, no connect: the daemon's overhead above this is its own.
+ */
+static int *floor_socks;   /* parent's end per VM */
+
+/* Fork one process per VM, each with a SEQPACKET socketpair; @after says which boot's work it does. */
+static void floor_spawn(bool after) {
+        floor_socks = calloc(n_vms, sizeof(int));
+        if (!floor_socks)
+                die("calloc", -ENOMEM);
+        for (unsigned v = 0; v < n_vms; v++) {
+                int sp[2];
+                pid_t pid;
+
+                if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+                        die("socketpair", -errno);
+                pid = fork();
+                if (pid < 0)
+                        die("fork", -errno);
+                if (pid == 0) {
+                        char b;
+                        close(sp[0]);
+                        if (!after)
+                                for (;;) {   /* answer every event until the kexec */
+                                        if (recv(sp[1], &b, 1, 0) != 1)
+                                                _exit(1);
+                                        if (send(sp[1], "a", 1, MSG_NOSIGNAL) != 1)
+                                                _exit(1);
+                                }
+                        {
+                                char cbuf[CMSG_SPACE(sizeof(int) * 253)];
+                                struct iovec iov = { .iov_base = &b, .iov_len = 1 };
+                                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+                                struct cmsghdr *cm;
+                                unsigned k = 0;
+
+                                if (recvmsg(sp[1], &mh, MSG_CMSG_CLOEXEC) != 1 || !(cm = CMSG_FIRSTHDR(&mh)))
+                                        _exit(1);
+                                k = (unsigned) ((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+                                for (unsigned j = 0; j < k; j++) {
+                                        int fd;
+                                        unsigned *got;
+                                        memcpy(&fd, CMSG_DATA(cm) + j * sizeof(int), sizeof(int));
+                                        got = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+                                        if (got == MAP_FAILED || *got != j)
+                                                _exit(1);
+                                        munmap(got, 4096);
+                                        close(fd);
+                                }
+                                if (k != n_fds || send(sp[1], "r", 1, MSG_NOSIGNAL) != 1)
+                                        _exit(1);
+                                _exit(0);
+                        }
+                }
+                close(sp[1]);
+                floor_socks[v] = sp[0];
+        }
+}
+
+/* One datagram to every VM process, then one back from each. */
+static void floor_round_trip(void) {
+        char b;
+        for (unsigned v = 0; v < n_vms; v++)
+                if (send(floor_socks[v], "e", 1, MSG_NOSIGNAL) != 1)
+                        die("floor send", -errno);
+        for (unsigned v = 0; v < n_vms; v++)
+                if (recv(floor_socks[v], &b, 1, 0) != 1)
+                        die("floor ack", -EPIPE);
+}
+
+static void floor_send_fds(unsigned v, const int *fds, unsigned k) {
+        char cbuf[CMSG_SPACE(sizeof(int) * 253)] = {};
+        struct iovec iov = { .iov_base = (void *) "f", .iov_len = 1 };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = CMSG_SPACE(sizeof(int) * k) };
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int) * k);
+        memcpy(CMSG_DATA(cm), fds, sizeof(int) * k);
+        if (sendmsg(floor_socks[v], &mh, MSG_NOSIGNAL) != 1)
+                die("floor sendmsg", -errno);
+}
+
 /* ------------------------------------------------------------------ bare */
 
 /* commit request (bare: start of the freeze work) -> entry of the reboot(KEXEC) call */
@@ -107,12 +197,15 @@ static double to_reboot_call_ms(void) {
         return e ? (double) (strtoull(e, NULL, 10) - load_u64("t_freeze")) / 1000.0 : -1.0;
 }
 
-static void bare(void) {
-        uint64_t t0 = now_us();   /* the restore path starts before /dev/liveupdate is opened */
+static void bare(bool ipc) {
+        uint64_t t0;
         Luo *l = NULL;
         char name[64];
         int r;
 
+        if (ipc)
+                floor_spawn(boot > 0);   /* before the clock starts, like the daemon mode's VMMs */
+        t0 = now_us();   /* the restore path starts before /dev/liveupdate is opened */
         r = luo_open(NULL, &l);
         if (r < 0)
                 die("luo_open", r);
@@ -148,8 +241,12 @@ static void bare(void) {
                         die("state preserve", r);
                 if (luo_get_abi(l) == LUO_ABI_V4 && (r = luo_prepare(l)) < 0)
                         die("prepare", r);
+                if (ipc)
+                        floor_round_trip();   /* prepare */
                 /* freeze path: the state record, sync, reboot */
                 save_u64("t_freeze", now_us());
+                if (ipc)
+                        floor_round_trip();   /* freeze */
                 if (pwrite(mfd, "state", 5, 0) != 5)
                         die("state write", -errno);
                 sync();
@@ -158,7 +255,11 @@ static void bare(void) {
         }
         {
                 uint64_t tb = t0, te;
-                int sfd, fd;
+                int sfd, fd, fds[253];
+                int *sessions = calloc(n_vms, sizeof(int));
+
+                if (!sessions)
+                        die("calloc", -ENOMEM);
 
                 r = luo_session_retrieve(l, "bare:state", &sfd);
                 if (r >= 0) {
@@ -175,12 +276,31 @@ static void bare(void) {
                                 r = luo_session_retrieve_fd(l, s, i + 1, &fd);
                                 if (r < 0)
                                         die("retrieve fd", r);
-                                close(fd);
+                                if (ipc)
+                                        fds[i] = fd;
+                                else
+                                        close(fd);
+                        }
+                        if (ipc) {
+                                floor_send_fds(v, fds, n_fds);
+                                for (unsigned i = 0; i < n_fds; i++)
+                                        close(fds[i]);
+                                sessions[v] = s;
+                                continue;   /* finished once its process has them */
                         }
                         r = luo_session_finish(l, s);
                         if (r < 0)
                                 die("finish", r);
                         close(s);
+                }
+                for (unsigned v = 0; ipc && v < n_vms; v++) {
+                        char b;
+                        if (recv(floor_socks[v], &b, 1, 0) != 1 || b != 'r')
+                                die("a VM process failed", -EIO);
+                        r = luo_session_finish(l, sessions[v]);
+                        if (r < 0)
+                                die("finish", r);
+                        close(sessions[v]);
                 }
                 if (sfd >= 0) {
                         (void) luo_session_finish(l, sfd);
@@ -189,8 +309,8 @@ static void bare(void) {
                 if (luo_get_abi(l) == LUO_ABI_V4)
                         (void) luo_finish(l);
                 te = now_us();
-                printf("BENCH mode=bare abi=%s vms=%u fds=%u freeze_ms=%.2f restore_ms=%.2f rss_kib=0 to_reboot_call_ms=%.2f\n",
-                       luo_abi_to_string(luo_get_abi(l)), n_vms, n_fds,
+                printf("BENCH mode=%s abi=%s vms=%u fds=%u freeze_ms=%.2f restore_ms=%.2f rss_kib=0 to_reboot_call_ms=%.2f\n",
+                       ipc ? "floor" : "bare", luo_abi_to_string(luo_get_abi(l)), n_vms, n_fds,
                        (double) (load_u64("t_boot") - load_u64("t_freeze")) / 1000.0, (double) (te - tb) / 1000.0,
                        to_reboot_call_ms());
         }
@@ -486,7 +606,7 @@ int main(int argc, char **argv) {
 
         setvbuf(stdout, NULL, _IOLBF, 0);
         if (argc != 5 || !b || !(dir = getenv("E2E_DIR"))) {
-                fprintf(stderr, "usage (under luo-emu, E2E_DIR set): e2e-bench daemon|bare N_VMS FDS_PER_VM LU_VFIOD\n");
+                fprintf(stderr, "usage (under luo-emu, E2E_DIR set): e2e-bench daemon|bare|floor N_VMS FDS_PER_VM LU_VFIOD\n");
                 return 2;
         }
         boot = atoi(b);
@@ -496,7 +616,7 @@ int main(int argc, char **argv) {
         n_vms = (unsigned) atoi(argv[2]);
         n_fds = (unsigned) atoi(argv[3]);
         daemon_bin = argv[4];
-        if (n_vms < 1 || n_vms > 1024 || n_fds < 1 || n_fds > 1024)
+        if (n_vms < 1 || n_vms > 1024 || n_fds < 1 || n_fds > 253)
                 return 2;
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
                 rl.rlim_cur = rl.rlim_max;
@@ -519,8 +639,8 @@ int main(int argc, char **argv) {
                       "[Update]\nCheckCommandLine=no\n", f);
                 fclose(f);
         }
-        if (strcmp(mode, "bare") == 0)
-                bare();
+        if (strcmp(mode, "bare") == 0 || strcmp(mode, "floor") == 0)
+                bare(strcmp(mode, "floor") == 0);
         else
                 daemon_mode();
         return 0;

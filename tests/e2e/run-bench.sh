@@ -4,6 +4,7 @@
 # 1/16/64/256 VMs x 4 fds, both ABIs, best of $REPEAT runs; daemon RSS at each size.
 # Freeze is given twice: to the reboot(KEXEC) call ("call") and to the first instruction of
 # the next boot ("boot", which includes the emulator tearing down the old machine).
+# "floor" is bare plus the least IPC with one process per VM (e2e-bench.c, floor_spawn()).
 # Usage: tests/e2e/run-bench.sh BUILD_DIR   (SIZES="1 16" ABIS=v4 to narrow it)
 set -eu
 B=${1:?build dir}
@@ -17,8 +18,8 @@ export E2E_DIR=$B/e2e/bench
 field() { echo "$1" | sed -n "s/.* $2=\([0-9.-]*\).*/\1/p"; }
 min() { echo "$1 $2" | awk '{print ($2<$1)?$2:$1}'; }
 ratio() { echo "$1 $2" | awk '{printf "%.2f", $1/$2}'; }
-printf '| ABI | VMs | freeze→call daemon | bare | ratio | freeze→boot daemon | bare | ratio | restore daemon | bare | ratio | RSS KiB | own freeze / restore ms |\n'
-printf '|---|---|---|---|---|---|---|---|---|---|---|---|---|\n'
+printf '| ABI | VMs | freeze→call daemon | bare | floor | ×bare | ×floor | freeze→boot daemon | bare | ×bare | restore daemon | bare | floor | ×bare | ×floor | RSS KiB | own freeze / restore ms |\n'
+printf '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 for abi in $ABIS; do
   for n in $SIZES; do
     best() { # mode -> "call boot restore rss own"
@@ -37,7 +38,9 @@ for abi in $ABIS; do
     }
     set -- $(best daemon); dc=$1; df=$2; dr=$3; rss=$4; shift 4; own="$*"
     set -- $(best bare); bc=$1; bf=$2; br=$3
-    printf '| %s | %d | %s ms | %s ms | %s× | %s ms | %s ms | %s× | %s ms | %s ms | %s× | %s | %s |\n' $abi $n \
-      $dc $bc $(ratio $dc $bc) $df $bf $(ratio $df $bf) $dr $br $(ratio $dr $br) $rss "$own"
+    set -- $(best floor); fc=$1; fr=$3
+    printf '| %s | %d | %s | %s | %s | %s× | %s× | %s | %s | %s× | %s | %s | %s | %s× | %s× | %s | %s |\n' $abi $n \
+      $dc $bc $fc $(ratio $dc $bc) $(ratio $dc $fc) $df $bf $(ratio $df $bf) \
+      $dr $br $fr $(ratio $dr $br) $(ratio $dr $fr) $rss "$own"
   done
 done
