@@ -812,6 +812,24 @@ void restore_check_done(Manager *m) {
                 if (m->reg->vms[i]->incoming && !m->reg->vms[i]->restored)
                         return;
         m->state = UPDATE_FINISHING;
+        for (size_t i = 0; i < m->reg->n_vms; i++)
+                m->reg->vms[i]->incoming = false;
+        if (m->reg->update) {
+                json_object_object_add(m->reg->update, "state", json_object_new_string("idle"));
+                json_object_object_add(m->reg->update, "result", json_object_new_string("done"));
+                json_object_object_add(m->reg->update, "t_end_us", json_object_new_uint64(now_realtime_us()));
+                json_object_put(m->reg->timeline);
+                m->reg->timeline = m->reg->update;
+                m->reg->update = NULL;
+        }
+        /*
+         * The mirror must say "done" before the state session goes: a daemon that dies after
+         * its FINISH finds no incoming state, so it believes the mirror, and a mirror still
+         * describing the update would make it record the update abandoned and report every
+         * restored item lost. (One fsync per update; a crash before this point finds the state
+         * session and completes the restore again.)
+         */
+        (void) manager_save(m);
         if (m->state_session_fd >= 0) {
                 fdstore_mirror_drop_session(m->fdstore, REG_STATE_SESSION);
                 r = luo_session_finish(m->luo, m->state_session_fd);
@@ -825,19 +843,7 @@ void restore_check_done(Manager *m) {
                 if (r < 0)
                         log_warning_errno(r, "LUO FINISH failed: %m");
         }
-        for (size_t i = 0; i < m->reg->n_vms; i++)
-                m->reg->vms[i]->incoming = false;
-        if (m->reg->update) {
-                json_object_object_add(m->reg->update, "state", json_object_new_string("idle"));
-                json_object_object_add(m->reg->update, "result", json_object_new_string("done"));
-                json_object_object_add(m->reg->update, "t_end_us", json_object_new_uint64(now_realtime_us()));
-                json_object_put(m->reg->timeline);
-                m->reg->timeline = m->reg->update;
-                m->reg->update = NULL;
-        }
         m->grace = sd_event_source_disable_unref(m->grace);
         m->state = UPDATE_IDLE;
         manager_progress_event(m, LU_MESSAGE_RESTORE_DONE, NULL, "restore complete");
-        /* Deferred: the last VMM's "restored" reply must not wait for an fsync. */
-        manager_mark_dirty(m);
 }
