@@ -3,7 +3,7 @@
  * Raw-protocol helpers for drivers that run as luo-emu's COMMAND (pid 1): spawn and reap,
  * SOCK_SEQPACKET messages with SCM_RIGHTS, replies, the control socket, the daemon's
  * settled fd count. Shared by tests/adversarial/adv-driver.c and tests/e2e/e2e-driver.c;
- * header-only so that a driver needs no extra link step.
+ * header-only so that a driver needs no extra link step (a driver need not use every helper).
  *
  * The including file sets adv_name (scenario) and adv_boot before using say()/CHECK(), and
  * may set adv_prefix (the log line tag), adv_show_progress and daemon_extra_arg.
@@ -28,6 +28,9 @@
 #include <unistd.h>
 
 #define ELEMS(x) (sizeof(x) / sizeof((x)[0]))
+
+/* Each driver uses a different subset of these helpers (not popped: helpers may be added at the end). */
+#pragma GCC diagnostic ignored "-Wunused-function"
 
 static const char *adv_name = "?", *adv_prefix = "adv";
 static int adv_boot;
@@ -157,12 +160,12 @@ static int send_fds(int fd, const char *msg, size_t len, const int *fds, size_t 
         return send_fds_flags(fd, msg, len, fds, n_fds, 0);
 }
 
-static inline int send_str(int fd, const char *msg) {
+static int send_str(int fd, const char *msg) {
         return send_fds(fd, msg, strlen(msg), NULL, 0);
 }
 
 /* Next message within @timeout seconds, events included; NULL on timeout/EOF/unparsable. Fds closed. */
-static inline json_object *recv_any(int fd, double timeout) {
+static json_object *recv_any(int fd, double timeout) {
         static char buf[128 * 1024];
         char cbuf[CMSG_SPACE(sizeof(int) * 16)];
         struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
