@@ -43,6 +43,8 @@ struct emu_options {
         char **argv;                    /* COMMAND [ARGS...] */
         int fail_errno[_FAIL_MAX];      /* 0: no injection */
         long fail_count[_FAIL_MAX];     /* remaining, < 0 = unlimited */
+        long fail_skip[_FAIL_MAX];      /* matching calls to let through first */
+        int fail_boot[_FAIL_MAX];       /* only in this boot, < 0 = every boot */
 };
 
 extern struct emu_options opt;

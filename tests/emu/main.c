@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <signal.h>
@@ -77,6 +78,13 @@ void log_debug(const char *fmt, ...) {
 int fail_check(enum fail_point p) {
         if (opt.fail_errno[p] == 0 || opt.fail_count[p] == 0)
                 return 0;
+        /* Calls in other boots neither fail nor count. */
+        if (opt.fail_boot[p] >= 0 && (unsigned) opt.fail_boot[p] != emu.boot)
+                return 0;
+        if (opt.fail_skip[p] > 0) {
+                opt.fail_skip[p]--;
+                return 0;
+        }
         if (opt.fail_count[p] > 0)
                 opt.fail_count[p]--;
         log_debug("injected failure at %s: %s", fail_names[p], strerror(opt.fail_errno[p]));
@@ -108,21 +116,50 @@ static int parse_errno(const char *s) {
         return -EINVAL;
 }
 
+static int parse_long(const char *s, long min, long *ret) {
+        char *end;
+        long n;
+
+        errno = 0;
+        n = strtol(s, &end, 10);
+        if (!*s || *end || errno || n < min)
+                return -EINVAL;
+        *ret = n;
+        return 0;
+}
+
+/* WHAT:ERRNO[:COUNT[:SKIP]][@BOOT] */
 static int parse_fail(const char *arg) {
         _cleanup_free_ char *copy = strdup(arg);
-        char *what, *err, *count;
+        char *what, *err, *count, *skip, *boot;
+        long n_count = -1, n_skip = 0, n_boot = -1;
         int e;
 
         if (!copy)
                 return -ENOMEM;
         what = copy;
+        boot = strchr(what, '@');
+        if (boot) {
+                *boot++ = 0;
+                if (parse_long(boot, 0, &n_boot) < 0 || n_boot > INT_MAX)
+                        return -EINVAL;
+        }
         err = strchr(what, ':');
         if (!err)
                 return -EINVAL;
         *err++ = 0;
         count = strchr(err, ':');
-        if (count)
+        if (count) {
                 *count++ = 0;
+                skip = strchr(count, ':');
+                if (skip) {
+                        *skip++ = 0;
+                        if (parse_long(skip, 0, &n_skip) < 0)
+                                return -EINVAL;
+                }
+                if (parse_long(count, 1, &n_count) < 0)
+                        return -EINVAL;
+        }
         e = parse_errno(err);
         if (e < 0)
                 return -EINVAL;
@@ -130,14 +167,9 @@ static int parse_fail(const char *arg) {
                 if (strcmp(what, fail_names[p]) != 0)
                         continue;
                 opt.fail_errno[p] = e;
-                opt.fail_count[p] = -1;
-                if (count) {
-                        char *end;
-                        long n = strtol(count, &end, 10);
-                        if (!*count || *end || n <= 0)
-                                return -EINVAL;
-                        opt.fail_count[p] = n;
-                }
+                opt.fail_count[p] = n_count;
+                opt.fail_skip[p] = n_skip;
+                opt.fail_boot[p] = (int) n_boot;
                 return 0;
         }
         return -EINVAL;
@@ -151,9 +183,11 @@ static void usage(FILE *f) {
               "  --vfio=N               emulate N vfio-pci devices /dev/vfio/devices/vfio0..N-1\n"
               "  --cmdline=STR          kernel command line of boot 0\n"
               "                         (default \"" DEFAULT_CMDLINE "\")\n"
-              "  --fail=WHAT:ERRNO[:N]  inject ERRNO at WHAT (open, create-session,\n"
+              "  --fail=WHAT:ERRNO[:N[:SKIP]][@BOOT]\n"
+              "                         inject ERRNO at WHAT (open, create-session,\n"
               "                         retrieve-session, preserve, retrieve-fd, finish, freeze),\n"
-              "                         N times (default: always)\n"
+              "                         N times (default: always), after letting SKIP calls\n"
+              "                         through, only in boot BOOT (default: any boot)\n"
               "  --bind-delay=MS        after a kexec, devices appear bound to vfio-pci only\n"
               "                         MS milliseconds after boot\n"
               "  --verbose              trace every trapped call to stderr\n"
@@ -202,7 +236,7 @@ static int parse_args(int argc, char **argv) {
                         break;
                 case ARG_FAIL:
                         if (parse_fail(optarg) < 0) {
-                                log_error("bad --fail=%s (expected WHAT:ERRNO[:COUNT])", optarg);
+                                log_error("bad --fail=%s (expected WHAT:ERRNO[:COUNT[:SKIP]][@BOOT])", optarg);
                                 return -EINVAL;
                         }
                         break;

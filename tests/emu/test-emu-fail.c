@@ -6,6 +6,8 @@
  * without liveupdate=on (no /dev/liveupdate, everything preserved is lost).
  * Run as: luo-emu --fail=preserve:ENOMEM:1 --fail=retrieve-fd:ENODEV:1
  *                 --fail=freeze:EAGAIN:1 -- test-emu-fail
+ * and, for failures scoped to a boot and to the Nth call, as:
+ *         luo-emu --fail=create-session:ENOMEM:1:2@0 --fail=open:EIO:1@1 -- test-emu-fail scoped
  */
 #include <errno.h>
 #include <stdint.h>
@@ -47,10 +49,42 @@ _noreturn_ static void kexec_into(const char *cmdline) {
         exit(1);
 }
 
-int main(void) {
+/* --fail=create-session:ENOMEM:1:2@0 --fail=open:EIO:1@1 */
+static int scoped(void) {
+        int luo, s;
+
+        switch (harness_boot()) {
+        case 0:
+                luo = open("/dev/liveupdate", O_RDWR | O_CLOEXEC);
+                CHECK_ERRNO(luo, 0, "open in boot 0 is not hit by a failure scoped to boot 1");
+                CHECK_ERRNO(session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "s0"), 0, "first CREATE_SESSION skipped");
+                CHECK_ERRNO(session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "s1"), 0, "second CREATE_SESSION skipped");
+                CHECK_ERRNO(session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "s2"), ENOMEM, "third CREATE_SESSION fails");
+                s = session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "s3");
+                CHECK_ERRNO(s, 0, "fourth succeeds: one failure only");
+                CHECK_ERRNO(preserve(s, memfd_create("k", MFD_CLOEXEC), 1), 0, "preserve into it");
+                kexec_into("root=/dev/vda liveupdate=on kho=on");
+        case 1:
+                CHECK_ERRNO(open("/dev/liveupdate", O_RDWR | O_CLOEXEC), EIO, "open after the kexec fails (scoped to boot 1)");
+                luo = open("/dev/liveupdate", O_RDWR | O_CLOEXEC);
+                CHECK_ERRNO(luo, 0, "second open succeeds");
+                s = session_op(luo, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, "s3");
+                CHECK_ERRNO(s, 0, "the session came across");
+                CHECK_ERRNO(session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "n0"), 0,
+                            "CREATE_SESSION in boot 1 is not hit by a failure scoped to boot 0");
+                return harness_done();
+        default:
+                printf("Bail out! not run under luo-emu (LUO_EMU_BOOT unset)\n");
+                return 1;
+        }
+}
+
+int main(int argc, char **argv) {
         int luo, s, m;
 
         harness_init();
+        if (argc > 1 && strcmp(argv[1], "scoped") == 0)
+                return scoped();
         switch (harness_boot()) {
         case 0:
                 luo = open("/dev/liveupdate", O_RDWR | O_CLOEXEC);
