@@ -285,6 +285,25 @@ int proto_get_string(const ProtoRequest *r, const char *key, bool required, cons
         return 1;
 }
 
+int proto_get_text(const ProtoRequest *r, const char *key, bool required, size_t max_len, const char **ret, ProtoError *err) {
+        const char *s;
+        int k = proto_get_string(r, key, required, &s, err);
+
+        if (k <= 0) {
+                if (k == 0)
+                        *ret = NULL;
+                return k;
+        }
+        if (strlen(s) > max_len)
+                return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL, "field \"%s\" longer than %zu bytes", key, max_len);
+        /* A newline or escape sequence would forge log lines or terminal output. */
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+                if (*p < 0x20 || *p == 0x7f)
+                        return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL, "field \"%s\" contains a control character", key);
+        *ret = s;
+        return 1;
+}
+
 int proto_get_uint(const ProtoRequest *r, const char *key, bool required, uint64_t max, uint64_t *ret, ProtoError *err) {
         json_object *o;
         int64_t v;

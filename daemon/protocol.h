@@ -18,6 +18,8 @@
 #define PROTO_ID_MAX           ((uint64_t) 1 << 53)   /* exact in every JSON implementation */
 #define PROTO_VM_ID_MAX        36
 #define PROTO_LABEL_MAX        64
+#define PROTO_CLIENT_MAX       64                     /* hello "client", bytes */
+#define PROTO_ACK_MESSAGE_MAX  256                    /* ack "message", bytes */
 #define PROTO_RECLAIM_LABELS_MAX 16                   /* labels in one multi-label reclaim */
 
 typedef enum ProtoErrorCode {
@@ -88,6 +90,8 @@ int proto_request_parse(const char *buf, size_t len, unsigned max_depth, ProtoRe
 
 /* Field accessors: on failure fill @err (INVALID_PARAMS naming the field) and return -EINVAL. */
 int proto_get_string(const ProtoRequest *r, const char *key, bool required, const char **ret, ProtoError *err);
+/* proto_get_text() - a string for logs and messages: at most @max_len bytes, no control characters (no log injection). */
+int proto_get_text(const ProtoRequest *r, const char *key, bool required, size_t max_len, const char **ret, ProtoError *err);
 int proto_get_uint(const ProtoRequest *r, const char *key, bool required, uint64_t max, uint64_t *ret, ProtoError *err);
 int proto_get_bool(const ProtoRequest *r, const char *key, bool required, bool *ret, ProtoError *err);
 /* proto_check_fields() - refuse unknown top-level keys (id and method always allowed). NULL-terminated list. */

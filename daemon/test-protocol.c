@@ -49,6 +49,19 @@ int main(void) {
         }
         proto_request_done(&r);
 
+        /* free text that ends up in logs: bounded, no control characters */
+        CHECK(parse("{\"id\":1,\"method\":\"ack\",\"message\":\"device busy\",\"nl\":\"a\\nFAKE: forged\","
+                    "\"esc\":\"\\u001b[2J\",\"del\":\"\\u007f\",\"ok\":\"caf\u00e9\"}", &r) == PROTO_OK);
+        CHECK(proto_get_text(&r, "message", true, 256, &s, &e) == 1 && strcmp(s, "device busy") == 0);
+        CHECK(proto_get_text(&r, "message", true, 10, &s, &e) < 0 && strstr(e.message, "longer than 10 bytes"));
+        CHECK(proto_get_text(&r, "nl", true, 256, &s, &e) < 0 && strstr(e.message, "\"nl\" contains a control character"));
+        CHECK(proto_get_text(&r, "esc", true, 256, &s, &e) < 0 && e.code == PROTO_E_INVALID_PARAMS);
+        CHECK(proto_get_text(&r, "del", true, 256, &s, &e) < 0);
+        CHECK(proto_get_text(&r, "ok", true, 256, &s, &e) == 1);   /* UTF-8 is text */
+        s = "x";
+        CHECK(proto_get_text(&r, "missing", false, 256, &s, &e) == 0 && s == NULL);
+        proto_request_done(&r);
+
         /* malformed */
         CHECK(parse("", &r) == PROTO_E_INVALID_JSON);
         CHECK(parse("{\"id\":1,\"method\":\"hel", &r) == PROTO_E_INVALID_JSON);

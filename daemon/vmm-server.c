@@ -347,12 +347,8 @@ static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fd
                 if (want_fds(n_fds, 0, method, &e) < 0 ||
                     proto_get_uint(req, "version", true, UINT32_MAX, &version, &e) < 0 ||
                     proto_get_string(req, "vm", true, &vm_id, &e) < 0 ||
-                    proto_get_string(req, "client", false, &client, &e) < 0)
+                    proto_get_text(req, "client", false, PROTO_CLIENT_MAX, &client, &e) < 0)
                         goto fail;
-                if (client && strlen(client) > 64) {
-                        proto_error_set(&e, PROTO_E_INVALID_PARAMS, EINVAL, "\"client\" longer than 64 characters");
-                        goto fail;
-                }
                 if (version < PROTO_VERSION_MIN) {
                         proto_error_set(&e, PROTO_E_VERSION, EPROTONOSUPPORT, "protocol version %llu not supported (%d..%d)",
                                         (unsigned long long) version, PROTO_VERSION_MIN, PROTO_VERSION);
@@ -413,7 +409,7 @@ static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fd
                 if (want_fds(n_fds, 0, method, &e) < 0 ||
                     proto_get_uint(req, "seq", true, PROTO_ID_MAX, &seq, &e) < 0 ||
                     proto_get_bool(req, "ok", false, &ok, &e) < 0 ||
-                    proto_get_string(req, "message", false, &message, &e) < 0)
+                    proto_get_text(req, "message", false, PROTO_ACK_MESSAGE_MAX, &message, &e) < 0)
                         goto fail;
                 if (manager_ack_check(m, c->vm, seq, &e) < 0)
                         goto fail;

@@ -17,6 +17,8 @@
 #include "lu/liveupdate-v4.h"
 #include "lu-client.h"
 
+#define ACK_MESSAGE_MAX 256   /* the daemon's limit (docs/protocol.md, ack) */
+
 #define RX_MAX (64 * 1024)
 #define EVQ_MAX 256
 
@@ -459,8 +461,22 @@ int lu_client_ack(LuClient *c, const LuEvent *ev, bool ok, const char *message) 
 
         json_object_object_add(req, "seq", json_object_new_uint64(ev->seq));
         json_object_object_add(req, "ok", json_object_new_boolean(ok));
-        if (message)
-                json_object_object_add(req, "message", json_object_new_string(message));
+        if (message) {
+                char text[ACK_MESSAGE_MAX + 1];
+                size_t n = strlen(message);
+
+                if (n > ACK_MESSAGE_MAX) {
+                        n = ACK_MESSAGE_MAX;
+                        while (n > 0 && ((unsigned char) message[n] & 0xc0) == 0x80)
+                                n--;   /* message[n] continues a character: cut before it */
+                }
+                memcpy(text, message, n);
+                text[n] = 0;
+                for (size_t i = 0; i < n; i++)
+                        if ((unsigned char) text[i] < 0x20 || text[i] == 0x7f)
+                                text[i] = ' ';
+                json_object_object_add(req, "message", json_object_new_string(text));
+        }
         return call(c, "ack", req, -1, NULL, NULL);
 }
 

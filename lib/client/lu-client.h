@@ -119,6 +119,9 @@ int lu_client_next_event(LuClient *c, int timeout_ms, LuEvent *ret);
  * lu_client_ack() - acknowledge a prepare or freeze event. @ok false vetoes the update
  * with @message (may be NULL). Acknowledge a freeze only after the vCPUs are paused and
  * device interrupts are off. Acknowledging the last freeze may start the reboot at once.
+ * The daemon takes a message of at most 256 bytes without control characters; this sends
+ * at most the first 256 bytes (cut at a UTF-8 character boundary), control characters
+ * replaced by spaces, so that a veto is never refused for its wording.
  */
 int lu_client_ack(LuClient *c, const LuEvent *ev, bool ok, const char *message);
 

@@ -201,10 +201,9 @@ static int validate_vmm(const ProtoRequest *req, size_t n_fds, json_object **res
                 if (want_fds(n_fds, 0, method, e) < 0 ||
                     get_uint(req, "version", true, UINT32_MAX, &version, e) < 0 ||
                     get_string(req, "vm", true, &vm_id, e) < 0 ||
-                    get_string(req, "client", false, &client, e) < 0)
+                    proto_get_text(req, "client", false, PROTO_CLIENT_MAX, &client, e) < 0)
                         return -EINVAL;
-                if (client && strlen(client) > 64)
-                        return proto_error_set(e, PROTO_E_INVALID_PARAMS, EINVAL, "\"client\" longer than 64 characters");
+                FUZZ_CHECK(!client || strlen(client) <= PROTO_CLIENT_MAX, "client too long accepted");
                 if (version < PROTO_VERSION_MIN)
                         return proto_error_set(e, PROTO_E_VERSION, EPROTONOSUPPORT, "protocol version %llu not supported (%d..%d)",
                                                (unsigned long long) version, PROTO_VERSION_MIN, PROTO_VERSION);
@@ -253,8 +252,10 @@ static int validate_vmm(const ProtoRequest *req, size_t n_fds, json_object **res
                 if (want_fds(n_fds, 0, method, e) < 0 ||
                     get_uint(req, "seq", true, PROTO_ID_MAX, &seq, e) < 0 ||
                     proto_get_bool(req, "ok", false, &ok, e) < 0 ||
-                    get_string(req, "message", false, &message, e) < 0)
+                    proto_get_text(req, "message", false, PROTO_ACK_MESSAGE_MAX, &message, e) < 0)
                         return -EINVAL;
+                for (const char *p = message; p && *p; p++)
+                        FUZZ_CHECK((unsigned char) *p >= 0x20 && *p != 0x7f, "control character in an accepted ack message");
                 if (!ok)
                         check_veto_event("vm-1", message);
                 return 0;
