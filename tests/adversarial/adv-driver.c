@@ -687,6 +687,298 @@ static void scenario_kill(int baseline) {
         bail("commit returned instead of rebooting: %s", r ? json_object_to_json_string(r) : "no reply (timeout)");
 }
 
+/* ---- 6. SIGSTOPped clients during an update ------------------------------------------ */
+
+/*
+ * A VMM process that hands over a memfd and acks every prepare and freeze; it writes one
+ * byte to @w per event it reads ('p' prepare, 'f' freeze, 'r' resume, 'o' other) and 'R'
+ * once it has handed over. SIGSTOP freezes it wherever it is, as a hung VMM would be.
+ */
+static pid_t acking_vmm(const char *vm, int w) {
+        pid_t pid = fork();
+        if (pid != 0)
+                return pid;
+        int fd = vmm_conn(vm), m = memfd_create("s", MFD_CLOEXEC);
+        (void) ftruncate(m, 1 << 16);
+        json_object_put(request(fd, "{\"id\":2,\"method\":\"preserve\",\"label\":\"ram\"}", &m, 1, 5));
+        (void) !write(w, "R", 1);
+        for (int id = 100;; id++) {
+                json_object *e = recv_any(fd, 120), *ev, *seq;
+                const char *name;
+                if (!e)
+                        _exit(0);
+                if (!json_object_object_get_ex(e, "event", &ev)) {
+                        json_object_put(e);
+                        continue;
+                }
+                name = json_object_get_string(ev);
+                (void) !write(w, strcmp(name, "prepare") == 0 ? "p" : strcmp(name, "freeze") == 0 ? "f" :
+                                 strcmp(name, "resume") == 0 ? "r" : "o", 1);
+                if ((strcmp(name, "prepare") == 0 || strcmp(name, "freeze") == 0) && json_object_object_get_ex(e, "seq", &seq)) {
+                        char ack[120];
+                        snprintf(ack, sizeof(ack), "{\"id\":%d,\"method\":\"ack\",\"seq\":%" PRId64 ",\"ok\":true}",
+                                 id, json_object_get_int64(seq));
+                        (void) send_str(fd, ack);
+                }
+                json_object_put(e);
+        }
+}
+
+typedef struct Counts {
+        int r;          /* read end of the VMM's pipe */
+        int n[128];
+} Counts;
+
+/* Read what the VMM reported until @code was seen @want times or @timeout passed. */
+static bool wait_code(Counts *c, char code, int want, double timeout) {
+        double end = now_s() + timeout;
+        while (c->n[(int) code] < want) {
+                struct pollfd p = { .fd = c->r, .events = POLLIN };
+                char buf[256];
+                ssize_t k;
+                int left = (int) ((end - now_s()) * 1000);
+                if (left <= 0 || poll(&p, 1, left) <= 0)
+                        return false;
+                k = read(c->r, buf, sizeof(buf));
+                if (k <= 0)
+                        return false;
+                for (ssize_t i = 0; i < k; i++)
+                        c->n[buf[i] & 127]++;
+        }
+        return true;
+}
+
+static void wait_idle(double timeout) {
+        for (double end = now_s() + timeout; now_s() < end && strcmp(status_state(), "idle") != 0;)
+                usleep(5000);
+}
+
+#define STOP_CYCLES 100
+
+static void scenario_stopped(int baseline) {
+        const char *names[3] = { "s-prepare", "s-freeze", "s-bystander" };
+        Counts c[3] = {};
+        pid_t pid[3];
+        char kernel[300], req[600];
+        int pc, cycles_ok = 0;
+        json_object *r;
+        double t0, t, worst = 0;
+
+        for (int i = 0; i < 3; i++) {
+                int p[2];
+                if (pipe2(p, O_CLOEXEC) < 0)
+                        bail("pipe");
+                pid[i] = acking_vmm(names[i], p[1]);
+                close(p[1]);
+                c[i].r = p[0];
+                if (!wait_code(&c[i], 'R', 1, 5))
+                        bail("%s did not hand over", names[i]);
+        }
+        write_kernel(kernel, sizeof(kernel));
+
+        /* A: s-prepare is stopped while prepare waits for its ack; the deadline applies. */
+        kill(pid[0], SIGSTOP);
+        snprintf(req, sizeof(req), "{\"id\":10,\"method\":\"prepare\",\"kernel\":\"%s\",\"timeout_ms\":1500}", kernel);
+        t0 = now_s();
+        r = ctl(req, 20);
+        t = now_s() - t0;
+        CHECK(err_code(r) && strcmp(err_code(r), "timeout") == 0 && t < 6,
+              "prepare with a stopped VMM fails with timeout after %.2f s (deadline 1.5 s): %s", t,
+              r ? json_object_to_json_string(r) : "no reply");
+        json_object_put(r);
+        CHECK(wait_code(&c[1], 'r', 1, 5) && wait_code(&c[2], 'r', 1, 5), "the running VMMs were told to resume");
+        wait_idle(5);
+        /*
+         * Its socket fills: prepare + cancel, STOP_CYCLES times, sends it 2 events a cycle that
+         * it does not read (the kernel queues ~10 datagrams; the rest wait in the daemon).
+         */
+        for (int i = 0; i < STOP_CYCLES; i++) {
+                double c0 = now_s();
+                bool ok;
+                pc = connect_sock(ctl_sock);
+                snprintf(req, sizeof(req), "{\"id\":%d,\"method\":\"prepare\",\"kernel\":\"%s\",\"timeout_ms\":30000}", 20 + i, kernel);
+                (void) send_str(pc, req);
+                ok = wait_code(&c[2], 'p', 2 + i, 5) && wait_code(&c[1], 'p', 2 + i, 5);
+                r = ctl("{\"id\":5,\"method\":\"cancel\"}", 5);
+                ok = ok && result_of(r);
+                json_object_put(r);
+                r = recv_reply(pc, 5, NULL);
+                ok = ok && err_code(r) && strcmp(err_code(r), "cancelled") == 0;
+                json_object_put(r);
+                close(pc);
+                ok = ok && wait_code(&c[2], 'r', 2 + i, 5);
+                cycles_ok += ok;
+                if (now_s() - c0 > worst)
+                        worst = now_s() - c0;
+        }
+        CHECK(cycles_ok == STOP_CYCLES, "%d prepare/cancel cycles with a stopped VMM: %d went through, slowest %.3f s",
+              STOP_CYCLES, cycles_ok, worst);
+        t0 = now_s();
+        CHECK(strcmp(status_state(), "idle") == 0 && now_s() - t0 < 1, "status answers at once (%.3f s)", now_s() - t0);
+        kill(pid[0], SIGCONT);
+        CHECK(wait_code(&c[0], 'p', 1 + STOP_CYCLES, 10) && wait_code(&c[0], 'r', 1 + STOP_CYCLES, 10),
+              "resumed, s-prepare reads every queued event: %d prepare, %d resume (expected %d each)",
+              c[0].n['p'], c[0].n['r'], 1 + STOP_CYCLES);
+
+        /* B: s-freeze is stopped after acking prepare, while commit waits for its freeze ack. */
+        snprintf(req, sizeof(req), "{\"id\":40,\"method\":\"prepare\",\"kernel\":\"%s\"}", kernel);
+        r = ctl(req, 20);
+        CHECK(result_of(r) != NULL, "prepare with every VMM running (%s)", r ? json_object_to_json_string(r) : "no reply");
+        json_object_put(r);
+        kill(pid[1], SIGSTOP);
+        t0 = now_s();
+        r = ctl("{\"id\":41,\"method\":\"commit\",\"timeout_ms\":1500}", 20);
+        t = now_s() - t0;
+        CHECK(err_code(r) && strcmp(err_code(r), "timeout") == 0 && t < 6,
+              "commit with a stopped VMM fails with timeout after %.2f s (deadline 1.5 s): %s", t,
+              r ? json_object_to_json_string(r) : "no reply");
+        json_object_put(r);
+        CHECK(wait_code(&c[0], 'f', 1, 5) && wait_code(&c[2], 'f', 1, 5) &&
+              wait_code(&c[0], 'r', 2 + STOP_CYCLES, 5) && wait_code(&c[2], 'r', 2 + STOP_CYCLES, 5),
+              "the frozen running VMMs were told to resume");
+        wait_idle(5);
+        CHECK(system("test \"$(cat /sys/kernel/kexec_loaded)\" = 0") == 0, "no kernel image left loaded");
+        kill(pid[1], SIGCONT);
+        CHECK(wait_code(&c[1], 'f', 1, 10) && wait_code(&c[1], 'r', 2 + STOP_CYCLES, 10),
+              "resumed, s-freeze reads its freeze and resume events");
+        for (int i = 0; i < 3; i++) {
+                kill(pid[i], SIGKILL);
+                wait_pid(pid[i], 5);
+                close(c[i].r);
+                CHECK(reclaim_and_forget(names[i]) == 1, "%s still holds its item, and forgets it", names[i]);
+        }
+        check_settled(baseline, "after the stopped VMMs");
+}
+
+/* ---- 7. control socket flood --------------------------------------------------------- */
+
+#define CTL_FLOOD 200
+#define CTL_HALF 13     /* with the operator's, the never-reader's and a VMM's: root's 16 */
+
+static void scenario_ctl_flood(int baseline) {
+        static int conns[CTL_FLOOD];
+        int served = 0, refused = 0, half[CTL_HALF], reader, sent = 0, p[2];
+        bool hup = false;
+        char res[64] = "";
+        json_object *r;
+        double t0, t;
+        pid_t pid;
+
+        /* many control connections at once, each asks for status */
+        for (int i = 0; i < CTL_FLOOD; i++)
+                conns[i] = connect_sock(ctl_sock);
+        for (int i = 0; i < CTL_FLOOD; i++) {
+                const char *c;
+                if (conns[i] < 0)
+                        continue;
+                (void) send_str(conns[i], "{\"id\":1,\"method\":\"status\"}");
+                r = recv_reply(conns[i], 5, NULL);
+                c = err_code(r);
+                served += result_of(r) != NULL;
+                refused += c && strcmp(c, "limit-reached") == 0;
+                json_object_put(r);
+        }
+        /* default limits: root's 16 connections (MaxConnectionsPerUser) include the operator's open one */
+        CHECK(served == 15 && refused == CTL_FLOOD - 15,
+              "%d control connections at once: %d served, %d refused with limit-reached (expected 15/%d)",
+              CTL_FLOOD, served, refused, CTL_FLOOD - 15);
+        /* while they are all open: a VMM of another uid is served, and so is the operator's status */
+        if (pipe(p) < 0)
+                bail("pipe");
+        t0 = now_s();
+        pid = fork();
+        if (pid == 0) {
+                struct passwd *pw = getpwnam("nobody");
+                int fd, m, ok = 0;
+                if (!pw || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+                        _exit(10);
+                fd = connect_sock(vmm_sock);
+                m = memfd_create("b", MFD_CLOEXEC);
+                (void) ftruncate(m, 4096);
+                r = request(fd, "{\"id\":1,\"method\":\"hello\",\"version\":1,\"vm\":\"ctl-bystander\"}", NULL, 0, 5);
+                ok += result_of(r) != NULL;
+                r = request(fd, "{\"id\":2,\"method\":\"preserve\",\"label\":\"b\"}", &m, 1, 5);
+                ok += result_of(r) != NULL;
+                r = request(fd, "{\"id\":3,\"method\":\"forget\"}", NULL, 0, 5);
+                ok += result_of(r) != NULL;
+                dprintf(p[1], "%d", ok);
+                _exit(0);
+        }
+        close(p[1]);
+        CHECK(wait_pid(pid, 20) == 0, "bystander VMM (uid nobody) ran");
+        (void) !read(p[0], res, sizeof(res) - 1);
+        close(p[0]);
+        t = now_s() - t0;
+        CHECK(strcmp(res, "3") == 0 && t < 2, "a VMM of uid nobody served during the flood (%s of 3 requests, %.3f s)", res, t);
+        t0 = now_s();
+        {
+                const char *st = status_state();
+                CHECK(strcmp(st, "idle") == 0 && now_s() - t0 < 1,
+                      "the operator's status on its open connection answers during the flood (%s, %.3f s)", st, now_s() - t0);
+        }
+        {
+                /* not a promise: root's VMMs share the per-uid limit with root's control connections */
+                int fd = connect_sock(vmm_sock);
+                r = fd >= 0 ? recv_reply(fd, 2, NULL) : NULL;
+                say("observed: a root VMM connecting during the control flood gets %s", r ? json_object_to_json_string(r) : "no reply");
+                json_object_put(r);
+                close(fd);
+        }
+        for (int i = 0; i < CTL_FLOOD; i++)
+                if (conns[i] >= 0)
+                        close(conns[i]);
+        check_settled(baseline, "after closing the control flood");
+
+        /* slow and partial senders: half a request, then nothing */
+        for (int i = 0; i < CTL_HALF; i++) {
+                half[i] = connect_sock(ctl_sock);
+                (void) send_str(half[i], "{\"id\":1,\"method\":\"sta");
+        }
+        for (int i = 0; i < CTL_HALF; i++) {
+                r = recv_reply(half[i], 5, NULL);
+                if (!(err_code(r) && strcmp(err_code(r), "invalid-json") == 0))
+                        CHECK(false, "half a control request %d: %s", i, r ? json_object_to_json_string(r) : "no reply");
+                json_object_put(r);
+        }
+        /* a control client that sends status requests and never reads */
+        reader = connect_sock(ctl_sock);
+        t0 = now_s();
+        while (now_s() - t0 < 10 && !hup) {
+                struct pollfd q = { .fd = reader, .events = POLLOUT };
+                int k = send_fds_flags(reader, "{\"id\":1,\"method\":\"status\"}", 26, NULL, 0, MSG_DONTWAIT);
+                if (k == 0)
+                        sent++;
+                else if (k == -EPIPE || k == -ECONNRESET)
+                        hup = true;
+                else
+                        (void) poll(&q, 1, 50);
+                q.events = 0;
+                if (poll(&q, 1, 0) > 0 && (q.revents & (POLLHUP | POLLERR)))
+                        hup = true;
+        }
+        CHECK(hup, "a never-reading control client is disconnected after %d unread requests (%.2f s)", sent, now_s() - t0);
+        close(reader);
+        t0 = now_s();
+        {
+                int fd = vmm_conn("ctl-bystander-2"), m = memfd_create("b", MFD_CLOEXEC);
+                (void) ftruncate(m, 4096);
+                expect_result(fd, "{\"id\":2,\"method\":\"preserve\",\"label\":\"b\"}", 0, &m, 1, "a VMM preserves while 13 control clients stall");
+                expect_result(fd, "{\"id\":3,\"method\":\"forget\"}", 0, NULL, 0, "and forgets");
+                close(m);
+                close(fd);
+        }
+        t = now_s() - t0;
+        CHECK(t < 1.0, "VMM served in %.3f s", t);
+        t0 = now_s();
+        {
+                const char *st = status_state();
+                CHECK(strcmp(st, "idle") == 0 && now_s() - t0 < 1, "operator status answers (%s, %.3f s)", st, now_s() - t0);
+        }
+        for (int i = 0; i < CTL_HALF; i++)
+                close(half[i]);
+        check_settled(baseline, "after closing the stalled control connections");
+}
+
 int main(int argc, char **argv) {
         const char *b = getenv("LUO_EMU_BOOT");
         const char *limits = "";
@@ -703,6 +995,7 @@ int main(int argc, char **argv) {
         if (!b || !work_dir)
                 bail("run under luo-emu with E2E_DIR set");
         adv_boot = atoi(b);
+        fds_skip_timerfd = true;
         snprintf(vmm_sock, sizeof(vmm_sock), "%s/vmm.sock", work_dir);
         snprintf(ctl_sock, sizeof(ctl_sock), "%s/control.sock", work_dir);
         snprintf(state_dir, sizeof(state_dir), "%s/state", work_dir);
@@ -741,6 +1034,10 @@ int main(int argc, char **argv) {
                         scenario_fds(baseline);
                 else if (strcmp(adv_name, "kill") == 0)
                         scenario_kill(baseline);   /* reboots */
+                else if (strcmp(adv_name, "stopped") == 0)
+                        scenario_stopped(baseline);
+                else if (strcmp(adv_name, "ctl-flood") == 0)
+                        scenario_ctl_flood(baseline);
                 else
                         bail("unknown scenario %s", adv_name);
                 update();                          /* reboots */
