@@ -11,6 +11,9 @@
 #define POLKIT_TIMEOUT_USEC             (25ULL * 1000000ULL)
 #define POLKIT_INTERACTIVE_TIMEOUT_USEC (300ULL * 1000000ULL)
 #define TIMEOUT_MS_MAX                  (7ULL * 86400 * 1000)
+/* Reconnecting after the bus went away (or was not there yet): 250 ms doubling to 10 s. */
+#define RECONNECT_FIRST_USEC            (250ULL * 1000ULL)
+#define RECONNECT_MAX_USEC              (10ULL * 1000000ULL)
 
 typedef enum Op {
         OP_PREPARE,
@@ -32,9 +35,15 @@ typedef struct DbusCall DbusCall;
 struct DbusService {
         sd_event *event;
         Manager *m;
-        sd_bus *bus;
+        sd_bus *bus;                     /* NULL while disconnected */
         DbusServiceOptions opts;
+        char *address;                   /* opts.address, kept for reconnecting */
         sd_bus_slot *object_slot;
+        sd_bus_slot *manager_slot;
+        sd_bus_slot *disconnect_slot;
+        sd_event_source *reconnect;
+        uint64_t reconnect_usec;         /* next delay */
+        bool lost_logged;                /* the current outage was logged */
         sd_event_source *post;
         AuthRequest *auths;
         DbusCall *calls;
@@ -632,6 +641,8 @@ static void on_progress(void *userdata, const char *state, const char *vm, const
                 s->phase = p;
                 s->phase_dirty = true;
         }
+        if (!s->bus)
+                return;
         r = sd_bus_emit_signal(s->bus, DBUS_SERVICE_PATH, DBUS_SERVICE_INTERFACE, "Progress", "sss",
                                state, vm ?: "", detail);
         if (r < 0)
@@ -655,7 +666,7 @@ static int on_post(sd_event_source *source, void *userdata) {
         uint32_t vms = m->reg ? (uint32_t) m->reg->n_vms : 0, connected = m->reg ? connected_vms(m) : 0;
         int r;
 
-        if (!m->reg)
+        if (!m->reg || !s->bus)
                 return 0;
         state_changed = !s->published || s->pub_state != m->state;
         if (state_changed) {
@@ -702,7 +713,7 @@ static void flush_before_kexec(void *userdata, const char *state, const char *vm
         DbusService *s = userdata;
 
         on_progress(userdata, state, vm, detail);
-        if (strcmp(state, "frozen") == 0) {
+        if (strcmp(state, "frozen") == 0 && s->bus) {
                 (void) on_post(s->post, s);
                 (void) sd_bus_flush(s->bus);
         }
@@ -765,60 +776,8 @@ static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error 
         return 0;
 }
 
-int dbus_service_new(sd_event *e, Manager *m, const DbusServiceOptions *opts, DbusService **ret) {
-        _cleanup_(dbus_service_freep) DbusService *s = calloc(1, sizeof(DbusService));
-        int r;
-
-        if (!s)
-                return -ENOMEM;
-        s->event = sd_event_ref(e);
-        s->m = m;
-        s->opts = *opts;
-        s->opts.address = NULL;   /* not kept: only used below */
-
-        if (opts->address) {
-                r = sd_bus_new(&s->bus);
-                if (r < 0)
-                        return r;
-                r = sd_bus_set_address(s->bus, opts->address);
-                if (r >= 0)
-                        r = sd_bus_set_bus_client(s->bus, true);
-                if (r >= 0)
-                        r = sd_bus_start(s->bus);
-        } else
-                r = sd_bus_open_system(&s->bus);
-        if (r < 0)
-                return r;
-        (void) sd_bus_set_description(s->bus, "lu-vfiod");
-        r = sd_bus_attach_event(s->bus, e, SD_EVENT_PRIORITY_NORMAL);
-        if (r < 0)
-                return r;
-        r = sd_bus_add_object_vtable(s->bus, &s->object_slot, DBUS_SERVICE_PATH, DBUS_SERVICE_INTERFACE,
-                                     service_vtable, s);
-        if (r < 0)
-                return r;
-        r = sd_bus_add_object_manager(s->bus, NULL, DBUS_SERVICE_PATH);
-        if (r < 0)
-                return r;
-        r = sd_event_add_post(e, &s->post, on_post, s);
-        if (r < 0)
-                return r;
-        r = manager_subscribe(m, flush_before_kexec, s);
-        if (r < 0)
-                return r;
-        s->subscribed = true;
-        r = sd_bus_request_name_async(s->bus, NULL, DBUS_SERVICE_NAME, 0, on_name_acquired, s);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(s);
-        return 0;
-}
-
-DbusService *dbus_service_free(DbusService *s) {
-        if (!s)
-                return NULL;
-        if (s->subscribed)
-                manager_unsubscribe(s->m, s);
+/* Leave the bus: requests that came over it can no longer be answered. */
+static void bus_drop(DbusService *s) {
         while (s->auths) {
                 AuthRequest *a = s->auths;
                 s->auths = a->next;
@@ -833,13 +792,145 @@ DbusService *dbus_service_free(DbusService *s) {
                 dc->msg = sd_bus_message_unref(dc->msg);
         }
         s->calls = NULL;
-        s->post = sd_event_source_disable_unref(s->post);
         s->object_slot = sd_bus_slot_unref(s->object_slot);
+        s->manager_slot = sd_bus_slot_unref(s->manager_slot);
+        s->disconnect_slot = sd_bus_slot_unref(s->disconnect_slot);
         if (s->bus) {
                 (void) sd_bus_flush(s->bus);
                 s->bus = sd_bus_flush_close_unref(s->bus);
         }
+        s->published = false;   /* a new connection announces everything again */
+}
+
+static int on_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error);
+
+static int bus_connect(DbusService *s) {
+        int r;
+
+        if (s->address) {
+                r = sd_bus_new(&s->bus);
+                if (r >= 0)
+                        r = sd_bus_set_address(s->bus, s->address);
+                if (r >= 0)
+                        r = sd_bus_set_bus_client(s->bus, true);
+                if (r >= 0)
+                        r = sd_bus_start(s->bus);
+        } else
+                r = sd_bus_open_system(&s->bus);
+        if (r >= 0) {
+                (void) sd_bus_set_description(s->bus, "lu-vfiod");
+                r = sd_bus_attach_event(s->bus, s->event, SD_EVENT_PRIORITY_NORMAL);
+        }
+        if (r >= 0)
+                r = sd_bus_add_object_vtable(s->bus, &s->object_slot, DBUS_SERVICE_PATH, DBUS_SERVICE_INTERFACE,
+                                             service_vtable, s);
+        if (r >= 0)
+                r = sd_bus_add_object_manager(s->bus, &s->manager_slot, DBUS_SERVICE_PATH);
+        /* sd-bus synthesizes this local signal when the connection closes. */
+        if (r >= 0)
+                r = sd_bus_match_signal(s->bus, &s->disconnect_slot, "org.freedesktop.DBus.Local",
+                                        "/org/freedesktop/DBus/Local", "org.freedesktop.DBus.Local", "Disconnected",
+                                        on_disconnected, s);
+        if (r >= 0)
+                r = sd_bus_request_name_async(s->bus, NULL, DBUS_SERVICE_NAME, 0, on_name_acquired, s);
+        if (r < 0)
+                bus_drop(s);
+        return r;
+}
+
+static int on_reconnect(sd_event_source *source, uint64_t usec, void *userdata);
+
+static void reconnect_schedule(DbusService *s) {
+        int r;
+
+        if (!s->reconnect_usec)
+                s->reconnect_usec = RECONNECT_FIRST_USEC;
+        if (s->reconnect)
+                r = sd_event_source_set_time_relative(s->reconnect, s->reconnect_usec);
+        else
+                r = sd_event_add_time_relative(s->event, &s->reconnect, CLOCK_MONOTONIC, s->reconnect_usec,
+                                               10 * 1000, on_reconnect, s);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->reconnect, SD_EVENT_ONESHOT);
+        if (r < 0)
+                log_warning_errno(r, "Cannot schedule reconnecting to D-Bus, the D-Bus interface stays unavailable: %m");
+        s->reconnect_usec = MIN(s->reconnect_usec * 2, RECONNECT_MAX_USEC);
+}
+
+static int on_reconnect(sd_event_source *source, uint64_t usec, void *userdata) {
+        DbusService *s = userdata;
+        int r;
+
+        bus_drop(s);
+        r = bus_connect(s);
+        if (r < 0) {
+                if (!s->lost_logged)
+                        log_warning_errno(r, "D-Bus unavailable (%m); retrying, the control socket keeps working");
+                s->lost_logged = true;
+                reconnect_schedule(s);
+                return 0;
+        }
+        if (s->lost_logged)
+                log_notice("Connected to D-Bus again");
+        s->lost_logged = false;
+        s->reconnect_usec = 0;
+        return 0;
+}
+
+static int on_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
+        DbusService *s = userdata;
+
+        /* Not dropped here: this runs inside the old bus's dispatch. The timer does it. */
+        log_warning("Lost the D-Bus connection; reconnecting (the control socket keeps working)");
+        s->lost_logged = true;
+        s->reconnect_usec = RECONNECT_FIRST_USEC;
+        reconnect_schedule(s);
+        return 0;
+}
+
+int dbus_service_new(sd_event *e, Manager *m, const DbusServiceOptions *opts, DbusService **ret) {
+        _cleanup_(dbus_service_freep) DbusService *s = calloc(1, sizeof(DbusService));
+        int r;
+
+        if (!s)
+                return -ENOMEM;
+        s->event = sd_event_ref(e);
+        s->m = m;
+        s->opts = *opts;
+        s->opts.address = NULL;
+        if (opts->address) {
+                s->address = strdup(opts->address);
+                if (!s->address)
+                        return -ENOMEM;
+        }
+        r = sd_event_add_post(e, &s->post, on_post, s);
+        if (r < 0)
+                return r;
+        r = manager_subscribe(m, flush_before_kexec, s);
+        if (r < 0)
+                return r;
+        s->subscribed = true;
+        r = bus_connect(s);
+        if (r < 0) {
+                /* E.g. started before the bus: keep trying, the interface appears when it does. */
+                log_warning_errno(r, "D-Bus unavailable (%m); retrying, the control socket keeps working");
+                s->lost_logged = true;
+                reconnect_schedule(s);
+        }
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+DbusService *dbus_service_free(DbusService *s) {
+        if (!s)
+                return NULL;
+        if (s->subscribed)
+                manager_unsubscribe(s->m, s);
+        bus_drop(s);
+        s->reconnect = sd_event_source_disable_unref(s->reconnect);
+        s->post = sd_event_source_disable_unref(s->post);
         sd_event_unref(s->event);
+        free(s->address);
         free(s->phase);
         free(s);
         return NULL;

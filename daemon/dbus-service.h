@@ -39,7 +39,10 @@ typedef struct DbusService DbusService;
 /*
  * dbus_service_new() - connect to the bus, attach it to @e, publish the object and
  * request the name (asynchronously: a refusal is logged, the daemon keeps running
- * without D-Bus). Returns 0 or a negative errno when the bus cannot be reached.
+ * without D-Bus). When the bus cannot be reached, or later goes away (a restarted
+ * dbus-daemon or dbus-broker), it logs that once and reconnects with a backoff from
+ * 250 ms to 10 s; calls that were in flight on the old connection get no reply.
+ * Returns 0, or a negative errno when out of memory or the event loop refuses.
  */
 int dbus_service_new(sd_event *e, Manager *m, const DbusServiceOptions *opts, DbusService **ret);
 
