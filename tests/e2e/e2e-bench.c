@@ -9,7 +9,8 @@
  * emulated kexec N restarted VMM processes wait for the socket-activated daemon, reclaim
  * every item of their VM, check it and report the VM restored, until the daemon is idle.
  * "bare": the same kernel calls without a daemon: N sessions with FDS_PER_VM memfds, a
- * state memfd in a state session, kexec; then retrieve and finish everything.
+ * state memfd in a state session, kexec; then (after exec'ing itself again, as the
+ * daemon is exec'ed) retrieve and finish everything.
  * "floor": bare plus the least IPC with one process per VM (see floor_spawn()).
  *
  * Measured with CLOCK_REALTIME across the reboot (the emulator keeps the host clock):
@@ -197,15 +198,63 @@ static double to_reboot_call_ms(void) {
         return e ? (double) (strtoull(e, NULL, 10) - load_u64("t_freeze")) / 1000.0 : -1.0;
 }
 
+static char **self_argv;
+
+/* Exec this program again, carrying the clock and the floor processes' sockets in the environment. */
+static void restart_self(uint64_t t0) {
+        char t[32], *list = NULL;
+        size_t n = 0;
+
+        snprintf(t, sizeof(t), "%llu", (unsigned long long) t0);
+        if (setenv("E2E_BENCH_T0", t, 1) < 0)
+                die("setenv", -errno);
+        if (floor_socks) {
+                list = calloc(n_vms, 12);
+                if (!list)
+                        die("calloc", -ENOMEM);
+                for (unsigned v = 0; v < n_vms; v++) {
+                        if (fcntl(floor_socks[v], F_SETFD, 0) < 0)
+                                die("fcntl", -errno);
+                        n += (size_t) sprintf(list + n, "%s%d", v ? "," : "", floor_socks[v]);
+                }
+                if (setenv("E2E_BENCH_FLOOR_FDS", list, 1) < 0)
+                        die("setenv", -errno);
+        }
+        execv(self_argv[0], self_argv);
+        die("exec self", -errno);
+}
+
+static void floor_socks_from_env(void) {
+        const char *p = getenv("E2E_BENCH_FLOOR_FDS");
+
+        floor_socks = calloc(n_vms, sizeof(int));
+        if (!floor_socks || !p)
+                die("floor sockets", -EINVAL);
+        for (unsigned v = 0; v < n_vms; v++) {
+                char *end;
+                floor_socks[v] = (int) strtol(p, &end, 10);
+                p = *end == ',' ? end + 1 : end;
+        }
+}
+
 static void bare(bool ipc) {
         uint64_t t0;
         Luo *l = NULL;
         char name[64];
         int r;
 
-        if (ipc)
-                floor_spawn(boot > 0);   /* before the clock starts, like the daemon mode's VMMs */
-        t0 = now_us();   /* the restore path starts before /dev/liveupdate is opened */
+        if (boot > 0 && getenv("E2E_BENCH_T0")) {
+                /* second half of restart_self() */
+                t0 = strtoull(getenv("E2E_BENCH_T0"), NULL, 10);
+                if (ipc)
+                        floor_socks_from_env();
+        } else {
+                if (ipc)
+                        floor_spawn(boot > 0);   /* before the clock starts, like the daemon mode's VMMs */
+                t0 = now_us();
+                if (boot > 0)
+                        restart_self(t0);   /* the daemon's restore path includes its exec: so does this one */
+        }
         r = luo_open(NULL, &l);
         if (r < 0)
                 die("luo_open", r);
@@ -610,7 +659,8 @@ int main(int argc, char **argv) {
                 return 2;
         }
         boot = atoi(b);
-        if (boot == 1)
+        self_argv = argv;
+        if (boot == 1 && !getenv("E2E_BENCH_T0"))
                 save_u64("t_boot", now_us());
         mode = argv[1];
         n_vms = (unsigned) atoi(argv[2]);
