@@ -287,8 +287,23 @@ static int bind_watch_start(Manager *m) {
                                           m->config->bind_timeout_ms * 1000, 1000, on_bind_deadline, m);
 }
 
+static bool vm_recorded(Manager *m, const char *vm, const char *key) {
+        json_object *vms, *v;
+
+        return m->reg->update && json_object_object_get_ex(m->reg->update, "vms", &vms) &&
+               json_object_object_get_ex(vms, vm, &v) && json_object_is_type(v, json_type_object) &&
+               json_object_object_get(v, key);
+}
+
+/*
+ * The grace period passed. UnclaimedPolicy=release: a release the kernel refuses (FINISH
+ * EBUSY: a device not bound yet) is tried again every ReclaimGraceSec, else the VM's memory
+ * and devices would stay pinned for good, against the policy, and no update could follow.
+ */
 static int on_grace(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
+        bool retry = false;
+        int r;
 
         m->grace = sd_event_source_disable_unref(m->grace);
         for (size_t i = 0; i < m->reg->n_vms; i++) {
@@ -296,13 +311,24 @@ static int on_grace(sd_event_source *s, uint64_t usec, void *userdata) {
                 ProtoError err = {};
                 if (!vm->incoming || vm->restored)
                         continue;
-                manager_progress_event(m, LU_MESSAGE_VM_NOT_RECLAIMED, vm->id, "not restored within the grace period (%s)",
-                                 m->config->unclaimed_policy == UNCLAIMED_RELEASE ? "releasing" : "kept pinned");
-                restore_record_vm(m, vm->id, "t_unclaimed_us");
-                if (m->config->unclaimed_policy == UNCLAIMED_RELEASE && restore_finish_vm(m, vm, &err) < 0)
-                        manager_progress(m, vm->id, "release failed: %s", err.message);
+                if (!vm_recorded(m, vm->id, "t_unclaimed_us")) {
+                        manager_progress_event(m, LU_MESSAGE_VM_NOT_RECLAIMED, vm->id, "not restored within the grace period (%s)",
+                                               m->config->unclaimed_policy == UNCLAIMED_RELEASE ? "releasing" : "kept pinned");
+                        restore_record_vm(m, vm->id, "t_unclaimed_us");
+                }
+                if (m->config->unclaimed_policy == UNCLAIMED_RELEASE && restore_finish_vm(m, vm, &err) < 0) {
+                        manager_progress(m, vm->id, "release failed: %s; trying again in %llu s", err.message,
+                                         (unsigned long long) (m->config->reclaim_grace_ms / 1000));
+                        retry = true;
+                }
         }
         restore_check_done(m);
+        if (retry && m->state == UPDATE_RESTORING) {
+                r = sd_event_add_time_relative(m->event, &m->grace, CLOCK_MONOTONIC, m->config->reclaim_grace_ms * 1000,
+                                               1000, on_grace, m);
+                if (r < 0)
+                        log_error_errno(r, "Cannot arm the release retry: %m");
+        }
         return 0;
 }
 
@@ -743,17 +769,41 @@ static void bind_unclaimed_devices(RegVm *vm) {
                 }
 }
 
+/*
+ * A VFIO device whose retrieve failed for good (sticky; a bind timeout is not: it was never
+ * tried) never passes the kernel's can_finish, so its session can never be FINISHed.
+ */
+static const RegItem *session_unfinishable_item(const RegSession *s) {
+        for (size_t k = 0; k < s->n_items; k++)
+                if (s->items[k].kind == REG_KIND_VFIO && s->items[k].retrieve_error &&
+                    s->items[k].retrieve_error != ETIMEDOUT)
+                        return &s->items[k];
+        return NULL;
+}
+
 int restore_finish_vm(Manager *m, RegVm *vm, ProtoError *err) {
         if (!vm->conn)
                 bind_unclaimed_devices(vm);
         for (size_t i = 0; i < vm->n_sessions; i++) {
                 RegSession *s = &vm->sessions[i];
+                const RegItem *bad;
                 int r;
                 if (s->fd < 0 || s->finished)
                         continue;
                 /* Out of the store first: a restart must not find a finished session there. */
                 fdstore_mirror_drop_session(m->fdstore, s->name);
                 r = luo_session_finish(m->luo, s->fd);
+                if (r == -EBUSY && (bad = session_unfinishable_item(s))) {
+                        /* Waiting would keep the update restoring for good (no next prepare).
+                         * Closing is the kernel's implicit FINISH: it fails the same way and
+                         * the kernel keeps what it holds until the next live update. */
+                        log_full(LOG_WARNING, r, vm->id, s->name, bad->pci,
+                                 "FINISH refused and \"%s\" could not be retrieved (%s): the session cannot be finished, "
+                                 "closing it; the kernel keeps its files until the next live update",
+                                 bad->label, strerror(bad->retrieve_error));
+                        s->finished = true;   /* closed with the session below */
+                        continue;
+                }
                 if (r < 0) {
                         if (m->fdstore)
                                 fdstore_mirror_sync(m->fdstore);   /* still open: back into the store */

@@ -29,6 +29,8 @@
 #define ITEM_SIZE (64 * 1024)
 #define VFIO0_PATH "/dev/vfio/devices/vfio0"
 #define VFIO0_PCI "0000:01:00.0"
+/* ReclaimGraceSec of the scenarios about the grace-period release. */
+#define RELEASE_GRACE_SEC "3"
 
 static char daemon_log[300];
 
@@ -858,6 +860,216 @@ static void boot1_bind_timeout(void) {
         close(a);
 }
 
+/* ---- faults scoped to one boot or to the Nth call (--fail=…:SKIP@BOOT) ------------------ */
+
+/* How often @text occurs in the daemon's log of this boot. */
+static int log_count(const char *text) {
+        static char buf[256 * 1024];
+        FILE *f = fopen(daemon_log, "re");
+        size_t n;
+        int k = 0;
+
+        if (!f)
+                return 0;
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        for (const char *p = strstr(buf, text); p; p = strstr(p + 1, text))
+                k++;
+        return k;
+}
+
+static bool wait_log(const char *text, int times, double timeout) {
+        double end = now_s() + timeout;
+        do {
+                if (log_count(text) >= times)
+                        return true;
+                usleep(20000);
+        } while (now_s() < end);
+        return false;
+}
+
+/*
+ * --fail=preserve:ENOMEM:1:2@0: vm-a's second preserve (ram1, after vm-a's ram0 and vm-b's
+ * ram0) fails; ram0 of the same VM and session stays preserved and recorded; vm-a gives up
+ * on ram1, and after the update it has ram0 alone.
+ */
+static void scenario_preserve_later_fails(int baseline) {
+        int a = vmm_conn("vm-a"), b = vmm_conn("vm-b"), m;
+        json_object *r;
+
+        preserve_ok(a, "vm-a", "ram0");
+        preserve_ok(b, "vm-b", "ram0");
+        m = memfd_with_pattern("vm-a", "ram1");
+        r = preserve(a, "ram1", m);
+        CHECK(is_error(r, "kernel-error", ENOMEM, "PRESERVE_FD of \"ram1\" into luvf:vm-a:0"),
+              "vm-a's second preserve: kernel-error ENOMEM naming ram1 and its session (%s)", str_of(r));
+        json_object_put(r);
+        close(m);
+        CHECK(strcmp(list_item_state("vm-a", "ram1"), "absent") == 0, "ram1 not recorded (%s)", list_item_state("vm-a", "ram1"));
+        CHECK(strcmp(list_item_state("vm-a", "ram0"), "preserved") == 0, "vm-a's earlier ram0 still preserved (%s)",
+              list_item_state("vm-a", "ram0"));
+        CHECK(strcmp(list_item_state("vm-b", "ram0"), "preserved") == 0, "vm-b's ram0 preserved");
+        close(a);
+        close(b);
+        check_fds(baseline, "after the failed second preserve");
+}
+
+static void boot1_preserve_later_fails(void) {
+        Vm vms[] = { { "vm-a", { "ram0" } }, { "vm-b", { "ram0" } } };
+        json_object *items = NULL, *r;
+        int a = hello_incoming("vm-a", &items), m = -1;
+
+        CHECK(items && json_object_array_length(items) == 1 && strstr(json_object_to_json_string(items), "\"ram0\""),
+              "vm-a's hello shows ram0 alone (%s)", str_of(items));
+        json_object_put(items);
+        r = reclaim(a, "ram1", &m, 10);
+        CHECK(err_code(r) && strcmp(err_code(r), "label-unknown") == 0 && m < 0, "reclaim of the refused ram1 -> label-unknown (%s)",
+              str_of(r));
+        json_object_put(r);
+        close(a);
+        restore_vms(vms, ELEMS(vms));
+}
+
+/*
+ * --fail=open:EIO:1@1: the kernel's EIO for a broken incoming state at the daemon's first
+ * open after the kexec. The daemon runs without LUO and shows the VMs' items lost; the
+ * incoming sessions stay in the kernel, so the daemon restarted once the open works
+ * restores every VM.
+ */
+static void boot1_open_eio(void) {
+        json_object *r, *abi;
+
+        CHECK(log_contains("No usable Live Update Orchestrator (Input/output error)"),
+              "the log says: No usable Live Update Orchestrator (Input/output error)");
+        r = ctl("{\"id\":1,\"method\":\"status\"}", 5);
+        CHECK(json_object_object_get_ex(result_of(r), "abi", &abi) && strcmp(json_object_get_string(abi), "none") == 0,
+              "status answers with abi none (%s)", str_of(r));
+        json_object_put(r);
+        CHECK(strcmp(list_item_state("vm-a", "ram0"), "lost") == 0 && strcmp(list_item_state("vm-b", "ram0"), "lost") == 0,
+              "operator list: the items show as lost meanwhile (vm-a ram0 %s)", list_item_state("vm-a", "ram0"));
+        stop_daemon("without LUO after the kexec");
+        say("restarting the daemon");
+        start_daemon_logged();
+        restore_vms(two_vms, ELEMS(two_vms));
+}
+
+/*
+ * --vfio=1 --fail=retrieve-fd:ENODEV:1:2@1: boot 1's third RETRIEVE_FD (after the registry
+ * memfd and vm-a's ram0) is vm-a's VFIO device, the kernel's "no device at that address".
+ * The kernel can never FINISH a session with a device it failed to retrieve, so vm-a's
+ * restored closes that session instead (the kernel keeps what it holds until the next
+ * update) and lists dev0 unclaimed; vm-b restores; the update completes.
+ */
+static void boot1_vfio_retrieve_fails(void) {
+        json_object *items = NULL, *r, *it, *e, *un;
+        int a = hello_incoming("vm-a", &items), dev = -1;
+        Vm vb[] = { { "vm-b", { "ram0" } } };
+
+        CHECK(items && strstr(json_object_to_json_string(items), "\"failed\""), "vm-a's hello shows a failed item (%s)",
+              str_of(items));
+        json_object_put(items);
+        CHECK(strcmp(list_item_state("vm-a", "dev0"), "failed") == 0, "operator list: dev0 failed");
+        it = list_item("vm-a", "dev0");   /* valid until the next list_item() */
+        CHECK(it && json_object_object_get_ex(it, "errno", &e) && json_object_get_int(e) == ENODEV,
+              "operator list: dev0 errno ENODEV (%s)", str_of(it));
+        CHECK(strcmp(list_item_state("vm-a", "ram0"), "reclaimable") == 0,
+              "vm-a's ram0 not affected (%s)", list_item_state("vm-a", "ram0"));
+        r = reclaim(a, "dev0", &dev, 10);
+        CHECK(is_error(r, "kernel-error", ENODEV, "could not be retrieved") && dev < 0, "vm-a reclaim dev0 -> kernel-error ENODEV (%s)",
+              str_of(r));
+        json_object_put(r);
+        reclaim_ok(a, "vm-a", "ram0");
+        restore_vms(vb, 1);
+        r = request(a, "{\"id\":50,\"method\":\"restored\"}", NULL, 0, 10);
+        CHECK(json_object_object_get_ex(result_of(r), "finished", &e) && json_object_get_boolean(e) &&
+              json_object_object_get_ex(result_of(r), "unclaimed", &un) && strstr(json_object_to_json_string(un), "dev0"),
+              "vm-a restored: finished, dev0 unclaimed (%s)", str_of(r));
+        json_object_put(r);
+        CHECK(log_contains("cannot be finished"), "the log says the session cannot be finished");
+        close(a);
+}
+
+/*
+ * UnclaimedPolicy=release, ReclaimGraceSec=3, --fail=finish:EBUSY:1:1@1: vm-b restores
+ * (the first FINISH); vm-a's VMM reclaims and dies without restored; at the end of the grace
+ * period the release's FINISH fails: nothing is released (still restoring, items held); the
+ * release is tried again a grace period later and the update completes.
+ */
+static void boot1_release_retry(void) {
+        Vm vb[] = { { "vm-b", { "ram0" } } };
+        int a;
+        double t0;
+
+        restore_vms(vb, 1);
+        a = hello_incoming("vm-a", NULL);
+        reclaim_ok(a, "vm-a", "ram0");
+        reclaim_ok(a, "vm-a", "ram1");
+        close(a);
+        t0 = now_s();
+        CHECK(wait_log("release failed", 1, 30), "the log says: release failed (after %.1f s)", now_s() - t0);
+        CHECK(strcmp(status_state(), "restoring") == 0, "daemon still restoring after the failed release");
+        CHECK(strcmp(list_item_state("vm-a", "ram0"), "reclaimed") == 0, "vm-a's items still held (%s)",
+              list_item_state("vm-a", "ram0"));
+        CHECK(wait_state("idle", 30), "the release is tried again and the update completes (%.1f s) (%s)", now_s() - t0,
+              status_state());
+        CHECK(log_count("release failed") == 1, "one failed release logged");
+}
+
+/*
+ * UnclaimedPolicy=release, ReclaimGraceSec=3, --fail=finish:EBUSY@1: the kernel refuses every
+ * FINISH. Both VMs' restored get kernel-error EBUSY; the grace-period release fails and is
+ * retried; the operator's release gets kernel-error EBUSY; nothing is released: the items
+ * can be reclaimed again with their contents; the daemon stays restoring and exits 0 on SIGTERM.
+ */
+static void boot1_finish_always(void) {
+        int a = hello_incoming("vm-a", NULL), b = hello_incoming("vm-b", NULL);
+        json_object *r;
+
+        reclaim_ok(a, "vm-a", "ram0");
+        reclaim_ok(a, "vm-a", "ram1");
+        reclaim_ok(b, "vm-b", "ram0");
+        r = request(a, "{\"id\":50,\"method\":\"restored\"}", NULL, 0, 10);
+        CHECK(is_error(r, "kernel-error", EBUSY, "FINISH luvf:vm-a:0"), "vm-a restored -> kernel-error EBUSY (%s)", str_of(r));
+        json_object_put(r);
+        r = request(b, "{\"id\":50,\"method\":\"restored\"}", NULL, 0, 10);
+        CHECK(is_error(r, "kernel-error", EBUSY, "FINISH luvf:vm-b:0"), "vm-b restored -> kernel-error EBUSY (%s)", str_of(r));
+        json_object_put(r);
+        CHECK(wait_log("release failed", 4, 30), "the grace-period release of both VMs fails and is retried (%d logged)",
+              log_count("release failed"));
+        r = ctl("{\"id\":13,\"method\":\"release\",\"vm\":\"vm-a\"}", 10);
+        CHECK(is_error(r, "kernel-error", EBUSY, "FINISH luvf:vm-a:0"), "operator release vm-a -> kernel-error EBUSY (%s)",
+              str_of(r));
+        json_object_put(r);
+        CHECK(strcmp(status_state(), "restoring") == 0, "daemon still restoring");
+        reclaim_ok(a, "vm-a", "ram0");
+        reclaim_ok(b, "vm-b", "ram0");
+        close(a);
+        close(b);
+        stop_daemon("restore that cannot finish");
+}
+
+/*
+ * --fail=finish:EIO:1:2@1: after both VMs' FINISH, the one of the daemon's own luvf:state
+ * fails: logged, the session is closed, the update completes (idle, fds back); a daemon
+ * restarted afterwards finds nothing incoming and shows nothing lost.
+ */
+static void boot1_state_finish_fails(void) {
+        json_object *r;
+
+        restore_vms(two_vms, ELEMS(two_vms));
+        CHECK(wait_state("idle", 10), "daemon idle (%s)", status_state());
+        CHECK(log_contains("FINISH of luvf:state failed: Input/output error"),
+              "the log says: FINISH of luvf:state failed: Input/output error");
+        boot1_end();
+        say("restarting the daemon");
+        start_daemon_logged();
+        CHECK(strcmp(status_state(), "idle") == 0, "restarted daemon idle");
+        r = ctl("{\"id\":3,\"method\":\"list\"}", 5);
+        CHECK(result_of(r) && !strstr(json_object_to_json_string(result_of(r)), "lost"), "nothing shown lost (%s)", str_of(r));
+        json_object_put(r);
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
 int main(int argc, char **argv) {
@@ -888,8 +1100,14 @@ int main(int argc, char **argv) {
                 snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s' && chmod 755 '%s'", work_dir, work_dir, work_dir);
                 if (system(cmd) != 0)
                         bail("cannot create %s", work_dir);
-                write_text(conf_path, "[Update]\nPrepareTimeoutSec=20\nFreezeTimeoutSec=20\n"
-                           "[Restore]\nBindTimeoutSec=1\nReclaimGraceSec=120\n");
+                if (strcmp(s, "finish-release-retry") == 0 || strcmp(s, "finish-always") == 0)
+                        /* the grace-period release is what these scenarios are about */
+                        write_text(conf_path, "[Update]\nPrepareTimeoutSec=20\nFreezeTimeoutSec=20\n"
+                                   "[Restore]\nBindTimeoutSec=1\nUnclaimedPolicy=release\n"
+                                   "ReclaimGraceSec=" RELEASE_GRACE_SEC "\n");
+                else
+                        write_text(conf_path, "[Update]\nPrepareTimeoutSec=20\nFreezeTimeoutSec=20\n"
+                                   "[Restore]\nBindTimeoutSec=1\nReclaimGraceSec=120\n");
                 if (strcmp(s, "open-eio") == 0)
                         baseline = scenario_open_eio();
                 else
@@ -906,7 +1124,9 @@ int main(int argc, char **argv) {
                         scenario_prepare_fails(baseline, "PRESERVE_FD of the registry memfd");
                 else if (strcmp(s, "freeze-einval") == 0)
                         scenario_freeze_einval(baseline);   /* reboots */
-                else if (strcmp(s, "bind-timeout") == 0)
+                else if (strcmp(s, "preserve-later-enomem") == 0)
+                        scenario_preserve_later_fails(baseline);
+                else if (strcmp(s, "bind-timeout") == 0 || strcmp(s, "vfio-retrieve-enodev") == 0)
                         boot0_bind_timeout(baseline);
                 else
                         boot0_two_vms(baseline);
@@ -929,9 +1149,25 @@ int main(int argc, char **argv) {
                         boot1_state_from_mirror("Retrieving our state session luvf:state failed");
                 else if (strcmp(s, "bind-timeout") == 0)
                         boot1_bind_timeout();
+                else if (strcmp(s, "open-eio-after-kexec") == 0)
+                        boot1_open_eio();
+                else if (strcmp(s, "preserve-later-enomem") == 0)
+                        boot1_preserve_later_fails();
+                else if (strcmp(s, "vfio-retrieve-enodev") == 0)
+                        boot1_vfio_retrieve_fails();
+                else if (strcmp(s, "finish-release-retry") == 0)
+                        boot1_release_retry();
+                else if (strcmp(s, "finish-always") == 0)
+                        boot1_finish_always();
+                else if (strcmp(s, "state-finish-eio") == 0)
+                        boot1_state_finish_fails();
                 else
                         restore_vms(two_vms, ELEMS(two_vms));
-                boot1_end();
+                /* these end the daemon themselves: one cannot finish, one checks a restart */
+                if (strcmp(s, "finish-always") != 0 && strcmp(s, "state-finish-eio") != 0)
+                        boot1_end();
+                else if (daemon_pid > 0)
+                        stop_daemon("end of boot 1");
                 dump_log();
         } else
                 bail("unexpected boot %d", adv_boot);
