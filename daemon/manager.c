@@ -245,9 +245,18 @@ int manager_startup(Manager *m) {
                                         continue;
                                 for (size_t k = 0; k < vm->sessions[j].n_items; k++) {
                                         vm->sessions[j].items[k].lost = true;
-                                        log_event(LOG_WARNING, LU_MESSAGE_ITEM_LOST, 0, vm->id, vm->sessions[j].name, NULL,
-                                                  "Item %s was not carried over (daemon restarted): must be preserved again",
-                                                 vm->sessions[j].items[k].label);
+                                        /* Without LUO we cannot tell: after a kexec (broken incoming
+                                         * state, EIO) the sessions may still wait in the kernel. */
+                                        if (m->luo)
+                                                log_event(LOG_WARNING, LU_MESSAGE_ITEM_LOST, 0, vm->id, vm->sessions[j].name, NULL,
+                                                          "Item %s was not carried over (daemon restarted): must be preserved again",
+                                                          vm->sessions[j].items[k].label);
+                                        else
+                                                log_event(LOG_WARNING, LU_MESSAGE_ITEM_LOST, m->luo_error, vm->id,
+                                                          vm->sessions[j].name, NULL,
+                                                          "Item %s is unavailable without LUO (%m): if a live update came in, "
+                                                          "restart lu-vfiod once /dev/liveupdate opens to restore it",
+                                                          vm->sessions[j].items[k].label);
                                 }
                         }
                 }

@@ -948,6 +948,10 @@ static void boot1_open_eio(void) {
         json_object_put(r);
         CHECK(strcmp(list_item_state("vm-a", "ram0"), "lost") == 0 && strcmp(list_item_state("vm-b", "ram0"), "lost") == 0,
               "operator list: the items show as lost meanwhile (vm-a ram0 %s)", list_item_state("vm-a", "ram0"));
+        CHECK(log_contains("Item ram0 is unavailable without LUO (Input/output error): if a live update came in, "
+                           "restart lu-vfiod once /dev/liveupdate opens"),
+              "the log tells the operator to restart the daemon once /dev/liveupdate opens");
+        CHECK(!log_contains("daemon restarted"), "the log does not blame a daemon restart");
         stop_daemon("without LUO after the kexec");
         say("restarting the daemon");
         start_daemon_logged();
