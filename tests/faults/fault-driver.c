@@ -954,6 +954,13 @@ static void boot1_open_eio(void) {
                            "restart lu-vfiod once /dev/liveupdate opens"),
               "the log tells the operator to restart the daemon once /dev/liveupdate opens");
         CHECK(!log_contains("daemon restarted"), "the log does not blame a daemon restart");
+        {
+                /* a fresh daemon's fds but /dev/liveupdate: nothing of the incoming update is held */
+                int base = load_int("baseline"), timers, n = daemon_fds(&timers);
+                CHECK(n == base - 1 && timers <= 1, "without LUO: daemon fd count %d = baseline %d - /dev/liveupdate", n, base);
+                if (n != base - 1)
+                        print_fds();
+        }
         stop_daemon("without LUO after the kexec");
         say("restarting the daemon");
         start_daemon_logged();
@@ -1116,6 +1123,10 @@ static void boot1_state_finish_fails(void) {
         r = ctl("{\"id\":3,\"method\":\"list\"}", 5);
         CHECK(result_of(r) && !strstr(json_object_to_json_string(result_of(r)), "lost"), "nothing shown lost (%s)", str_of(r));
         json_object_put(r);
+        {
+                int base = load_int("baseline"), timers, n = daemon_fds(&timers);
+                CHECK(n == base && timers <= 1, "restarted daemon fd count %d = baseline %d", n, base);
+        }
 }
 
 /* ---- main ------------------------------------------------------------------------------ */
