@@ -816,6 +816,15 @@ static int preflight(Manager *m, const char *kernel, const char *cmdline, ProtoE
         if (luo_get_abi(m->luo) != LUO_ABI_UPSTREAM && luo_get_abi(m->luo) != LUO_ABI_V4)
                 return proto_error_set(err, PROTO_E_PRECONDITION, EPROTONOSUPPORT, "unsupported LUO ABI %s",
                                        luo_abi_to_string(luo_get_abi(m->luo)));
+        if (m->luo_finish_error < 0) {
+                /* v4 PREPARE needs the global FINISH of the last update; say so rather than EINVAL. */
+                r = luo_finish(m->luo);
+                if (r < 0)
+                        return proto_error_set(err, PROTO_E_PRECONDITION, r,
+                                               "the kernel has not finished the previous live update (LUO FINISH: %s): "
+                                               "a session that cannot finish holds it until the next reboot", strerror(-r));
+                m->luo_finish_error = 0;
+        }
         if (m->config->check_cmdline) {
                 r = kernel_cmdline_read(&running);
                 if (r < 0)

@@ -84,6 +84,7 @@ typedef struct Manager {
 
         Luo *luo;
         int luo_error;                  /* why luo is NULL (negative errno) */
+        int luo_finish_error;           /* v4: the restore's global FINISH failed (negative errno), else 0 */
         Registry *reg;
         VmmOps vmm_ops;
         Subscriber *subscribers;

@@ -892,6 +892,7 @@ void restore_check_done(Manager *m) {
                 r = luo_finish(m->luo);
                 if (r < 0)
                         log_warning_errno(r, "LUO FINISH failed: %m");
+                m->luo_finish_error = r < 0 ? r : 0;   /* prepare tries again (the kernel stays UPDATED) */
         }
         m->grace = sd_event_source_disable_unref(m->grace);
         m->state = UPDATE_IDLE;

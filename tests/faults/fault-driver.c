@@ -1005,7 +1005,8 @@ static void boot1_vfio_retrieve_fails(void) {
         /*
          * The next update: upstream has no global state, so it can follow. v4's global FINISH is
          * all or nothing and the closed session still cannot finish, so the kernel stays
-         * UPDATED and refuses PREPARE until the next boot (emulator's reading, docs/emulator.md).
+         * UPDATED and would refuse PREPARE (EINVAL) until the next boot (emulator's reading,
+         * docs/emulator.md); the daemon tries the global FINISH again and says why it refuses.
          */
         {
                 char kernel[300], req[600];
@@ -1021,8 +1022,9 @@ static void boot1_vfio_retrieve_fails(void) {
                 snprintf(req, sizeof(req), "{\"id\":10,\"method\":\"prepare\",\"kernel\":\"%s\"}", kernel);
                 r = ctl(req, 20);
                 if (v4)
-                        CHECK(is_error(r, "kernel-error", EINVAL, "LUO PREPARE"),
-                              "v4: the next prepare -> kernel-error EINVAL from LUO PREPARE (%s)", str_of(r));
+                        CHECK(is_error(r, "precondition-failed", EBUSY, "has not finished the previous live update"),
+                              "v4: the next prepare -> precondition-failed EBUSY, the previous update not finished (%s)",
+                              str_of(r));
                 else
                         CHECK(result_of(r) != NULL, "upstream: the next prepare works (%s)", str_of(r));
                 json_object_put(r);
