@@ -115,8 +115,17 @@ static void conn_free(Conn *c) {
         free(c);
 }
 
+/*
+ * Connections are edge-triggered: a level-triggered epoll reports every readable connection
+ * again at each sd-event iteration, and sd-event dispatches one source per iteration, so a
+ * burst from N VMMs (N freeze acks, N reconnects) cost O(N²) in the kernel's ep_send_events.
+ * The price: a handler that stops before EAGAIN must re-arm (conn_update_events() always
+ * re-registers an EPOLLET source, and the kernel then reports it again if still ready).
+ */
+#define CONN_EVENTS_IN  (EPOLLIN | EPOLLET)
+
 static int conn_update_events(Conn *c) {
-        return sd_event_source_set_io_events(c->io, EPOLLIN | (c->out_head ? EPOLLOUT : 0));
+        return sd_event_source_set_io_events(c->io, CONN_EVENTS_IN | (c->out_head ? EPOLLOUT : 0));
 }
 
 static int send_one(Conn *c, const char *data, size_t len, const int *fds, size_t n_fds) {
@@ -538,9 +547,11 @@ static bool conn_receive(Conn *c) {
         }
         mh.msg_control = cbuf;
         mh.msg_controllen = CMSG_SPACE(sizeof(int) * max_fds);
-        n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        do
+                n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        while (n < 0 && errno == EINTR);   /* edge-triggered: only EAGAIN may end the batch */
         if (n < 0) {
-                if (errno != EAGAIN && errno != EINTR)
+                if (errno != EAGAIN)
                         c->dead = true;
                 return false;
         }
@@ -606,9 +617,12 @@ static int on_conn_io(sd_event_source *src, int fd, uint32_t revents, void *user
                 conn_flush(c);
         if (revents & EPOLLIN) {
                 /* A bounded batch per wakeup keeps one chatty client from starving others. */
-                for (int i = 0; i < 16 && !c->dead; i++)
+                int i;
+                for (i = 0; i < 16 && !c->dead; i++)
                         if (!conn_receive(c))
                                 break;
+                if (i == 16 && !c->dead)
+                        (void) conn_update_events(c);   /* more may be waiting: re-arm the edge */
         } else if (revents & (EPOLLHUP | EPOLLERR))
                 c->dead = true;
         c->in_dispatch = false;
@@ -678,7 +692,7 @@ static int on_listen_io(sd_event_source *src, int lfd, uint32_t revents, void *u
                 c->uid = cred.uid;
                 c->gid = cred.gid;
                 c->pid = cred.pid;
-                r = sd_event_add_io(s->event, &c->io, fd, EPOLLIN, on_conn_io, c);
+                r = sd_event_add_io(s->event, &c->io, fd, CONN_EVENTS_IN, on_conn_io, c);
                 if (r < 0) {
                         safe_close(fd);
                         free(c);
