@@ -463,11 +463,12 @@ static long daemon_rss_kib(void) {
         return kib;
 }
 
+/* @n bytes "r" from @fd; an "x" means a VMM failed (it said why). */
 static void read_bytes(int fd, unsigned n, const char *what) {
         char b[256];
         while (n > 0) {
                 ssize_t k = read(fd, b, n < sizeof(b) ? n : sizeof(b));
-                if (k <= 0)
+                if (k <= 0 || memchr(b, 'x', (size_t) k))
                         die(what, k < 0 ? -errno : -EPIPE);
                 n -= (unsigned) k;
         }
@@ -479,20 +480,23 @@ static _Noreturn void vmm_before(unsigned v, int ready) {
         char vm[32], label[32];
         int r;
 
+        /* a failing VMM says so on @ready, or the parent would wait for it forever */
+#define vmm_die(what, err) do { (void) !write(ready, "x", 1); die(what, err); } while (0)
+
         snprintf(vm, sizeof(vm), "bench-%u", v);
         r = lu_client_connect(vmm_sock, vm, &c);
         if (r < 0)
-                die("connect", r);
+                vmm_die("connect", r);
         for (unsigned i = 0; i < n_fds; i++) {
                 int fd = memfd_small(i);
                 snprintf(label, sizeof(label), "ram%u", i);
                 r = lu_client_preserve(c, label, fd, NULL);
                 if (r < 0)
-                        die(lu_client_last_error(c), r);
+                        vmm_die(lu_client_last_error(c), r);
                 close(fd);
         }
         if (write(ready, "r", 1) != 1)
-                die("ready", -errno);
+                vmm_die("ready", -errno);
         for (;;) {
                 LuEvent ev;
                 r = lu_client_next_event(c, -1, &ev);
@@ -502,6 +506,7 @@ static _Noreturn void vmm_before(unsigned v, int ready) {
                         (void) lu_client_ack(c, &ev, true, NULL);
         }
 }
+#undef vmm_die
 
 /* Boot 1's restarted VMM @v: once @go closes, reclaim everything, check it, report restored; time in @done. */
 static _Noreturn void vmm_after(unsigned v, int go, uint64_t *done) {
