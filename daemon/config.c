@@ -26,7 +26,7 @@ void config_init_defaults(Config *c) {
                 .max_items_per_vm = 1024,
                 .max_vms = 1024,
                 .max_connections = 1024,
-                .max_connections_per_uid = 16,
+                .max_connections_per_uid = CONFIG_DEFAULT_MAX_CONNECTIONS_PER_UID,
                 .max_json_depth = 8,
                 .max_pending_requests = 32,
                 .prepare_timeout_ms = 30000,
@@ -361,9 +361,13 @@ int config_parse_string(Config *c, const char *name, const char *text, char *err
         }
         (void) save;
         if (c->max_connections_per_uid > c->max_connections) {
-                x.line = 0;
-                x.key = "MaxConnectionsPerUser";
-                return fail(&x, "larger than MaxConnections");
+                /* The default follows a smaller MaxConnections; a value set larger is a mistake. */
+                if (c->max_connections_per_uid != CONFIG_DEFAULT_MAX_CONNECTIONS_PER_UID) {
+                        x.line = 0;
+                        x.key = "MaxConnectionsPerUser";
+                        return fail(&x, "larger than MaxConnections");
+                }
+                c->max_connections_per_uid = c->max_connections;
         }
         return 0;
 }

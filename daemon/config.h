@@ -6,6 +6,9 @@
  */
 #pragma once
 
+/* One VMM connection per VM: enough for a host whose VMMs all run as one user (libvirt). */
+#define CONFIG_DEFAULT_MAX_CONNECTIONS_PER_UID 256
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -49,7 +52,7 @@ typedef struct Config {
         uint32_t max_items_per_vm;
         uint32_t max_vms;
         uint32_t max_connections;
-        uint32_t max_connections_per_uid;
+        uint32_t max_connections_per_uid;    /* root is not counted */
         uint32_t max_json_depth;
         uint32_t max_pending_requests;
 

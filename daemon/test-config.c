@@ -21,7 +21,7 @@ int main(void) {
 
         config_init_defaults(&c);
         CHECK(c.max_message_size == 65536 && c.max_fds_per_message == 16 && c.max_items_per_vm == 1024);
-        CHECK(c.max_vms == 1024 && c.max_connections == 1024 && c.max_connections_per_uid == 16 && c.max_json_depth == 8);
+        CHECK(c.max_vms == 1024 && c.max_connections == 1024 && c.max_connections_per_uid == 256 && c.max_json_depth == 8);
 
         CHECK(parse(&c, "# comment\n\n[Limits]\nMaxFdsPerMessage = 4\n[Update]\nFreezeTimeoutSec=1.5\n"
                         "FreezeTimeoutPolicy=force\nCheckCommandLine=no\n[Restore]\nUnclaimedPolicy=release\n"
@@ -29,6 +29,10 @@ int main(void) {
         CHECK(c.max_fds_per_message == 4 && c.freeze_timeout_ms == 1500 && c.freeze_policy == FREEZE_POLICY_FORCE);
         CHECK(!c.check_cmdline && c.unclaimed_policy == UNCLAIMED_RELEASE && c.reclaim_grace_ms == 2000);
 
+        /* the per-user default follows a smaller MaxConnections; an explicit larger value is refused */
+        CHECK(parse(&c, "[Limits]\nMaxConnections=100\n", err) == 0 && c.max_connections_per_uid == 100);
+        CHECK(parse(&c, "[Limits]\nMaxConnections=100\nMaxConnectionsPerUser=200\n", err) < 0 &&
+              strstr(err, "MaxConnectionsPerUser: larger than MaxConnections"));
         CHECK(parse(&c, "[Limits]\nMaxFoo=1\n", err) < 0);
         CHECK(strcmp(err, "t.conf:2: MaxFoo: unknown key in section [Limits]") == 0);
         CHECK(parse(&c, "[Limits]\n\n\nMaxVMs=0\n", err) < 0);

@@ -675,8 +675,9 @@ static int on_listen_io(sd_event_source *src, int lfd, uint32_t revents, void *u
                         refuse(fd, PROTO_E_PERMISSION_DENIED, EPERM, "uid not allowed to connect");
                         continue;
                 }
+                /* Root is trusted and runs the VMMs of many hosts: only the total bounds it. */
                 if (s->n_conns >= s->config->max_connections ||
-                    conns_of_uid(s, cred.uid) >= s->config->max_connections_per_uid) {
+                    (cred.uid != 0 && conns_of_uid(s, cred.uid) >= s->config->max_connections_per_uid)) {
                         log_warning("Refusing connection from uid %u: connection limit", (unsigned) cred.uid);
                         refuse(fd, PROTO_E_LIMIT, EMFILE, "too many connections");
                         continue;
