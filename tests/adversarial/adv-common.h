@@ -329,6 +329,20 @@ static void write_text(const char *path, const char *text) {
                 bail("write %s: %m", path);
 }
 
+/* Until the daemon answers on its control socket; bail at @end (now_s() clock), naming @who. */
+static void wait_ctl_socket(double end, const char *who) {
+        for (;;) {
+                int fd = connect_sock(ctl_sock);
+                if (fd >= 0) {
+                        close(fd);
+                        return;
+                }
+                if (now_s() > end)
+                        bail("%s did not come up", who);
+                usleep(5000);
+        }
+}
+
 static void start_daemon(void) {
         char a1[400], a2[400], a3[400], a4[400];
         char *argv[] = { (char *) daemon_bin, a1, a2, a3, a4, (char *) daemon_extra_arg, NULL };
@@ -339,16 +353,7 @@ static void start_daemon(void) {
         snprintf(a3, sizeof(a3), "--state-dir=%s", state_dir);
         snprintf(a4, sizeof(a4), "--config=%s", conf_path);
         daemon_pid = spawn(argv);
-        for (;;) {
-                int fd = connect_sock(ctl_sock);
-                if (fd >= 0) {
-                        close(fd);
-                        break;
-                }
-                if (now_s() > end)
-                        bail("daemon did not come up");
-                usleep(5000);
-        }
+        wait_ctl_socket(end, "daemon");
         if (ctl_fd >= 0)
                 close(ctl_fd);
         ctl_fd = -1;
@@ -436,4 +441,39 @@ static void write_kernel(char *path, size_t size) {
         if (fd < 0 || write(fd, image, sizeof(image)) != (ssize_t) sizeof(image))
                 bail("write kernel: %m");
         close(fd);
+}
+
+/* Small integers that must survive the emulated kexec: files in the work directory. */
+static void save_int(const char *name, int v) {
+        char p[400], t[32];
+        snprintf(p, sizeof(p), "%s/%s", work_dir, name);
+        snprintf(t, sizeof(t), "%d\n", v);
+        write_text(p, t);
+}
+
+/* -1 if @name was never saved. */
+static int load_int(const char *name) {
+        char p[400];
+        int v = -1;
+        FILE *f;
+        snprintf(p, sizeof(p), "%s/%s", work_dir, name);
+        f = fopen(p, "re");
+        if (!f || fscanf(f, "%d", &v) != 1)
+                v = -1;
+        if (f)
+                fclose(f);
+        return v;
+}
+
+/* End of a driver: a running daemon must exit 0 on SIGTERM (under ASan: LeakSanitizer found no leak). */
+static int finish_run(void) {
+        if (daemon_pid > 0) {
+                int st;
+                kill(daemon_pid, SIGTERM);
+                st = wait_pid(daemon_pid, 60);   /* the leak check takes a while */
+                CHECK(st == 0, "daemon exited cleanly on SIGTERM (status %d)", st);
+                daemon_pid = -1;
+        }
+        say("%s", failures ? "FAILED" : "PASSED");
+        return failures ? 1 : 0;
 }

@@ -88,27 +88,6 @@ static json_object *send_prepare(void) {
         return NULL;
 }
 
-/* Boot 0's failures survive the emulated kexec in a file; boot 1 adds them to its own. */
-static void save_failures(void) {
-        char p[400], t[32];
-        snprintf(p, sizeof(p), "%s/boot0-failures", work_dir);
-        snprintf(t, sizeof(t), "%d\n", failures);
-        write_text(p, t);
-}
-
-static int saved_failures(void) {
-        char p[400];
-        int n = -1;
-        FILE *f;
-        snprintf(p, sizeof(p), "%s/boot0-failures", work_dir);
-        f = fopen(p, "re");
-        if (!f || fscanf(f, "%d", &n) != 1)
-                n = -1;
-        if (f)
-                fclose(f);
-        return n;
-}
-
 /* prepare must succeed, then commit must never be answered: the machine reboots. */
 static void update(void) {
         json_object *r;
@@ -118,7 +97,7 @@ static void update(void) {
         if (!result_of(r))
                 bail("prepare failed: %s", r ? json_object_to_json_string(r) : "no reply");
         json_object_put(r);
-        save_failures();
+        save_int("boot0-failures", failures);
         say("prepared; committing");
         r = ctl("{\"id\":11,\"method\":\"commit\"}", 20);
         bail("commit returned instead of rebooting: %s", r ? json_object_to_json_string(r) : "no reply (timeout)");
@@ -130,7 +109,7 @@ static void boot1(void) {
         int fd, m = -1, n0;
         const char *st = "?";
 
-        n0 = saved_failures();
+        n0 = load_int("boot0-failures");
         CHECK(n0 == 0, "boot 0 passed every check (%d failed)", n0);
         start_daemon();
         fd = connect_sock(vmm_sock);
@@ -683,7 +662,7 @@ static void scenario_kill(int baseline) {
         CHECK(result_of(r) != NULL && now_s() - t0 < 4, "prepare completes %.2f s after its VMM was killed while it waited for the ack (%s)",
               now_s() - t0, r ? json_object_to_json_string(r) : "no reply");
         json_object_put(r);
-        save_failures();
+        save_int("boot0-failures", failures);
         if (send_str(ctl_fd, "{\"id\":11,\"method\":\"commit\"}") < 0)
                 bail("send commit");
         if (!wait_byte(p[0], 5))
@@ -1048,13 +1027,5 @@ int main(int argc, char **argv) {
                 update();                          /* reboots */
         } else
                 bail("unexpected boot %d", adv_boot);
-        if (daemon_pid > 0) {
-                int st;
-                kill(daemon_pid, SIGTERM);
-                /* non-zero under ASan when LeakSanitizer finds a leak; the leak check takes a while */
-                st = wait_pid(daemon_pid, 60);
-                CHECK(st == 0, "daemon exited cleanly on SIGTERM (status %d)", st);
-        }
-        say("%s", failures ? "FAILED" : "PASSED");
-        return failures ? 1 : 0;
+        return finish_run();
 }

@@ -98,15 +98,10 @@ static void wait_daemon_up(int generation) {
                         usleep(5000);
                 }
         }
-        for (;;) {
-                int fd = connect_sock(ctl_sock);
-                if (fd >= 0) {
-                        close(fd);
-                        break;
-                }
-                if (now_s() > end)
-                        bail("daemon (generation %d) did not come up", generation);
-                usleep(5000);
+        {
+                char who[64];
+                snprintf(who, sizeof(who), "daemon (generation %d)", generation);
+                wait_ctl_socket(end, who);
         }
         if (ctl_fd >= 0)
                 close(ctl_fd);
@@ -369,26 +364,6 @@ static void forget_reports(void) {
 
 /* ---- helpers of the update ------------------------------------------------------------- */
 
-static void save_int(const char *name, int v) {
-        char p[400], t[32];
-        snprintf(p, sizeof(p), "%s/%s", work_dir, name);
-        snprintf(t, sizeof(t), "%d\n", v);
-        write_text(p, t);
-}
-
-static int load_int(const char *name) {
-        char p[400];
-        int v = -1;
-        FILE *f;
-        snprintf(p, sizeof(p), "%s/%s", work_dir, name);
-        f = fopen(p, "re");
-        if (!f || fscanf(f, "%d", &v) != 1)
-                v = -1;
-        if (f)
-                fclose(f);
-        return v;
-}
-
 static void wait_state(const char *want, double timeout) {
         const char *st = "?";
         for (double end = now_s() + timeout; now_s() < end; usleep(10000)) {
@@ -591,13 +566,5 @@ int main(int argc, char **argv) {
                 boot1();
         else
                 bail("unexpected boot %d", adv_boot);
-        if (daemon_pid > 0) {
-                int st;
-                kill(daemon_pid, SIGTERM);
-                /* non-zero under ASan when LeakSanitizer finds a leak; the leak check takes a while */
-                st = wait_pid(daemon_pid, 60);
-                CHECK(st == 0, "daemon exited cleanly on SIGTERM (status %d)", st);
-        }
-        say("%s", failures ? "FAILED" : "PASSED");
-        return failures ? 1 : 0;
+        return finish_run();
 }

@@ -155,26 +155,6 @@ static void stop_daemon(const char *when) {
         ctl_fd = -1;
 }
 
-static void save_int(const char *name, int v) {
-        char p[400], t[32];
-        snprintf(p, sizeof(p), "%s/%s", work_dir, name);
-        snprintf(t, sizeof(t), "%d\n", v);
-        write_text(p, t);
-}
-
-static int load_int(const char *name) {
-        char p[400];
-        int n = -1;
-        FILE *f;
-        snprintf(p, sizeof(p), "%s/%s", work_dir, name);
-        f = fopen(p, "re");
-        if (!f || fscanf(f, "%d", &n) != 1)
-                n = -1;
-        if (f)
-                fclose(f);
-        return n;
-}
-
 /* Sessions and items the operator's list shows with an open fd in the daemon. */
 static int held_fds(void) {
         json_object *r = ctl("{\"id\":3,\"method\":\"list\"}", 5), *vms;
