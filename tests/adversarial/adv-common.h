@@ -2,7 +2,8 @@
 /*
  * Raw-protocol helpers for drivers that run as luo-emu's COMMAND (pid 1): spawn and reap,
  * SOCK_SEQPACKET messages with SCM_RIGHTS, replies, the control socket, the daemon's
- * settled fd count. Shared by tests/adversarial/adv-driver.c and tests/e2e/e2e-driver.c;
+ * settled fd count, values kept across the kexec, the clean exit. Shared by the drivers of
+ * tests/adversarial (adv-driver.c, crash-driver.c), tests/faults and tests/e2e;
  * header-only so that a driver needs no extra link step (a driver need not use every helper).
  *
  * The including file sets adv_name (scenario) and adv_boot before using say()/CHECK(), and
