@@ -8,6 +8,7 @@
  * periodic sysfs re-check as a fallback (uevents can be missed or not emulated).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <netlink/netlink.h>
 #include <netlink/socket.h>
@@ -897,4 +898,6 @@ void restore_check_done(Manager *m) {
         m->grace = sd_event_source_disable_unref(m->grace);
         m->state = UPDATE_IDLE;
         manager_progress_event(m, LU_MESSAGE_RESTORE_DONE, NULL, "restore complete");
+        /* The restore's many small allocations are gone; give the pages back (the daemon idles for months). */
+        (void) malloc_trim(0);
 }
