@@ -518,7 +518,7 @@ static int cmd_finish(sd_bus *bus, int argc, char **argv) {
 static void print_ms(const char *label, json_object *t, const char *key) {
         json_object *v;
         if (json_object_object_get_ex(t, key, &v))
-                printf("%-24s %10.1f ms\n", label, json_object_get_double(v));
+                printf("%-38s %10.1f ms\n", label, json_object_get_double(v));
 }
 
 static int cmd_last_update(sd_bus *bus, int argc, char **argv) {
@@ -548,8 +548,8 @@ static int cmd_last_update(sd_bus *bus, int argc, char **argv) {
         printf("ABI:       %s\n", json_object_get_string(json_object_object_get(t, "abi")) ?: "?");
         printf("\n");
         print_ms("prepare", t, "prepare_ms");
-        print_ms("freeze (commit->reboot)", t, "freeze_ms");
-        print_ms("reboot -> daemon start", t, "reboot_to_start_ms");
+        print_ms("freeze (commit->registry)", t, "freeze_ms");
+        print_ms("registry, sync, kexec -> daemon start", t, "reboot_to_start_ms");
         print_ms("retrieve", t, "retrieve_ms");
         print_ms("restore (all VMs)", t, "restore_ms");
         print_ms("total", t, "total_ms");

@@ -632,7 +632,7 @@ static void daemon_mode(void) {
                 }
                 json_object_put(o);
                 rss = daemon_rss_kib();
-                /* the daemon's own view: commit -> reboot call (incl. VMM acks), and its restore */
+                /* the daemon's own view: commit -> registry write (incl. VMM acks), and its restore */
                 o = ctl_call(ctl, "{\"id\":4,\"method\":\"timeline\"}");
                 {
                         json_object *t = json_object_object_get(json_object_object_get(o, "result"), "timeline");

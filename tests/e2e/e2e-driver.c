@@ -169,8 +169,8 @@ static void print_timeline_table(void) {
         printf("\n  Live update %s (%s ABI) — timeline\n", json_object_get_string(json_object_object_get(t, "id")),
                json_object_get_string(json_object_object_get(t, "abi")));
         printf("  %-42s %10.2f ms\n", "prepare (kexec load + VMM acks)", ms_of(t, "prepare_ms"));
-        printf("  %-42s %10.2f ms\n", "freeze (commit -> reboot call)", ms_of(t, "freeze_ms"));
-        printf("  %-42s %10.2f ms\n", "reboot call -> daemon running again", ms_of(t, "reboot_to_start_ms"));
+        printf("  %-42s %10.2f ms\n", "freeze (commit -> registry write)", ms_of(t, "freeze_ms"));
+        printf("  %-42s %10.2f ms\n", "registry write, sync, kexec -> daemon up", ms_of(t, "reboot_to_start_ms"));
         printf("  %-42s %10.2f ms\n", "retrieve everything (after device bind)", ms_of(t, "retrieve_ms"));
         printf("  %-42s %10.2f ms\n", "daemon start -> every VM restored", ms_of(t, "restore_ms"));
         if (json_object_object_get_ex(t, "vms", &vms)) {

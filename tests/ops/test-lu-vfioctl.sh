@@ -125,7 +125,7 @@ for p in "${pids[@]}"; do wait "$p"; check "restarted VMM restored its VM (exit 
 check "back to idle" wait_prop State idle
 out=$("$ctl" last-update); note "$out"
 check "last-update: update 2" grep -q "^Update: *2$" <<<"$out"
-check "last-update: freeze and restore durations" bash -c 'grep -qE "^freeze \(commit->reboot\) +[0-9.]+ ms$" <<<"$0" && grep -qE "^restore \(all VMs\) +[0-9.]+ ms$" <<<"$0"' "$out"
+check "last-update: freeze and restore durations" bash -c 'grep -qE "^freeze \(commit->registry\) +[0-9.]+ ms$" <<<"$0" && grep -qE "^restore \(all VMs\) +[0-9.]+ ms$" <<<"$0"' "$out"
 check "last-update: per-VM table" bash -c 'grep -qE "^VM +RECLAIMED_MS +RESTORED_MS$" <<<"$0" && grep -qE "^vm1 +[0-9.]+ +[0-9.]+$" <<<"$0"' "$out"
 out=$("$ctl" --json last-update)
 check "last-update --json: restore_ms and both VMs" jq_py '"restore_ms" in d and set(d["vms"])=={"vm0","vm1"}' <<<"$out"
