@@ -8,6 +8,7 @@
  * was detected once at open time; nothing is ever tried "just in case".
  */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,6 +247,42 @@ static int take_returned_fd(int fd, int *ret_fd) {
         return 0;
 }
 
+/*
+ * CREATE_SESSION and RETRIEVE_SESSION of both ABIs take {size, fd, name[]}; only the name's
+ * length and the numbers differ. One buffer with the longest name serves all four, with
+ * .size saying which struct the kernel gets.
+ */
+struct session_name_arg {
+        uint32_t size;
+        int32_t fd;
+        uint8_t name[LIVEUPDATE_SESSION_NAME_LENGTH];
+};
+#define SAME_PREFIX(t) \
+        _Static_assert(offsetof(t, fd) == offsetof(struct session_name_arg, fd) && \
+                       offsetof(t, name) == offsetof(struct session_name_arg, name) && \
+                       sizeof(((t *) 0)->name) <= LIVEUPDATE_SESSION_NAME_LENGTH, #t)
+SAME_PREFIX(struct liveupdate_ioctl_create_session);
+SAME_PREFIX(struct liveupdate_ioctl_retrieve_session);
+SAME_PREFIX(struct luo_v4_create_session);
+SAME_PREFIX(struct luo_v4_retrieve_session);
+
+static int session_name_call(Luo *l, bool create, const char *name, int *ret_fd) {
+        struct session_name_arg a = { .fd = -1 };
+        unsigned long cmd;
+        int r;
+
+        if (l->abi == LUO_ABI_V4) {
+                cmd = create ? LUO_V4_IOCTL_CREATE_SESSION : LUO_V4_IOCTL_RETRIEVE_SESSION;
+                a.size = create ? sizeof(struct luo_v4_create_session) : sizeof(struct luo_v4_retrieve_session);
+        } else {
+                cmd = create ? LIVEUPDATE_IOCTL_CREATE_SESSION : LIVEUPDATE_IOCTL_RETRIEVE_SESSION;
+                a.size = create ? sizeof(struct liveupdate_ioctl_create_session) : sizeof(struct liveupdate_ioctl_retrieve_session);
+        }
+        memcpy(a.name, name, strlen(name));   /* validated shorter than the ABI's field */
+        r = luo_ioctl(l->fd, cmd, &a);
+        return r < 0 ? r : take_returned_fd(a.fd, ret_fd);
+}
+
 int luo_session_create(Luo *l, const char *name, int *ret_fd) {
         int r;
 
@@ -257,20 +294,7 @@ int luo_session_create(Luo *l, const char *name, int *ret_fd) {
         r = name_validate(name, luo_session_name_max(l), true);
         if (r < 0)
                 return r;
-
-        if (l->abi == LUO_ABI_V4) {
-                struct luo_v4_create_session a = { .size = sizeof(a), .fd = -1 };
-
-                memcpy(a.name, name, strlen(name));
-                r = luo_ioctl(l->fd, LUO_V4_IOCTL_CREATE_SESSION, &a);
-                return r < 0 ? r : take_returned_fd(a.fd, ret_fd);
-        }
-
-        struct liveupdate_ioctl_create_session a = { .size = sizeof(a), .fd = -1 };
-
-        memcpy(a.name, name, strlen(name));
-        r = luo_ioctl(l->fd, LIVEUPDATE_IOCTL_CREATE_SESSION, &a);
-        return r < 0 ? r : take_returned_fd(a.fd, ret_fd);
+        return session_name_call(l, true, name, ret_fd);
 }
 
 int luo_session_retrieve(Luo *l, const char *name, int *ret_fd) {
@@ -285,20 +309,7 @@ int luo_session_retrieve(Luo *l, const char *name, int *ret_fd) {
         r = name_validate(name, LUO_NAME_MAX, false);
         if (r < 0)
                 return r;
-
-        if (l->abi == LUO_ABI_V4) {
-                struct luo_v4_retrieve_session a = { .size = sizeof(a), .fd = -1 };
-
-                memcpy(a.name, name, strlen(name));
-                r = luo_ioctl(l->fd, LUO_V4_IOCTL_RETRIEVE_SESSION, &a);
-                return r < 0 ? r : take_returned_fd(a.fd, ret_fd);
-        }
-
-        struct liveupdate_ioctl_retrieve_session a = { .size = sizeof(a), .fd = -1 };
-
-        memcpy(a.name, name, strlen(name));
-        r = luo_ioctl(l->fd, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, &a);
-        return r < 0 ? r : take_returned_fd(a.fd, ret_fd);
+        return session_name_call(l, false, name, ret_fd);
 }
 
 int luo_session_preserve_fd(Luo *l, int session_fd, int fd, uint64_t token) {
