@@ -17,28 +17,6 @@
 #include "linux/liveupdate.h"
 #include "test-emu-util.h"
 
-static int session_op(int fd, unsigned long cmd, const char *name) {
-        struct liveupdate_ioctl_create_session a = { .size = sizeof(a) };
-
-        snprintf((char *) a.name, sizeof(a.name), "%s", name);
-        if (ioctl(fd, cmd, &a) < 0)
-                return -1;
-        return a.fd;
-}
-
-static int preserve(int s, int fd, uint64_t token) {
-        struct liveupdate_session_preserve_fd a = { .size = sizeof(a), .fd = fd, .token = token };
-        return ioctl(s, LIVEUPDATE_SESSION_PRESERVE_FD, &a);
-}
-
-static int retrieve(int s, uint64_t token) {
-        struct liveupdate_session_retrieve_fd a = { .size = sizeof(a), .token = token };
-
-        if (ioctl(s, LIVEUPDATE_SESSION_RETRIEVE_FD, &a) < 0)
-                return -1;
-        return a.fd;
-}
-
 _noreturn_ static void kexec_into(const char *cmdline) {
         int k = emu_test_kernel_image();
 
@@ -57,20 +35,20 @@ static int scoped(void) {
         case 0:
                 luo = open("/dev/liveupdate", O_RDWR | O_CLOEXEC);
                 CHECK_ERRNO(luo, 0, "open in boot 0 is not hit by a failure scoped to boot 1");
-                CHECK_ERRNO(session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "s0"), 0, "first CREATE_SESSION skipped");
-                CHECK_ERRNO(session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "s1"), 0, "second CREATE_SESSION skipped");
-                CHECK_ERRNO(session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "s2"), ENOMEM, "third CREATE_SESSION fails");
-                s = session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "s3");
+                CHECK_ERRNO(emu_session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "s0"), 0, "first CREATE_SESSION skipped");
+                CHECK_ERRNO(emu_session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "s1"), 0, "second CREATE_SESSION skipped");
+                CHECK_ERRNO(emu_session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "s2"), ENOMEM, "third CREATE_SESSION fails");
+                s = emu_session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "s3");
                 CHECK_ERRNO(s, 0, "fourth succeeds: one failure only");
-                CHECK_ERRNO(preserve(s, memfd_create("k", MFD_CLOEXEC), 1), 0, "preserve into it");
+                CHECK_ERRNO(emu_preserve(s, memfd_create("k", MFD_CLOEXEC), 1), 0, "preserve into it");
                 kexec_into("root=/dev/vda liveupdate=on kho=on");
         case 1:
                 CHECK_ERRNO(open("/dev/liveupdate", O_RDWR | O_CLOEXEC), EIO, "open after the kexec fails (scoped to boot 1)");
                 luo = open("/dev/liveupdate", O_RDWR | O_CLOEXEC);
                 CHECK_ERRNO(luo, 0, "second open succeeds");
-                s = session_op(luo, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, "s3");
+                s = emu_session_op(luo, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, "s3");
                 CHECK_ERRNO(s, 0, "the session came across");
-                CHECK_ERRNO(session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "n0"), 0,
+                CHECK_ERRNO(emu_session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "n0"), 0,
                             "CREATE_SESSION in boot 1 is not hit by a failure scoped to boot 0");
                 return harness_done();
         default:
@@ -88,25 +66,25 @@ int main(int argc, char **argv) {
         switch (harness_boot()) {
         case 0:
                 luo = open("/dev/liveupdate", O_RDWR | O_CLOEXEC);
-                s = session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "fail");
+                s = emu_session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "fail");
                 m = memfd_create("m", MFD_CLOEXEC);
-                CHECK_ERRNO(preserve(s, m, 1), ENOMEM, "injected PRESERVE failure");
-                CHECK_ERRNO(preserve(s, m, 1), 0, "the injection was for one call only");
-                CHECK_ERRNO(preserve(s, memfd_create("n", MFD_CLOEXEC), 2), 0, "preserve a second memfd");
+                CHECK_ERRNO(emu_preserve(s, m, 1), ENOMEM, "injected PRESERVE failure");
+                CHECK_ERRNO(emu_preserve(s, m, 1), 0, "the injection was for one call only");
+                CHECK_ERRNO(emu_preserve(s, memfd_create("n", MFD_CLOEXEC), 2), 0, "preserve a second memfd");
                 m = emu_test_kernel_image();
                 CHECK_ERRNO(emu_test_kexec_load(m, "root=/dev/vda liveupdate=on kho=on"), 0, "kexec_file_load");
                 CHECK_ERRNO(emu_test_reboot_kexec(), EAGAIN, "injected freeze failure is reboot()'s result");
                 kexec_into("root=/dev/vda liveupdate=on kho=on");
         case 1:
                 luo = open("/dev/liveupdate", O_RDWR | O_CLOEXEC);
-                s = session_op(luo, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, "fail");
+                s = emu_session_op(luo, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, "fail");
                 CHECK_ERRNO(s, 0, "retrieve session");
-                CHECK_ERRNO(retrieve(s, 1), ENODEV, "injected RETRIEVE_FD failure");
-                CHECK_ERRNO(retrieve(s, 1), ENODEV, "the failure is sticky");
-                CHECK_ERRNO(retrieve(s, 2), 0, "another token retrieves");
+                CHECK_ERRNO(emu_retrieve(s, 1), ENODEV, "injected RETRIEVE_FD failure");
+                CHECK_ERRNO(emu_retrieve(s, 1), ENODEV, "the failure is sticky");
+                CHECK_ERRNO(emu_retrieve(s, 2), 0, "another token retrieves");
                 /* Keep the session open: it stays pinned and is dropped at the next kexec. */
-                s = session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "lost");
-                CHECK_ERRNO(preserve(s, memfd_create("o", MFD_CLOEXEC), 1), 0, "preserve for a boot without LUO");
+                s = emu_session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "lost");
+                CHECK_ERRNO(emu_preserve(s, memfd_create("o", MFD_CLOEXEC), 1), 0, "preserve for a boot without LUO");
                 kexec_into("root=/dev/vda kho=on");
         case 2:
                 CHECK_ERRNO(open("/dev/liveupdate", O_RDWR | O_CLOEXEC), ENOENT,

@@ -17,42 +17,6 @@
 
 #define BIG (2u << 20)
 
-static int create_session(int luo, const char *name) {
-        struct liveupdate_ioctl_create_session a = { .size = sizeof(a) };
-
-        snprintf((char *) a.name, sizeof(a.name), "%s", name);
-        if (ioctl(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, &a) < 0)
-                return -1;
-        return a.fd;
-}
-
-static int retrieve_session(int luo, const char *name) {
-        struct liveupdate_ioctl_retrieve_session a = { .size = sizeof(a) };
-
-        snprintf((char *) a.name, sizeof(a.name), "%s", name);
-        if (ioctl(luo, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, &a) < 0)
-                return -1;
-        return a.fd;
-}
-
-static int preserve(int s, int fd, uint64_t token) {
-        struct liveupdate_session_preserve_fd a = { .size = sizeof(a), .fd = fd, .token = token };
-        return ioctl(s, LIVEUPDATE_SESSION_PRESERVE_FD, &a);
-}
-
-static int retrieve(int s, uint64_t token) {
-        struct liveupdate_session_retrieve_fd a = { .size = sizeof(a), .token = token };
-
-        if (ioctl(s, LIVEUPDATE_SESSION_RETRIEVE_FD, &a) < 0)
-                return -1;
-        return a.fd;
-}
-
-static int finish(int s) {
-        struct liveupdate_session_finish a = { .size = sizeof(a) };
-        return ioctl(s, LIVEUPDATE_SESSION_FINISH, &a);
-}
-
 static void boot0(void) {
         char link[256], buf[16];
         int luo, luo2, s, m, k, r;
@@ -64,9 +28,9 @@ static void boot0(void) {
         CHECK_ERRNO(emu_test_readlink_fd(luo, link, sizeof(link)), 0, "readlink of the device fd");
         harness_check(strcmp(link, "/dev/liveupdate") == 0, "device fd links to /dev/liveupdate (%s)", link);
 
-        s = create_session(luo, "emu-memfd");
+        s = emu_session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "emu-memfd");
         CHECK_ERRNO(s, 0, "create session");
-        CHECK_ERRNO(create_session(luo, "emu-memfd"), EEXIST, "duplicate name is EEXIST");
+        CHECK_ERRNO(emu_session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "emu-memfd"), EEXIST, "duplicate name is EEXIST");
         CHECK_ERRNO(emu_test_readlink_fd(s, link, sizeof(link)), 0, "readlink of the session fd");
         harness_check(strcmp(link, "anon_inode:[luo_session] emu-memfd") == 0, "session link (%s)", link);
         harness_check((fcntl(s, F_GETFD) & FD_CLOEXEC) != 0, "session fd is O_CLOEXEC");
@@ -79,13 +43,13 @@ static void boot0(void) {
         harness_check(r == 3, "write sparse tail");
         lseek(m, 3, SEEK_SET);
 
-        CHECK_ERRNO(preserve(s, m, 42), 0, "preserve memfd");
-        CHECK_ERRNO(preserve(s, m, 42), EEXIST, "same token is EEXIST");
-        CHECK_ERRNO(preserve(s, m, 43), EBUSY, "same file twice is EBUSY");
+        CHECK_ERRNO(emu_preserve(s, m, 42), 0, "preserve memfd");
+        CHECK_ERRNO(emu_preserve(s, m, 42), EEXIST, "same token is EEXIST");
+        CHECK_ERRNO(emu_preserve(s, m, 43), EBUSY, "same file twice is EBUSY");
         k = open("/dev/null", O_RDWR | O_CLOEXEC);
-        CHECK_ERRNO(preserve(s, k, 44), ENOENT, "/dev/null is ENOENT");
+        CHECK_ERRNO(emu_preserve(s, k, 44), ENOENT, "/dev/null is ENOENT");
         close(k);
-        CHECK_ERRNO(preserve(s, 999, 45), EBADF, "bad fd is EBADF");
+        CHECK_ERRNO(emu_preserve(s, 999, 45), EBADF, "bad fd is EBADF");
         CHECK_ERRNO(ftruncate(m, 10), EPERM, "ftruncate of a preserved memfd is EPERM");
         CHECK_ERRNO(fallocate(m, 0, 0, BIG * 2), EPERM, "fallocate of a preserved memfd is EPERM");
         lseek(m, 5, SEEK_SET);          /* position at freeze time is what crosses */
@@ -137,13 +101,13 @@ static void boot1(void) {
         }
         luo = open("/dev/liveupdate", O_RDWR | O_CLOEXEC);
         CHECK_ERRNO(luo, 0, "open /dev/liveupdate after kexec");
-        CHECK_ERRNO(retrieve_session(luo, "nope"), ENOENT, "unknown session is ENOENT");
-        s = retrieve_session(luo, "emu-memfd");
+        CHECK_ERRNO(emu_session_op(luo, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, "nope"), ENOENT, "unknown session is ENOENT");
+        s = emu_session_op(luo, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, "emu-memfd");
         CHECK_ERRNO(s, 0, "retrieve session");
-        CHECK_ERRNO(retrieve_session(luo, "emu-memfd"), EINVAL, "second retrieve is EINVAL");
-        CHECK_ERRNO(retrieve(s, 7), ENOENT, "unknown token is ENOENT");
+        CHECK_ERRNO(emu_session_op(luo, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, "emu-memfd"), EINVAL, "second retrieve is EINVAL");
+        CHECK_ERRNO(emu_retrieve(s, 7), ENOENT, "unknown token is ENOENT");
 
-        m = retrieve(s, 42);
+        m = emu_retrieve(s, 42);
         CHECK_ERRNO(m, 0, "retrieve memfd");
         harness_check((fcntl(m, F_GETFD) & FD_CLOEXEC) != 0, "retrieved fd is O_CLOEXEC");
         r = fstat(m, &st);
@@ -155,16 +119,16 @@ static void boot1(void) {
         CHECK_ERRNO(emu_test_readlink_fd(m, link, sizeof(link)), 0, "readlink retrieved memfd");
         harness_check(strncmp(link, "/memfd:", 7) == 0, "retrieved file is a memfd (%s)", link);
         CHECK_ERRNO(ftruncate(m, 4096), 0, "retrieved memfd is not frozen");
-        m2 = retrieve(s, 42);
+        m2 = emu_retrieve(s, 42);
         CHECK_ERRNO(m2, 0, "second retrieve of the same token");
         lseek(m, 100, SEEK_SET);
         harness_check(m2 != m && lseek(m2, 0, SEEK_CUR) == 100, "same open file description");
 
-        CHECK_ERRNO(finish(s), 0, "FINISH");
-        CHECK_ERRNO(finish(s), 0, "repeated FINISH is 0");
-        CHECK_ERRNO(retrieve_session(luo, "emu-memfd"), EINVAL, "retrieve of an open finished session is EINVAL");
+        CHECK_ERRNO(emu_finish(s), 0, "FINISH");
+        CHECK_ERRNO(emu_finish(s), 0, "repeated FINISH is 0");
+        CHECK_ERRNO(emu_session_op(luo, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, "emu-memfd"), EINVAL, "retrieve of an open finished session is EINVAL");
         close(s);
-        CHECK_ERRNO(retrieve_session(luo, "emu-memfd"), ENOENT, "after close the session is gone");
+        CHECK_ERRNO(emu_session_op(luo, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, "emu-memfd"), ENOENT, "after close the session is gone");
         close(m);
         close(m2);
         close(luo);

@@ -7,13 +7,16 @@
 
 #include <fcntl.h>
 #include <linux/reboot.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "linux/liveupdate.h"
 
 #ifndef _noreturn_
 #define _noreturn_ __attribute__((noreturn))
@@ -50,4 +53,34 @@ static inline int emu_test_readlink_fd(int fd, char *buf, size_t size) {
                 return -1;
         buf[n] = 0;
         return 0;
+}
+
+/* Upstream session ioctls, raw: -1 with errno on failure, like the syscalls they wrap. */
+
+/* CREATE_SESSION or RETRIEVE_SESSION (@cmd) of @name: the session fd. */
+static inline int emu_session_op(int luo, unsigned long cmd, const char *name) {
+        struct liveupdate_ioctl_create_session a = { .size = sizeof(a) };
+
+        snprintf((char *) a.name, sizeof(a.name), "%s", name);
+        if (ioctl(luo, cmd, &a) < 0)
+                return -1;
+        return a.fd;
+}
+
+static inline int emu_preserve(int s, int fd, uint64_t token) {
+        struct liveupdate_session_preserve_fd a = { .size = sizeof(a), .fd = fd, .token = token };
+        return ioctl(s, LIVEUPDATE_SESSION_PRESERVE_FD, &a);
+}
+
+static inline int emu_retrieve(int s, uint64_t token) {
+        struct liveupdate_session_retrieve_fd a = { .size = sizeof(a), .token = token };
+
+        if (ioctl(s, LIVEUPDATE_SESSION_RETRIEVE_FD, &a) < 0)
+                return -1;
+        return a.fd;
+}
+
+static inline int emu_finish(int s) {
+        struct liveupdate_session_finish a = { .size = sizeof(a) };
+        return ioctl(s, LIVEUPDATE_SESSION_FINISH, &a);
 }

@@ -17,33 +17,6 @@
 #include "lu/vfio-cdev.h"
 #include "test-emu-util.h"
 
-static int session_op(int fd, unsigned long cmd, const char *name) {
-        struct liveupdate_ioctl_create_session a = { .size = sizeof(a) };
-
-        snprintf((char *) a.name, sizeof(a.name), "%s", name);
-        if (ioctl(fd, cmd, &a) < 0)
-                return -1;
-        return a.fd;
-}
-
-static int preserve(int s, int fd, uint64_t token) {
-        struct liveupdate_session_preserve_fd a = { .size = sizeof(a), .fd = fd, .token = token };
-        return ioctl(s, LIVEUPDATE_SESSION_PRESERVE_FD, &a);
-}
-
-static int retrieve(int s, uint64_t token) {
-        struct liveupdate_session_retrieve_fd a = { .size = sizeof(a), .token = token };
-
-        if (ioctl(s, LIVEUPDATE_SESSION_RETRIEVE_FD, &a) < 0)
-                return -1;
-        return a.fd;
-}
-
-static int finish(int s) {
-        struct liveupdate_session_finish a = { .size = sizeof(a) };
-        return ioctl(s, LIVEUPDATE_SESSION_FINISH, &a);
-}
-
 static int bind(int dev, int iommufd) {
         struct vfio_device_bind_iommufd b = { .argsz = sizeof(b), .iommufd = iommufd };
         return ioctl(dev, VFIO_DEVICE_BIND_IOMMUFD, &b);
@@ -89,8 +62,8 @@ static void group_path(int luo_session) {
         harness_check(strcmp(link, "anon_inode:[vfio-device]") == 0, "group device fd is [vfio-device] (%s)", link);
         CHECK_ERRNO(ioctl(gd, VFIO_DEVICE_GET_INFO, &info), 0, "group device fd works without BIND");
         CHECK_ERRNO(bind(gd, k), EINVAL, "BIND_IOMMUFD on a group device fd is EINVAL");
-        CHECK_ERRNO(preserve(luo_session, gd, 77), ENOENT, "a group device fd is not preservable (ENOENT)");
-        CHECK_ERRNO(preserve(luo_session, g, 78), ENOENT, "nor is the group fd");
+        CHECK_ERRNO(emu_preserve(luo_session, gd, 77), ENOENT, "a group device fd is not preservable (ENOENT)");
+        CHECK_ERRNO(emu_preserve(luo_session, g, 78), ENOENT, "nor is the group fd");
         d = open("/dev/vfio/devices/vfio1", O_RDWR | O_CLOEXEC);
         CHECK_ERRNO(bind(d, k), EBUSY, "the cdev cannot bind while the group is open");
         close(d);
@@ -122,9 +95,9 @@ static void boot0(void) {
         CHECK_ERRNO(ioctl(d0, VFIO_DEVICE_GET_INFO, &info), EINVAL, "GET_INFO before BIND is EINVAL");
 
         luo = open("/dev/liveupdate", O_RDWR | O_CLOEXEC);
-        s = session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "emu-vfio");
+        s = emu_session_op(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "emu-vfio");
         CHECK_ERRNO(s, 0, "create session");
-        CHECK_ERRNO(preserve(s, d0, 1), ENOENT, "an unbound cdev is not preservable (ENOENT)");
+        CHECK_ERRNO(emu_preserve(s, d0, 1), ENOENT, "an unbound cdev is not preservable (ENOENT)");
         group_path(s);
 
         io = open("/dev/iommu", O_RDWR | O_CLOEXEC);
@@ -154,7 +127,7 @@ static void boot0(void) {
                     EINVAL, "disabling INTx that is not active is EINVAL");
         CHECK_ERRNO(set_irqs(d0, VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_PCI_MSIX_IRQ_INDEX, 1, &m),
                     EINVAL, "a non-eventfd is EINVAL");
-        CHECK_ERRNO(preserve(s, d0, 1), 0, "preserve the bound cdev");
+        CHECK_ERRNO(emu_preserve(s, d0, 1), 0, "preserve the bound cdev");
 
         k = emu_test_kernel_image();
         CHECK_ERRNO(emu_test_kexec_load(k, "root=/dev/vda liveupdate=on kho=on"), 0, "kexec_file_load");
@@ -183,19 +156,19 @@ static void boot1(void) {
         harness_check(n > 0 && strstr(drv, "/vfio-pci") != NULL, "device bound to vfio-pci in sysfs (%s)", drv);
 
         luo = open("/dev/liveupdate", O_RDWR | O_CLOEXEC);
-        s = session_op(luo, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, "emu-vfio");
+        s = emu_session_op(luo, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, "emu-vfio");
         CHECK_ERRNO(s, 0, "retrieve session");
-        CHECK_ERRNO(finish(s), EBUSY, "FINISH before the device is retrieved is EBUSY");
-        d = retrieve(s, 1);
+        CHECK_ERRNO(emu_finish(s), EBUSY, "FINISH before the device is retrieved is EBUSY");
+        d = emu_retrieve(s, 1);
         CHECK_ERRNO(d, 0, "retrieve the device");
         CHECK_ERRNO(emu_test_readlink_fd(d, link, sizeof(link)), 0, "readlink retrieved device");
         harness_check(strcmp(link, "anon_inode:[vfio-device-liveupdate]") == 0, "anon inode (%s)", link);
         CHECK_ERRNO(ioctl(d, VFIO_DEVICE_GET_INFO, &info), EINVAL, "retrieved device refuses GET_INFO until bound");
-        CHECK_ERRNO(finish(s), EBUSY, "FINISH before BIND is EBUSY");
+        CHECK_ERRNO(emu_finish(s), EBUSY, "FINISH before BIND is EBUSY");
         io = open("/dev/iommu", O_RDWR | O_CLOEXEC);
         CHECK_ERRNO(bind(d, io), 0, "BIND the retrieved device");
         CHECK_ERRNO(ioctl(d, VFIO_DEVICE_GET_INFO, &info), 0, "GET_INFO after BIND");
-        CHECK_ERRNO(finish(s), 0, "FINISH after BIND");
+        CHECK_ERRNO(emu_finish(s), 0, "FINISH after BIND");
         d1 = open("/dev/vfio/devices/vfio0", O_RDWR | O_CLOEXEC);
         CHECK_ERRNO(d1, 0, "after FINISH the cdev opens again");
         CHECK_ERRNO(bind(d1, io), EINVAL, "but cannot bind while the retrieved file holds the device");
