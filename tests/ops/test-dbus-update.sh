@@ -14,8 +14,7 @@ dir=${OPS_DIR:?} boot=${LUO_EMU_BOOT:?}
 if [ "$boot" = 0 ]; then
         rm -rf "$dir" && mkdir -p "$dir" || bail "cannot create $dir"
         printf '[Update]\nPrepareTimeoutSec=10\nFreezeTimeoutSec=10\n[Restore]\nBindTimeoutSec=10\nReclaimGraceSec=5\n[Access]\nOperatorGroup=4242\n' > "$dir/lu-vfiod.conf"
-        # A 4 KiB image with the bzImage magic "HdrS" at 0x202 that the kexec loader checks.
-        { head -c 514 /dev/zero; printf HdrS; head -c 3578 /dev/zero; } > "$dir/vmlinuz-next"
+        kernel_image "$dir/vmlinuz-next"
 fi
 bus_start "$dir" "$policy"
 "$daemon" --vmm-socket="$dir/vmm.sock" --control-socket="$dir/control.sock" --state-dir="$dir/state" \

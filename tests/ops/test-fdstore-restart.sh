@@ -16,24 +16,12 @@ dir=${OPS_DIR:?} boot=${LUO_EMU_BOOT:?}
 if [ "$boot" = 0 ]; then
         rm -rf "$dir" && mkdir -p "$dir" || bail "cannot create $dir"
         printf '[Update]\nPrepareTimeoutSec=30\nFreezeTimeoutSec=10\n[Restore]\nBindTimeoutSec=10\nReclaimGraceSec=5\n' > "$dir/lu-vfiod.conf"
-        { head -c 514 /dev/zero; printf HdrS; head -c 3578 /dev/zero; } > "$dir/vmlinuz-next"
+        kernel_image "$dir/vmlinuz-next"
 fi
 bus_start "$dir" "$policy"
-log=$dir/fake-systemd-$boot.log
-"$fake" --log="$log" --max-restarts=2 -- \
-        "$daemon" --vmm-socket="$dir/vmm.sock" --control-socket="$dir/control.sock" --state-dir="$dir/state" \
-        --config="$dir/lu-vfiod.conf" 2>>"$dir/daemon-$boot.log" &
-fake_pid=$!
+daemon_under_fake_systemd "$fake" "$daemon"
 wait_name || bail "lu-vfiod did not take $DEST"
 
-start_vmm() {  # VM [extra options]
-        local vm=$1; shift
-        rm -f "$dir/$vm.ready"
-        "$vmm" --socket="$dir/vmm.sock" --vm="$vm" --vfio=/dev/vfio/devices/vfio${vm#vm} --ready-file="$dir/$vm.ready" \
-                --state-file="$dir/$vm.state" "$@" >>"$dir/vmm-$vm-$boot.log" 2>&1 &
-        last_vmm=$!
-}
-wait_ready() { for _ in $(seq 200); do [ -e "$dir/$1.ready" ] && return 0; sleep 0.05; done; return 1; }
 devices() { busctl --system call "$DEST" "$OBJ" "$IFACE" ListDevices s "$1"; }
 
 if [ "$boot" = 0 ]; then

@@ -14,7 +14,7 @@ here=$(dirname "$(readlink -f "$0")")
 . "$here/dbus-lib.sh"
 
 rm -rf "$dir" && mkdir -p "$dir" || bail "cannot create $dir"
-{ head -c 514 /dev/zero; printf HdrS; head -c 3578 /dev/zero; } > "$dir/vmlinuz-next"
+kernel_image "$dir/vmlinuz-next"
 : > "$dir/lu-vfiod.conf"
 { mkdir -p /run/systemd && mount -t tmpfs tmpfs /run/systemd; } || bail "cannot mount a private /run/systemd"
 mkdir -p /run/systemd/journal

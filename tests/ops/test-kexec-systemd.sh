@@ -15,7 +15,7 @@ dir=${OPS_DIR:?} boot=${LUO_EMU_BOOT:?}
 if [ "$boot" = 0 ]; then
         rm -rf "$dir" && mkdir -p "$dir" || bail "cannot create $dir"
         printf '[Service]\nKexecMode=systemd\n[Update]\nFreezeTimeoutSec=10\n[Restore]\nBindTimeoutSec=10\n' > "$dir/lu-vfiod.conf"
-        { head -c 514 /dev/zero; printf HdrS; head -c 3578 /dev/zero; } > "$dir/vmlinuz-next"
+        kernel_image "$dir/vmlinuz-next"
         # The test bus lets root own org.freedesktop.systemd1 too.
         cat > "$dir/extra-policy.conf" <<'EOT'
 <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"

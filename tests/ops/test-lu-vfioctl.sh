@@ -14,7 +14,7 @@ jq_py() { python3 -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if ($1
 if [ "$boot" = 0 ]; then
         rm -rf "$dir" && mkdir -p "$dir" || bail "cannot create $dir"
         printf '[Update]\nPrepareTimeoutSec=10\nFreezeTimeoutSec=10\n[Restore]\nBindTimeoutSec=10\nReclaimGraceSec=5\n' > "$dir/lu-vfiod.conf"
-        { head -c 514 /dev/zero; printf HdrS; head -c 3578 /dev/zero; } > "$dir/vmlinuz-next"
+        kernel_image "$dir/vmlinuz-next"
 fi
 
 # Before anything runs: usage errors and an unreachable daemon have their own exit codes.

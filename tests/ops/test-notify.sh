@@ -11,7 +11,7 @@ dir=${OPS_DIR:?}
 
 rm -rf "$dir" && mkdir -p "$dir" || bail "cannot create $dir"
 printf '[Update]\nPrepareTimeoutSec=10\n' > "$dir/lu-vfiod.conf"
-{ head -c 514 /dev/zero; printf HdrS; head -c 3578 /dev/zero; } > "$dir/vmlinuz-next"
+kernel_image "$dir/vmlinuz-next"
 bus_start "$dir" "$policy"
 log=$dir/fake-systemd.log
 "$fake" --log="$log" --watchdog-usec=400000 --max-restarts=0 -- \
