@@ -124,8 +124,15 @@ static void conn_free(Conn *c) {
  */
 #define CONN_EVENTS_IN  (EPOLLIN | EPOLLET)
 
+static void conn_kill(Conn *c);
+
 static int conn_update_events(Conn *c) {
-        return sd_event_source_set_io_events(c->io, CONN_EVENTS_IN | (c->out_head ? EPOLLOUT : 0));
+        int r = sd_event_source_set_io_events(c->io, CONN_EVENTS_IN | (c->out_head ? EPOLLOUT : 0));
+
+        /* An edge not re-armed is never reported again: the client would hang. Drop it instead. */
+        if (r < 0)
+                conn_kill(c);
+        return r;
 }
 
 static int send_one(Conn *c, const char *data, size_t len, const int *fds, size_t n_fds) {
@@ -151,7 +158,6 @@ static int send_one(Conn *c, const char *data, size_t len, const int *fds, size_
         return 0;
 }
 
-/* Takes ownership of @data and @fd. */
 static void conn_kill(Conn *c) {
         /* Makes the io handler see EPOLLHUP, which frees the connection in a safe place. */
         c->dead = true;
@@ -218,6 +224,7 @@ static void conn_send_fds(Conn *c, char *data, int *fds, size_t n_fds) {
         (void) conn_update_events(c);
 }
 
+/* Takes ownership of @data and @fd. */
 static void conn_send(Conn *c, char *data, int fd) {
         int fds[1] = { fd };
 
