@@ -71,6 +71,12 @@ wait_prop() {
 
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 
+# stage_for_nobody PROGRAM: prints a copy of PROGRAM under $dir that uid nobody can run (the
+# build directory may sit below a 0700 directory such as root's home)
+stage_for_nobody() {
+        mkdir -p "$dir/bin" && chmod 755 "$dir/bin" && install -m 755 "$1" "$dir/bin/" && echo "$dir/bin/$(basename "$1")"
+}
+
 # last_update: the LastUpdate JSON as gdbus prints it (JSON quotes unescaped)
 last_update() { gdbus call --system -d "$DEST" -o "$OBJ" -m org.freedesktop.DBus.Properties.Get "$IFACE" LastUpdate; }
 

@@ -16,6 +16,7 @@ if [ "$boot" = 0 ]; then
         printf '[Update]\nPrepareTimeoutSec=10\nFreezeTimeoutSec=10\n[Restore]\nBindTimeoutSec=10\nReclaimGraceSec=5\n' > "$dir/lu-vfiod.conf"
         kernel_image "$dir/vmlinuz-next"
 fi
+ctl=$(stage_for_nobody "$ctl") || bail "cannot stage lu-vfioctl for uid nobody"
 
 # Before anything runs: usage errors and an unreachable daemon have their own exit codes.
 if [ "$boot" = 0 ]; then

@@ -11,6 +11,7 @@ dir=${OPS_DIR:?}
 
 rm -rf "$dir" && mkdir -p "$dir" || bail "cannot create $dir"
 : > "$dir/lu-vfiod.conf"
+ctl=$(stage_for_nobody "$ctl") || bail "cannot stage lu-vfioctl for uid nobody"
 cat > "$dir/extra-policy.conf" <<'EOT'
 <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
