@@ -286,7 +286,7 @@ int proto_get_string(const ProtoRequest *r, const char *key, bool required, cons
 }
 
 int proto_get_text(const ProtoRequest *r, const char *key, bool required, size_t max_len, const char **ret, ProtoError *err) {
-        const char *s;
+        const char *s = NULL;
         int k = proto_get_string(r, key, required, &s, err);
 
         if (k <= 0) {

@@ -122,9 +122,13 @@ static int wait_pid(pid_t pid, double timeout) {
 
 static int connect_sock(const char *path) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        size_t len = strlen(path);
+        int fd;
 
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        if (len >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        memcpy(sa.sun_path, path, len + 1);
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
         if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
