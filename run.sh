@@ -20,6 +20,7 @@ PACKAGES=(
         libsystemd-dev libjson-c-dev libnl-3-dev libnl-genl-3-dev libnl-route-3-dev
         util-linux
         dbus libglib2.0-bin systemd
+        debhelper lintian
 )
 
 die() { echo "run.sh: $*" >&2; exit 1; }
@@ -97,6 +98,11 @@ test)
         build build -Dwerror=true
         build build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
         rc=0
+        # --- package step (debian/, tests/package): the .deb files, built from a copy of
+        # the tree into build/deb; the `package` suite of both builds checks them.
+        tests/package/build-deb.sh . build/deb || rc=1
+        export LU_VFIOD_DEB_DIR=$PWD/build/deb
+        # --- end of package step
         meson test -C build --print-errorlogs --num-processes 2 || rc=1
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
                 meson test -C build-asan --print-errorlogs --num-processes 2 || rc=1
