@@ -825,7 +825,9 @@ static int bus_connect(DbusService *s) {
                 r = sd_bus_add_object_vtable(s->bus, &s->object_slot, DBUS_SERVICE_PATH, DBUS_SERVICE_INTERFACE,
                                              service_vtable, s);
         if (r >= 0)
-                r = sd_bus_add_object_manager(s->bus, &s->manager_slot, DBUS_SERVICE_PATH);
+                /* GetManagedObjects lists the objects *below* the manager's path: at "/" it
+                 * returns /org/luvfiod/LiveUpdate1 with its interfaces and properties. */
+                r = sd_bus_add_object_manager(s->bus, &s->manager_slot, "/");
         /* sd-bus synthesizes this local signal when the connection closes. */
         if (r >= 0)
                 r = sd_bus_match_signal(s->bus, &s->disconnect_slot, "org.freedesktop.DBus.Local",

@@ -805,7 +805,7 @@ static int state_session_write(Manager *m, ProtoError *err) {
         return 0;
 }
 
-static int preflight(Manager *m, const char *kernel, const char *cmdline, ProtoError *err) {
+static int preflight(Manager *m, const char *kernel, const char *initrd, const char *cmdline, ProtoError *err) {
         _cleanup_free_ char *running = NULL;
         int r;
 
@@ -850,6 +850,9 @@ static int preflight(Manager *m, const char *kernel, const char *cmdline, ProtoE
         }
         if (access(kernel, R_OK) < 0)
                 return proto_error_set(err, PROTO_E_PRECONDITION, errno, "kernel image %s: %m", kernel);
+        /* Else kexec_file_load() fails on it, and that reads as the kernel's fault. */
+        if (initrd && access(initrd, R_OK) < 0)
+                return proto_error_set(err, PROTO_E_PRECONDITION, errno, "initrd %s: %m", initrd);
         return 0;
 }
 
@@ -956,7 +959,7 @@ void manager_prepare(Manager *m, const char *kernel, const char *initrd, const c
                 call_fail(call, PROTO_E_INTERNAL, ENOMEM, "out of memory");
                 return;
         }
-        if (preflight(m, kernel, cmdline, &err) < 0) {
+        if (preflight(m, kernel, initrd, cmdline, &err) < 0) {
                 call_complete(call, NULL, -EBADF, &err);
                 return;
         }
@@ -1124,7 +1127,8 @@ json_object *manager_list(Manager *m) {
                 json_object_object_add(v, "uid", json_object_new_int64(vm->uid));
                 json_object_object_add(v, "connected", json_object_new_boolean(vm->conn != NULL));
                 json_object_object_add(v, "incoming", json_object_new_boolean(vm->incoming));
-                json_object_object_add(v, "restored", json_object_new_boolean(vm->restored));
+                json_object_object_add(v, "restored", json_object_new_boolean(vm->restored && !vm->released));
+                json_object_object_add(v, "released", json_object_new_boolean(vm->released));
                 for (size_t j = 0; j < vm->n_sessions; j++) {
                         RegSession *s = &vm->sessions[j];
                         json_object *so = json_object_new_object(), *items = json_object_new_array();
@@ -1180,6 +1184,7 @@ json_object *manager_timeline(Manager *m) {
                                         json_object_object_add(v, "t_daemon_start_us", json_object_get(start));
                                         add_ms(v, "reclaimed_ms", "t_daemon_start_us", "t_reclaimed_us");
                                         add_ms(v, "restored_ms", "t_daemon_start_us", "t_restored_us");
+                                        add_ms(v, "released_ms", "t_daemon_start_us", "t_released_us");
                                         json_object_object_del(v, "t_daemon_start_us");
                                 }
                         }
@@ -1196,5 +1201,5 @@ int manager_release_vm(Manager *m, const char *vm_id, ProtoError *err) {
                 return proto_error_set(err, PROTO_E_INVALID_PARAMS, ENOENT, "no VM \"%s\"", vm_id ? vm_id : "");
         if (!vm->incoming || vm->restored)
                 return proto_error_set(err, PROTO_E_STATE, EINVAL, "VM %s has nothing incoming to release", vm_id);
-        return restore_finish_vm(m, vm, err);
+        return restore_finish_vm(m, vm, true, err);
 }

@@ -175,6 +175,6 @@ int manager_release_vm(Manager *m, const char *vm_id, ProtoError *err);
 int restore_start(Manager *m);
 void restore_stop(Manager *m);
 void restore_reclaim(Manager *m, RegVm *vm, RegItem *it, Call *call);
-int restore_finish_vm(Manager *m, RegVm *vm, ProtoError *err);
+int restore_finish_vm(Manager *m, RegVm *vm, bool release, ProtoError *err);
 void restore_check_done(Manager *m);
 void restore_record_vm(Manager *m, const char *vm, const char *key);

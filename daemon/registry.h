@@ -69,7 +69,8 @@ typedef struct RegVm {
         size_t n_sessions;
         /* runtime */
         void *conn;                  /* the connection currently holding the VM, if any */
-        bool restored;
+        bool restored;               /* its incoming sessions are done with: restored or released */
+        bool released;               /* ... released without its VMM (finish VM, UnclaimedPolicy=release) */
         bool incoming;               /* came across the reboot */
         uint64_t ack_seq;            /* event awaiting acknowledgement, 0 if none */
         bool ack_pending;

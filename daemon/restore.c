@@ -317,7 +317,7 @@ static int on_grace(sd_event_source *s, uint64_t usec, void *userdata) {
                                                m->config->unclaimed_policy == UNCLAIMED_RELEASE ? "releasing" : "kept pinned");
                         restore_record_vm(m, vm->id, "t_unclaimed_us");
                 }
-                if (m->config->unclaimed_policy == UNCLAIMED_RELEASE && restore_finish_vm(m, vm, &err) < 0) {
+                if (m->config->unclaimed_policy == UNCLAIMED_RELEASE && restore_finish_vm(m, vm, true, &err) < 0) {
                         manager_progress(m, vm->id, "release failed: %s; trying again in %llu s", err.message,
                                          (unsigned long long) (m->config->reclaim_grace_ms / 1000));
                         retry = true;
@@ -782,7 +782,7 @@ static const RegItem *session_unfinishable_item(const RegSession *s) {
         return NULL;
 }
 
-int restore_finish_vm(Manager *m, RegVm *vm, ProtoError *err) {
+int restore_finish_vm(Manager *m, RegVm *vm, bool release, ProtoError *err) {
         if (!vm->conn)
                 bind_unclaimed_devices(vm);
         for (size_t i = 0; i < vm->n_sessions; i++) {
@@ -818,10 +818,11 @@ int restore_finish_vm(Manager *m, RegVm *vm, ProtoError *err) {
                 reg_vm_remove_session(vm, &vm->sessions[vm->n_sessions - 1]);
         vm->next_session = 0;
         vm->restored = true;
+        vm->released = release;
         if (m->fdstore)
                 fdstore_mirror_sync(m->fdstore);   /* the items' copies too, now */
-        restore_record_vm(m, vm->id, "t_restored_us");
-        manager_progress(m, vm->id, "restored");
+        restore_record_vm(m, vm->id, release ? "t_released_us" : "t_restored_us");
+        manager_progress(m, vm->id, release ? "released without its VMM" : "restored");
         /* No mirror write per VM: the incoming memfd is the record until the restore is
          * complete (restore_check_done() saves), and N fsyncs would dominate the restore. */
         restore_check_done(m);
@@ -842,7 +843,7 @@ int manager_restored(Manager *m, RegVm *vm, json_object **ret, ProtoError *err) 
                 for (size_t j = 0; j < vm->sessions[i].n_items; j++)
                         if (!vm->sessions[i].items[j].claimed)
                                 json_object_array_add(unclaimed, json_object_new_string(vm->sessions[i].items[j].label));
-        r = restore_finish_vm(m, vm, err);
+        r = restore_finish_vm(m, vm, false, err);
         if (r < 0) {
                 json_object_put(unclaimed);
                 json_object_put(*ret);
@@ -855,6 +856,7 @@ int manager_restored(Manager *m, RegVm *vm, json_object **ret, ProtoError *err) 
 }
 
 void restore_check_done(Manager *m) {
+        _cleanup_(json_object_put_nullp) json_object *released = NULL;
         int r;
 
         if (!m->boot_incoming || m->state != UPDATE_RESTORING)
@@ -863,11 +865,19 @@ void restore_check_done(Manager *m) {
                 if (m->reg->vms[i]->incoming && !m->reg->vms[i]->restored)
                         return;
         m->state = UPDATE_FINISHING;
-        for (size_t i = 0; i < m->reg->n_vms; i++)
+        released = json_object_new_array();
+        for (size_t i = 0; i < m->reg->n_vms; i++) {
                 m->reg->vms[i]->incoming = false;
+                if (m->reg->vms[i]->released)
+                        json_object_array_add(released, json_object_new_string(m->reg->vms[i]->id));
+        }
         if (m->reg->update) {
+                /* "done" only when every VM came back; "partial" names those given up on. */
                 json_object_object_add(m->reg->update, "state", json_object_new_string("idle"));
-                json_object_object_add(m->reg->update, "result", json_object_new_string("done"));
+                json_object_object_add(m->reg->update, "result",
+                                       json_object_new_string(json_object_array_length(released) > 0 ? "partial" : "done"));
+                if (json_object_array_length(released) > 0)
+                        json_object_object_add(m->reg->update, "released", json_object_get(released));
                 json_object_object_add(m->reg->update, "t_end_us", json_object_new_uint64(now_realtime_us()));
                 json_object_put(m->reg->timeline);
                 m->reg->timeline = m->reg->update;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_unref);
 
 /* ---------------------------------------------------------------- errors and exit codes */
 
+static bool startswith(const char *s, const char *prefix) {
+        return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
 static int exit_code_for(const sd_bus_error *e, int r) {
         static const struct { const char *name; int code; } map[] = {
                 { SD_BUS_ERROR_ACCESS_DENIED, EXIT_DENIED },
@@ -70,10 +75,18 @@ static int exit_code_for(const sd_bus_error *e, int r) {
                 { SD_BUS_ERROR_DISCONNECTED, EXIT_UNREACHABLE },
         };
 
-        if (e && e->name)
+        if (e && e->name) {
                 for (size_t i = 0; i < ELEMENTSOF(map); i++)
                         if (strcmp(e->name, map[i].name) == 0)
                                 return map[i].code;
+                /* The bus could not start the daemon: a bus without systemd activation runs
+                 * the activation file's Exec=/bin/false (Spawn.ChildExited), systemd's start
+                 * of lu-vfiod.service failed (org.freedesktop.systemd1.*), or timed out. */
+                if (startswith(e->name, "org.freedesktop.DBus.Error.Spawn.") ||
+                    startswith(e->name, "org.freedesktop.systemd1.") ||
+                    strcmp(e->name, "org.freedesktop.DBus.Error.TimedOut") == 0)
+                        return EXIT_UNREACHABLE;
+        }
         if (r == -ENOENT || r == -ECONNREFUSED || r == -ENOTCONN || r == -ECONNRESET)
                 return EXIT_UNREACHABLE;
         if (r == -EACCES || r == -EPERM)
@@ -81,18 +94,38 @@ static int exit_code_for(const sd_bus_error *e, int r) {
         return EXIT_FAIL;
 }
 
-static int fail(const sd_bus_error *e, int r, const char *what) {
-        int code = exit_code_for(e, r);
-
+/* An error for people on stderr and, with --json, for programs on stdout. */
+static int report_error(const char *name, const char *message, int code) {
         if (arg_json) {
                 _cleanup_(json_object_unrefp) json_object *o = json_object_new_object();
-                json_object_object_add(o, "error", json_object_new_string(e && e->name ? e->name : strerror(r < 0 ? -r : r)));
-                json_object_object_add(o, "message", json_object_new_string(e && e->message ? e->message : strerror(r < 0 ? -r : r)));
+                json_object_object_add(o, "error", json_object_new_string(name));
+                json_object_object_add(o, "message", json_object_new_string(message));
                 json_object_object_add(o, "exit", json_object_new_int(code));
                 json_print(o);
         }
-        fprintf(stderr, "lu-vfioctl: %s: %s\n", what, e && e->message ? e->message : strerror(r < 0 ? -r : r));
+        fprintf(stderr, "lu-vfioctl: %s\n", message);
         return code;
+}
+
+static int fail(const sd_bus_error *e, int r, const char *what) {
+        _cleanup_free_ char *message = NULL;
+        const char *text = e && e->message ? e->message : strerror(r < 0 ? -r : r);
+
+        if (asprintf(&message, "%s: %s", what, text) < 0)
+                message = NULL;
+        return report_error(e && e->name ? e->name : strerror(r < 0 ? -r : r), message ?: text, exit_code_for(e, r));
+}
+
+/* A usage error (exit 2); the JSON error name is "usage". */
+_printf_(1, 2) static int usage_error(const char *fmt, ...) {
+        _cleanup_free_ char *message = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&message, fmt, ap);
+        va_end(ap);
+        return report_error("usage", r < 0 ? "invalid command line" : message, EXIT_USAGE);
 }
 
 static int bus_connect(sd_bus **ret) {
@@ -232,10 +265,32 @@ static int cmd_status(sd_bus *bus, int argc, char **argv) {
 
 /* ---------------------------------------------------------------- list, show */
 
+/* Whether @update's record (CurrentUpdate or LastUpdate JSON) says @vm was released
+ * without its VMM (finish, UnclaimedPolicy=release) rather than restored. */
+static bool update_released_vm(json_object *update, const char *vm) {
+        json_object *vms, *v;
+
+        return update && json_object_object_get_ex(update, "vms", &vms) && json_object_is_type(vms, json_type_object) &&
+               json_object_object_get_ex(vms, vm, &v) && json_object_is_type(v, json_type_object) &&
+               json_object_object_get_ex(v, "t_released_us", NULL);
+}
+
+/* The records of the update in progress and of the last one, parsed; NULL where there is none. */
+static void updates_read(sd_bus *bus, json_object **ret_current, json_object **ret_last) {
+        _cleanup_free_ char *current = NULL, *last = NULL;
+
+        *ret_current = *ret_last = NULL;
+        if (sd_bus_get_property_string(bus, DEST, PATH, IFACE, "CurrentUpdate", NULL, &current) >= 0)
+                *ret_current = json_parse_or_null(current);
+        if (sd_bus_get_property_string(bus, DEST, PATH, IFACE, "LastUpdate", NULL, &last) >= 0)
+                *ret_last = json_parse_or_null(last);
+}
+
 static int cmd_list(sd_bus *bus, int argc, char **argv) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(json_object_unrefp) json_object *a = json_object_new_array();
+        _cleanup_(json_object_unrefp) json_object *current = NULL, *last = NULL;
         Table t = { .n_cols = 6 };
         const char *id;
         uint32_t uid, items;
@@ -244,23 +299,27 @@ static int cmd_list(sd_bus *bus, int argc, char **argv) {
         r = sd_bus_call_method(bus, DEST, PATH, IFACE, "ListVMs", &error, &reply, NULL);
         if (r < 0)
                 return fail(&error, r, "list");
+        /* ListVMs says "not restored" for a VM released after the kexec; the update records say which. */
+        updates_read(bus, &current, &last);
         r = table_add(&t, (const char *const[]) { "VM", "UID", "CONNECTED", "INCOMING", "RESTORED", "ITEMS" });
         if (r >= 0)
                 r = sd_bus_message_enter_container(reply, 'a', "(subbbu)");
         while (r >= 0 && (r = sd_bus_message_read(reply, "(subbbu)", &id, &uid, &connected, &incoming, &restored, &items)) > 0) {
                 char u[16], n[16];
+                bool released = !restored && (update_released_vm(current, id) || update_released_vm(last, id));
                 json_object *o = json_object_new_object();
                 json_object_object_add(o, "id", json_object_new_string(id));
                 json_object_object_add(o, "uid", json_object_new_uint64(uid));
                 json_object_object_add(o, "connected", json_object_new_boolean(connected));
                 json_object_object_add(o, "incoming", json_object_new_boolean(incoming));
                 json_object_object_add(o, "restored", json_object_new_boolean(restored));
+                json_object_object_add(o, "released", json_object_new_boolean(released));
                 json_object_object_add(o, "items", json_object_new_uint64(items));
                 json_object_array_add(a, o);
                 snprintf(u, sizeof(u), "%u", uid);
                 snprintf(n, sizeof(n), "%u", items);
                 r = table_add(&t, (const char *const[]) { id, u, connected ? "yes" : "no", incoming ? "yes" : "no",
-                                                          restored ? "yes" : "no", n });
+                                                          restored ? "yes" : released ? "released" : "no", n });
         }
         if (r < 0) {
                 table_free(&t);
@@ -327,11 +386,20 @@ static int cmd_show(sd_bus *bus, int argc, char **argv) {
 
 typedef struct Watch {
         bool done;
+        bool rebooting;            /* the daemon said "rebooting": it goes away without a reply */
         int exit;
         uint32_t vms, acked;
         uint64_t update_id;
         const char *what;
 } Watch;
+
+static int commit_done(void) {
+        if (arg_json)
+                printf("{\"state\":\"rebooting\"}\n");
+        else
+                printf("lu-vfiod went away: the machine is rebooting into the new kernel.\n");
+        return EXIT_OK;
+}
 
 static int on_progress(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Watch *w = userdata;
@@ -339,6 +407,8 @@ static int on_progress(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
 
         if (sd_bus_message_read(m, "sss", &state, &vm, &message) < 0)
                 return 0;
+        if (!vm[0] && strcmp(message, "rebooting") == 0)
+                w->rebooting = true;
         if (arg_json) {
                 _cleanup_(json_object_unrefp) json_object *o = json_object_new_object();
                 json_object_object_add(o, "event", json_object_new_string("progress"));
@@ -360,6 +430,13 @@ static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) 
         const sd_bus_error *e = sd_bus_message_get_error(m);
 
         w->done = true;
+        /* A commit succeeds by the daemon going away: past "rebooting" it kexecs (or systemd
+         * stops it for the kexec), and a bus that outlives it answers for it. */
+        if (e && w->rebooting && strcmp(w->what, "commit") == 0 &&
+            (sd_bus_error_has_name(e, SD_BUS_ERROR_NO_REPLY) || sd_bus_error_has_name(e, SD_BUS_ERROR_DISCONNECTED))) {
+                w->exit = commit_done();
+                return 0;
+        }
         if (e) {
                 w->exit = fail(e, sd_bus_message_get_errno(m), w->what);
                 return 0;
@@ -388,11 +465,8 @@ static int run_watched(sd_bus *bus, sd_bus_message *call, Watch *w, uint64_t tim
                 r = sd_bus_process(bus, NULL);
                 if (r < 0) {
                         /* The bus going away in the middle of a commit is the kexec. */
-                        if (strcmp(w->what, "commit") == 0 && (r == -ECONNRESET || r == -ENOTCONN)) {
-                                if (!arg_json)
-                                        printf("Connection lost: the machine is rebooting into the new kernel.\n");
-                                return EXIT_OK;
-                        }
+                        if (strcmp(w->what, "commit") == 0 && (r == -ECONNRESET || r == -ENOTCONN))
+                                return commit_done();
                         return fail(NULL, r, w->what);
                 }
                 if (r > 0)
@@ -415,28 +489,31 @@ static int append_timeout(sd_bus_message *m) {
         return r;
 }
 
+/* A file named on our command line is unusable: what the daemon would say (exit 5). */
+static int fail_precondition(const char *what, const char *path, int r) {
+        _cleanup_free_ char *message = NULL;
+
+        if (asprintf(&message, "%s %s: %s", what, path, strerror(-r)) < 0)
+                message = NULL;
+        return report_error(IFACE ".Error.PreconditionFailed", message ?: strerror(-r), EXIT_PRECONDITION);
+}
+
 static int cmd_prepare(sd_bus *bus, int argc, char **argv) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_free_ char *kernel = NULL, *initrd = NULL;
         Watch w = { .what = "prepare" };
         int r;
 
-        if (arg_cmdline && arg_reuse_cmdline) {
-                fprintf(stderr, "lu-vfioctl: --cmdline and --reuse-cmdline exclude each other\n");
-                return EXIT_USAGE;
-        }
+        if (arg_cmdline && arg_reuse_cmdline)
+                return usage_error("--cmdline and --reuse-cmdline exclude each other");
         /* The daemon resolves nothing relative to our working directory. */
         kernel = realpath(argv[1], NULL);
-        if (!kernel) {
-                fprintf(stderr, "lu-vfioctl: %s: %m\n", argv[1]);
-                return EXIT_PRECONDITION;
-        }
+        if (!kernel)
+                return fail_precondition("kernel image", argv[1], -errno);
         if (arg_initrd) {
                 initrd = realpath(arg_initrd, NULL);
-                if (!initrd) {
-                        fprintf(stderr, "lu-vfioctl: %s: %m\n", arg_initrd);
-                        return EXIT_PRECONDITION;
-                }
+                if (!initrd)
+                        return fail_precondition("initrd", arg_initrd, -errno);
         }
         r = sd_bus_message_new_method_call(bus, &m, DEST, PATH, IFACE, "Prepare");
         if (r >= 0)
@@ -544,6 +621,12 @@ static int cmd_last_update(sd_bus *bus, int argc, char **argv) {
         printf("Result:    %s\n", json_object_get_string(json_object_object_get(t, "result")) ?: "?");
         if (json_object_object_get(t, "message"))
                 printf("Message:   %s\n", json_object_get_string(json_object_object_get(t, "message")));
+        if (json_object_object_get_ex(t, "released", &vms) && json_object_is_type(vms, json_type_array)) {
+                printf("Released:  ");
+                for (size_t i = 0; i < json_object_array_length(vms); i++)
+                        printf("%s%s", i ? ", " : "", json_object_get_string(json_object_array_get_idx(vms, i)));
+                printf(" (without their VMM: their memory and devices are gone)\n");
+        }
         printf("Kernel:    %s\n", json_object_get_string(json_object_object_get(t, "kernel")) ?: "?");
         printf("ABI:       %s\n", json_object_get_string(json_object_object_get(t, "abi")) ?: "?");
         printf("\n");
@@ -565,6 +648,8 @@ static int cmd_last_update(sd_bus *bus, int argc, char **argv) {
                                 snprintf(a, sizeof(a), "%.1f", json_object_get_double(x));
                         if (json_object_object_get_ex(v, "restored_ms", &x))
                                 snprintf(b, sizeof(b), "%.1f", json_object_get_double(x));
+                        else if (json_object_object_get_ex(v, "released_ms", &x))
+                                snprintf(b, sizeof(b), "released");
                         if (r >= 0)
                                 r = table_add(&tab, (const char *const[]) { k, a, b });
                 }
@@ -618,6 +703,11 @@ static int parse_argv(int argc, char **argv) {
         };
         int c;
 
+        /* Known before any error is reported, so that even usage errors come as JSON. */
+        for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+                if (strcmp(argv[i], "--json") == 0)
+                        arg_json = true;
+        opterr = 0;   /* usage_error() reports it */
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
                 switch (c) {
                 case ARG_INITRD:
@@ -625,7 +715,7 @@ static int parse_argv(int argc, char **argv) {
                         break;
                 case ARG_CMDLINE:
                         if (!optarg[0]) {
-                                fprintf(stderr, "lu-vfioctl: --cmdline must not be empty (use --reuse-cmdline)\n");
+                                usage_error("--cmdline must not be empty (use --reuse-cmdline)");
                                 return -EINVAL;
                         }
                         arg_cmdline = optarg;
@@ -639,7 +729,7 @@ static int parse_argv(int argc, char **argv) {
                         errno = 0;
                         d = strtod(optarg, &end);
                         if (errno || end == optarg || *end || !(d > 0) || d > 7 * 86400) {
-                                fprintf(stderr, "lu-vfioctl: --timeout: not a number of seconds in (0, 604800]: %s\n", optarg);
+                                usage_error("--timeout: not a number of seconds in (0, 604800]: %s", optarg);
                                 return -EINVAL;
                         }
                         arg_timeout_ms = (uint64_t) (d * 1000);
@@ -663,6 +753,7 @@ static int parse_argv(int argc, char **argv) {
                         help();
                         return 0;
                 default:
+                        usage_error("invalid option \"%s\" (see --help)", argv[optind - 1]);
                         return -EINVAL;
                 }
         return 1;
@@ -695,31 +786,26 @@ int main(int argc, char **argv) {
                 return r < 0 ? EXIT_USAGE : EXIT_OK;
         n = argc - optind;
         if (n == 0) {
+                if (arg_json)
+                        return usage_error("no command given (see --help)");
                 help();
                 return EXIT_USAGE;
         }
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
                 if (strcmp(argv[optind], verbs[i].name) == 0)
                         verb = &verbs[i];
-        if (!verb) {
-                fprintf(stderr, "lu-vfioctl: unknown command \"%s\" (see --help)\n", argv[optind]);
-                return EXIT_USAGE;
-        }
-        if (n < verb->min_args || n > verb->max_args) {
-                fprintf(stderr, "lu-vfioctl: %s: wrong number of arguments (see --help)\n", verb->name);
-                return EXIT_USAGE;
-        }
-        if ((arg_initrd || arg_cmdline || arg_reuse_cmdline) && verb->run != cmd_prepare) {
-                fprintf(stderr, "lu-vfioctl: --initrd, --cmdline and --reuse-cmdline apply to prepare only\n");
-                return EXIT_USAGE;
-        }
-        if (arg_force && verb->run != cmd_commit) {
-                fprintf(stderr, "lu-vfioctl: --force applies to commit only\n");
-                return EXIT_USAGE;
-        }
+        if (!verb)
+                return usage_error("unknown command \"%s\" (see --help)", argv[optind]);
+        if (n < verb->min_args || n > verb->max_args)
+                return usage_error("%s: wrong number of arguments (see --help)", verb->name);
+        if ((arg_initrd || arg_cmdline || arg_reuse_cmdline) && verb->run != cmd_prepare)
+                return usage_error("--initrd, --cmdline and --reuse-cmdline apply to prepare only");
+        if (arg_force && verb->run != cmd_commit)
+                return usage_error("--force applies to commit only");
         r = bus_connect(&bus);
         if (r < 0) {
-                fprintf(stderr, "lu-vfioctl: cannot connect to the system bus: %s\n", strerror(-r));
+                /* Whatever the errno: no bus means lu-vfiod cannot be reached. */
+                fail(NULL, r, "cannot connect to the system bus");
                 return EXIT_UNREACHABLE;
         }
         return verb->run(bus, n, argv + optind);

@@ -14,7 +14,8 @@ IFACE=org.luvfiod.LiveUpdate1
 
 # bus_start DIR POLICY: a private dbus-daemon of type "system" on DIR/bus.sock whose
 # default policy is Debian's system bus default, plus the shipped lu-vfiod policy (and
-# DIR/extra-policy.conf when a test needs more).
+# DIR/extra-policy.conf when a test needs more; DIR/services as a service directory
+# for bus activation when it exists).
 bus_start() {
         local dir=$1 policy=$2
         cat > "$dir/bus.conf" <<EOT
@@ -42,6 +43,7 @@ bus_start() {
   </policy>
   <include>$policy</include>
 $([ -f "$dir/extra-policy.conf" ] && echo "  <include>$dir/extra-policy.conf</include>")
+$([ -d "$dir/services" ] && echo "  <servicedir>$dir/services</servicedir>")
 </busconfig>
 EOT
         rm -f "$dir/bus.sock"

@@ -3,7 +3,8 @@
  * fake-systemd: the parts of systemd's service manager a Type=notify service with an fd
  * store sees, for tests that cannot run PID 1 systemd:
  *
- *   fake-systemd --log=FILE [--watchdog-usec=N] [--fdstore-max=N] [--max-restarts=N] -- CMD...
+ *   fake-systemd --log=FILE [--watchdog-usec=N] [--fdstore-max=N] [--max-restarts=N]
+ *                [--fdstore-preserve] -- CMD...
  *
  * Gives CMD a $NOTIFY_SOCKET, logs every notification line ("MSG READY=1", "MSG STATUS=…",
  * "MSG WATCHDOG=1"), keeps FDSTORE=1 fds by FDNAME (FDSTOREREMOVE=1 drops them), and when
@@ -11,6 +12,8 @@
  * stored fds as LISTEN_FDS/LISTEN_FDNAMES/LISTEN_PID. A missed watchdog is logged and
  * answered with SIGABRT, as systemd does. SIGTERM/SIGINT are forwarded; the exit status
  * is CMD's last one (128+signal when killed). Log lines are flushed as written.
+ * --fdstore-preserve is FileDescriptorStorePreserve=yes: when CMD has ended for good, the
+ * stored fds stay open ("PRESERVE stored=N") until fake-systemd itself gets SIGTERM.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -43,6 +46,7 @@ static FILE *log_file;
 static unsigned long long arg_watchdog_usec;
 static size_t arg_fdstore_max = 1024;
 static int arg_max_restarts = 3;
+static bool arg_fdstore_preserve = false;
 static char notify_path[108];
 
 static void logln(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -184,6 +188,7 @@ int main(int argc, char **argv) {
         char dir[] = "/tmp/fake-systemd-XXXXXX";
         sigset_t mask;
         int sock, sfd, argi, generation = 0, restarts = 0, status = 0;
+        bool stopping = false, preserving = false;
         unsigned long long last_ping;
         pid_t child;
 
@@ -196,13 +201,16 @@ int main(int argc, char **argv) {
                         arg_fdstore_max = strtoul(argv[argi] + 14, NULL, 10);
                 else if (strncmp(argv[argi], "--max-restarts=", 15) == 0)
                         arg_max_restarts = atoi(argv[argi] + 15);
+                else if (strcmp(argv[argi], "--fdstore-preserve") == 0)
+                        arg_fdstore_preserve = true;
                 else {
                         fprintf(stderr, "fake-systemd: unknown option %s\n", argv[argi]);
                         return 2;
                 }
         }
         if (argi + 1 >= argc || !log_path) {
-                fprintf(stderr, "usage: fake-systemd --log=FILE [--watchdog-usec=N] [--fdstore-max=N] [--max-restarts=N] -- CMD...\n");
+                fprintf(stderr, "usage: fake-systemd --log=FILE [--watchdog-usec=N] [--fdstore-max=N] [--max-restarts=N] "
+                        "[--fdstore-preserve] -- CMD...\n");
                 return 2;
         }
         if (arg_fdstore_max > STORE_MAX)
@@ -264,8 +272,11 @@ int main(int argc, char **argv) {
                         if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
                                 logln("STOP signal=%u", si.ssi_signo);
                                 arg_max_restarts = 0;
+                                stopping = true;
                                 if (child > 0)
                                         kill(child, SIGTERM);
+                                else if (preserving)
+                                        break;   /* the preserved store goes with us */
                                 continue;
                         }
                         for (;;) {
@@ -293,6 +304,12 @@ int main(int argc, char **argv) {
                                         last_ping = now_usec();
                                 }
                         }
+                        if (child < 0 && arg_fdstore_preserve && !stopping && n_store > 0) {
+                                if (!preserving)
+                                        logln("PRESERVE stored=%zu", n_store);
+                                preserving = true;
+                                continue;
+                        }
                         if (child < 0) {
                                 logln("END status=%d stored=%zu", status, n_store);
                                 unlink(notify_path);
@@ -300,6 +317,12 @@ int main(int argc, char **argv) {
                                 return status;
                         }
                 }
+        }
+        if (preserving) {
+                logln("END status=%d stored=%zu", status, n_store);
+                unlink(notify_path);
+                rmdir(dir);
+                return status;
         }
         return 1;
 }

@@ -4,12 +4,16 @@
  * KexecMode=systemd uses. Manager.KExec() is logged, answered, and then carried out the
  * way systemd would end it: reboot(LINUX_REBOOT_CMD_KEXEC) of the (emulated) machine.
  *
- *   fake-systemd1 [--refuse-first] LOGFILE     ($DBUS_SYSTEM_BUS_ADDRESS: the bus)
+ *   fake-systemd1 [--refuse-first] [--stop-caller] LOGFILE     ($DBUS_SYSTEM_BUS_ADDRESS: the bus)
  *
  * --refuse-first answers the first KExec() with an error, as a systemd that cannot start
- * the job would.
+ * the job would. --stop-caller does what systemd's orderly kexec does before the reboot:
+ * it stops the units, here the caller (SIGTERM), and reboots 2 s later, while the bus and
+ * the other clients still run.
  */
 #include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <linux/reboot.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +26,7 @@
 
 static FILE *log_file;
 static int refuse = 0;
+static bool stop_caller = false;
 
 static int on_kexec_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         fprintf(log_file, "REBOOT-KEXEC\n");
@@ -35,7 +40,9 @@ static int on_kexec_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static int method_kexec(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        sd_bus_creds *creds = NULL;
         sd_event *e = userdata;
+        pid_t caller = 0;
         int r;
 
         fprintf(log_file, "KExec from %s\n", sd_bus_message_get_sender(m));
@@ -47,9 +54,28 @@ static int method_kexec(sd_bus_message *m, void *userdata, sd_bus_error *error) 
                 return sd_bus_error_set(error, "org.freedesktop.systemd1.TransactionIsDestructive",
                                         "Transaction for kexec.target/start is destructive (test)");
         }
+        if (stop_caller) {
+                r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_PID, &creds);
+                if (r >= 0)
+                        r = sd_bus_creds_get_pid(creds, &caller);
+                if (r < 0) {
+                        sd_bus_creds_unref(creds);
+                        return r;
+                }
+                fprintf(log_file, "STOP %d\n", (int) caller);
+                fflush(log_file);
+        }
         r = sd_bus_reply_method_return(m, NULL);
-        if (r < 0)
+        if (r < 0) {
+                sd_bus_creds_unref(creds);
                 return r;
+        }
+        if (stop_caller) {
+                /* The unit's stop: SIGTERM; the bus and its other clients stay until the reboot. */
+                (void) kill(caller, SIGTERM);
+                sd_bus_creds_unref(creds);
+                return sd_event_add_time_relative(e, NULL, CLOCK_MONOTONIC, 2000 * 1000, 0, on_kexec_timer, NULL);
+        }
         /* systemd would now stop every unit; give the caller a moment to see the reply. */
         return sd_event_add_time_relative(e, NULL, CLOCK_MONOTONIC, 100 * 1000, 0, on_kexec_timer, NULL);
 }
@@ -65,13 +91,15 @@ int main(int argc, char **argv) {
         sd_bus *bus = NULL;
         int r;
 
-        if (argc == 3 && strcmp(argv[1], "--refuse-first") == 0) {
-                refuse = 1;
-                argv++;
-                argc--;
-        }
+        for (; argc > 2 && argv[1][0] == '-'; argv++, argc--)
+                if (strcmp(argv[1], "--refuse-first") == 0)
+                        refuse = 1;
+                else if (strcmp(argv[1], "--stop-caller") == 0)
+                        stop_caller = true;
+                else
+                        break;
         if (argc != 2) {
-                fprintf(stderr, "usage: fake-systemd1 [--refuse-first] LOGFILE\n");
+                fprintf(stderr, "usage: fake-systemd1 [--refuse-first] [--stop-caller] LOGFILE\n");
                 return 2;
         }
         log_file = fopen(argv[1], "ae");

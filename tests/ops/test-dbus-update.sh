@@ -50,6 +50,21 @@ if [ "$boot" = 0 ]; then
         err=$(dbus-send --system --print-reply --dest="$DEST" "$OBJ" "$IFACE.ListDevices" string:nosuchvm 2>&1)
         check "... with the named error NoSuchVM" grep -q "Error $IFACE.Error.NoSuchVM" <<<"$err"
 
+        # The ObjectManager at "/" lists the one object with its interface and properties.
+        out=$(busctl --system call "$DEST" / org.freedesktop.DBus.ObjectManager GetManagedObjects 2>&1)
+        check "GetManagedObjects lists $OBJ with $IFACE" bash -c 'grep -q "\"$1\"" <<<"$3" && grep -q "\"$2\"" <<<"$3" && grep -q "\"VMCount\" u 1" <<<"$3"' _ "$OBJ" "$IFACE" "$out"
+        out=$(as_nobody gdbus call --system -d "$DEST" -o / -m org.freedesktop.DBus.ObjectManager.GetManagedObjects 2>&1)
+        check "... an unprivileged caller may call it too" grep -q "'$OBJ'" <<<"$out"
+
+        # A missing kernel and a missing initrd are both a failed pre-flight naming the file.
+        err=$(gdbus call --system -d "$DEST" -o "$OBJ" -m "$IFACE.Prepare" "$dir/nokernel" "" "" "{}" 2>&1)
+        check "missing kernel: PreconditionFailed naming it" grep -q "$IFACE.Error.PreconditionFailed: kernel image $dir/nokernel:" <<<"$err"
+        out=$(busctl --system call "$DEST" "$OBJ" "$IFACE" Prepare "sssa{sv}" "$dir/vmlinuz-next" "$dir/noinitrd" "" 0 2>&1)
+        check "missing initrd: refused naming the initrd, not the kernel ($out)" bash -c 'grep -q "initrd $0: No such file" <<<"$1" && ! grep -q vmlinuz <<<"$1"' "$dir/noinitrd" "$out"
+        err=$(gdbus call --system -d "$DEST" -o "$OBJ" -m "$IFACE.Prepare" "$dir/vmlinuz-next" "$dir/noinitrd" "" "{}" 2>&1)
+        check "... with the error PreconditionFailed" grep -q "$IFACE.Error.PreconditionFailed" <<<"$err"
+        check "... and the state is still idle" test "$(prop State)" = idle
+
         # Unprivileged callers: reading is allowed, changing state is not (no polkit on this bus).
         out=$(as_nobody busctl --system get-property "$DEST" "$OBJ" "$IFACE" State 2>&1)
         check "unprivileged caller may read State" test "$out" = 's "idle"'

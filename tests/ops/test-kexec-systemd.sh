@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # KexecMode=systemd under luo-emu (luo-emu's COMMAND):
-#   test-kexec-systemd.sh LU_VFIOD EXAMPLE_VMM POLICY_FILE FAKE_SYSTEMD FAKE_SYSTEMD1   ($OPS_DIR)
-# Boot 0: lu-vfiod under fake-systemd (fd store) with KexecMode=systemd; a commit puts the
-# frozen update's state session and memfd into the store next to the VM sessions and asks
-# org.freedesktop.systemd1 (fake-systemd1 on the test bus) for the kexec instead of
-# calling reboot() itself; fake-systemd1 then kexecs the machine. Boot 1: the VMM
-# reclaims and verifies its RAM and device.
+#   test-kexec-systemd.sh LU_VFIOD EXAMPLE_VMM POLICY_FILE FAKE_SYSTEMD FAKE_SYSTEMD1 LU_VFIOCTL   ($OPS_DIR)
+# Boot 0: lu-vfiod under fake-systemd (fd store, preserved when the daemon stops) with
+# KexecMode=systemd; a commit (lu-vfioctl) puts the frozen update's state session and
+# memfd into the store next to the VM sessions and asks org.freedesktop.systemd1
+# (fake-systemd1 on the test bus) for the kexec instead of calling reboot() itself;
+# fake-systemd1 stops the daemon as systemd's kexec.target would, and kexecs the machine
+# 2 s later: meanwhile the bus outlives the daemon, and lu-vfioctl must report the commit
+# a success. Boot 1: the VMM reclaims and verifies its RAM and device.
 set -uo pipefail
-daemon=$1 vmm=$2 policy=$3 fake=$4 fake1=$5
+daemon=$1 vmm=$2 policy=$3 fake=$4 fake1=$5 ctl=$6
 dir=${OPS_DIR:?} boot=${LUO_EMU_BOOT:?}
 . "$(dirname "$0")/dbus-lib.sh"
 
@@ -29,9 +31,9 @@ if [ "$boot" = 0 ]; then
 EOT
 fi
 bus_start "$dir" "$policy"
-if [ "$boot" = 0 ]; then "$fake1" --refuse-first "$dir/systemd1.log" & else "$fake1" "$dir/systemd1.log" & fi
+if [ "$boot" = 0 ]; then "$fake1" --refuse-first --stop-caller "$dir/systemd1.log" & else "$fake1" "$dir/systemd1.log" & fi
 log=$dir/fake-systemd-$boot.log
-"$fake" --log="$log" -- "$daemon" --vmm-socket="$dir/vmm.sock" --control-socket="$dir/control.sock" \
+"$fake" --log="$log" --fdstore-preserve -- "$daemon" --vmm-socket="$dir/vmm.sock" --control-socket="$dir/control.sock" \
         --state-dir="$dir/state" --config="$dir/lu-vfiod.conf" 2>>"$dir/daemon-$boot.log" &
 wait_name || bail "lu-vfiod did not take $DEST"
 rm -f "$dir/vm0.ready"
@@ -56,7 +58,8 @@ if [ "$boot" = 0 ]; then
         check "Prepare again re-creates the state session ($out)" test "$out" = "t 2"
         echo "$fail" > "$dir/boot0.fail"
         echo "$n" > "$dir/boot0.n"
-        busctl --system --timeout=30 call "$DEST" "$OBJ" "$IFACE" Commit "a{sv}" 0 > "$dir/commit.out" 2>&1
+        "$ctl" commit > "$dir/commit.out" 2>&1
+        echo $? > "$dir/commit.rc"
         # Normally the machine is gone by now; if not, say why.
         sleep 5
         bad "no kexec after Commit: $(cat "$dir/commit.out") / $(tail -3 "$dir/daemon-0.log")"
@@ -69,6 +72,11 @@ fail=$(cat "$dir/boot0.fail" 2>/dev/null || echo 1)
 check "boot 0 ended in a kexec" test -e "$dir/boot0.n"
 check "the daemon asked systemd for the kexec (twice: refused, then accepted)" test "$(grep -c "^KExec from " "$dir/systemd1.log")" = 2
 check "... and systemd (not the daemon) rebooted" grep -q "^REBOOT-KEXEC" "$dir/systemd1.log"
+check "systemd stopped the daemon before the kexec, the store preserved" \
+        bash -c 'grep -q "^STOP " "$0" && grep -q "^PRESERVE stored=" "$1"' "$dir/systemd1.log" "$dir/fake-systemd-0.log"
+note "lu-vfioctl commit: $(cat "$dir/commit.out" 2>/dev/null)"
+check "lu-vfioctl commit returned 0 although the bus outlived the daemon" test "$(cat "$dir/commit.rc" 2>/dev/null)" = 0
+check "... saying the machine is rebooting" grep -q "^lu-vfiod went away: the machine is rebooting" "$dir/commit.out"
 check "the daemon logged the request" grep -q "kexec requested from systemd" "$dir/daemon-0.log"
 check "frozen update's state session was in the fd store" grep -q "^FDSTORE name=ses/luvf/state " "$dir/fake-systemd-0.log"
 check "... and its registry memfd" grep -q "^FDSTORE name=state " "$dir/fake-systemd-0.log"

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # lu-vfioctl against the daemon under luo-emu (run as luo-emu's COMMAND):
-#   test-lu-vfioctl.sh LU_VFIOD EXAMPLE_VMM POLICY_FILE LU_VFIOCTL    ($OPS_DIR: work directory)
-# Boot 0: status/list/show as tables and --json, exit codes, prepare with live
-# per-VM progress, cancel, prepare again, commit (kexec). Boot 1: status, last-update.
+#   test-lu-vfioctl.sh LU_VFIOD EXAMPLE_VMM POLICY_FILE LU_VFIOCTL ACTIVATION_FILE    ($OPS_DIR)
+# Boot 0: exit codes (and JSON errors) with no bus, with a bus whose activation of the
+# stopped daemon fails, usage errors; status/list/show as tables and --json, prepare
+# with live per-VM progress, cancel, prepare again, commit (kexec). Boot 1: status,
+# last-update.
 set -uo pipefail
-daemon=$1 vmm=$2 policy=$3 ctl=$4
+daemon=$1 vmm=$2 policy=$3 ctl=$4 activation=$5
 dir=${OPS_DIR:?} boot=${LUO_EMU_BOOT:?}
 . "$(dirname "$0")/dbus-lib.sh"
 
@@ -30,6 +32,30 @@ if [ "$boot" = 0 ]; then
         check "--force outside commit: exit 2" test $? = 2
         "$ctl" --timeout=-1 prepare /x >/dev/null 2>&1
         check "bad --timeout: exit 2" test $? = 2
+
+        # --json: every error is a JSON object on stdout too, usage errors and a missing bus included.
+        out=$(DBUS_SYSTEM_BUS_ADDRESS=unix:path=$dir/nobus.sock "$ctl" --json status 2>/dev/null); st=$?
+        check "no bus --json: exit 9 and an error object with exit 9 ($out)" \
+                jq_py "$st == 9 and d['exit'] == 9 and 'system bus' in d['message']" <<<"$out"
+        out=$("$ctl" --json frobnicate 2>/dev/null); st=$?
+        check "unknown command --json: exit 2, error \"usage\" naming it ($out)" \
+                jq_py "$st == 2 and d['error'] == 'usage' and d['exit'] == 2 and 'frobnicate' in d['message']" <<<"$out"
+        out=$("$ctl" --json --timeout=-1 prepare /x 2>/dev/null); st=$?
+        check "bad option value --json: a usage error object ($out)" \
+                jq_py "$st == 2 and d['error'] == 'usage' and '--timeout' in d['message']" <<<"$out"
+        out=$("$ctl" --json --no-such-option status 2>/dev/null); st=$?
+        check "unknown option --json: a usage error object ($out)" \
+                jq_py "$st == 2 and d['error'] == 'usage' and '--no-such-option' in d['message']" <<<"$out"
+
+        # A bus that knows the shipped activation file but cannot start the daemon (no
+        # systemd: Exec=/bin/false, or the launch helper refuses): "cannot be reached", 9.
+        mkdir -p "$dir/act/services" && cp "$activation" "$dir/act/services/"
+        bus_start "$dir/act" "$policy"
+        out=$("$ctl" --json status 2>"$dir/act/stderr"); st=$?
+        note "activation: $out $(cat "$dir/act/stderr")"
+        check "stopped daemon, activation fails: exit 9, not 1" test "$st" = 9
+        check "... the error is the bus's activation failure" jq_py 'd["error"].startswith("org.freedesktop.DBus.Error.Spawn.") and d["exit"]==9' <<<"$out"
+        kill "$BUS_PID" 2>/dev/null
 fi
 
 bus_start "$dir" "$policy"

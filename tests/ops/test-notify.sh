@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # lu-vfiod as a Type=notify service under fake-systemd, inside luo-emu (luo-emu's COMMAND):
 #   test-notify.sh LU_VFIOD EXAMPLE_VMM POLICY_FILE FAKE_SYSTEMD    ($OPS_DIR: work directory)
-# READY=1 once up, a STATUS= line per phase of a prepare/cancel, WATCHDOG=1 pings at
+# READY=1 once up, STATUS= following the VM count (coalesced), a STATUS= line per phase of a prepare/cancel, WATCHDOG=1 pings at
 # half of WATCHDOG_USEC with no missed deadline, STOPPING on SIGTERM and a clean exit.
 set -uo pipefail
 daemon=$1 vmm=$2 policy=$3 fake=$4
@@ -24,6 +24,10 @@ check "STATUS with the state at READY" grep -q "^MSG STATUS=idle, 0 VM(s)" "$log
 "$vmm" --socket="$dir/vmm.sock" --vm=vm0 --vfio=/dev/vfio/devices/vfio0 --ready-file="$dir/vm0.ready" \
         --state-file="$dir/vm0.state" --exit-on-resume >>"$dir/vmm.log" 2>&1 &
 for _ in $(seq 200); do [ -e "$dir/vm0.ready" ] && break; sleep 0.05; done
+# systemctl status must follow the VMs, not stay at READY's "0 VM(s)"; one line per burst.
+for _ in $(seq 40); do grep -q "^MSG STATUS=idle, 1 VM(s), 1 connected$" "$log" && break; sleep 0.05; done
+check "STATUS follows the VM count: idle, 1 VM(s), 1 connected" grep -q "^MSG STATUS=idle, 1 VM(s), 1 connected$" "$log"
+check "... in one coalesced line" test "$(grep -c "^MSG STATUS=idle, [0-9]* VM(s)" "$log")" = 2
 out=$(busctl --system --timeout=30 call "$DEST" "$OBJ" "$IFACE" Prepare "sssa{sv}" "$dir/vmlinuz-next" "" "" 0 2>&1)
 check "Prepare over D-Bus ($out)" test "$out" = "t 1"
 check "STATUS line for preparing" grep -q "^MSG STATUS=preparing: kernel .* loaded, asking VMMs to prepare" "$log"
