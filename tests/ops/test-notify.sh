@@ -34,6 +34,8 @@ check "STATUS line for preparing" grep -q "^MSG STATUS=preparing: kernel .* load
 check "STATUS line naming the VM that acknowledged" grep -q "^MSG STATUS=preparing: vm0: acknowledged prepare" "$log"
 check "STATUS line for prepared" grep -q "^MSG STATUS=prepared: every VMM acknowledged prepare" "$log"
 busctl --system call "$DEST" "$OBJ" "$IFACE" Cancel >/dev/null
+# fake-systemd logs what it reads asynchronously: give it a moment after the reply.
+for _ in $(seq 40); do grep -q "^MSG STATUS=idle: update cancelled" "$log" && break; sleep 0.05; done
 check "STATUS line for the cancel" grep -q "^MSG STATUS=idle: update cancelled" "$log"
 sleep 1.2
 pings=$(grep -c "^MSG WATCHDOG=1" "$log")
