@@ -293,7 +293,8 @@ static int op_finish(DbusService *s, sd_bus_message *msg, sd_bus_error *error) {
         for (size_t i = 0; i < json_object_array_length(vms); i++) {
                 json_object *v = json_object_array_get_idx(vms, i);
                 if (!json_object_get_boolean(json_object_object_get(v, "incoming")) ||
-                    json_object_get_boolean(json_object_object_get(v, "restored")))
+                    json_object_get_boolean(json_object_object_get(v, "restored")) ||
+                    json_object_get_boolean(json_object_object_get(v, "released")))
                         continue;
                 if (manager_release_vm(s->m, json_object_get_string(json_object_object_get(v, "id")), &e) < 0)
                         return set_proto_error(error, &e);

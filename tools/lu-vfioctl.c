@@ -306,7 +306,9 @@ static int cmd_list(sd_bus *bus, int argc, char **argv) {
                 r = sd_bus_message_enter_container(reply, 'a', "(subbbu)");
         while (r >= 0 && (r = sd_bus_message_read(reply, "(subbbu)", &id, &uid, &connected, &incoming, &restored, &items)) > 0) {
                 char u[16], n[16];
-                bool released = !restored && (update_released_vm(current, id) || update_released_vm(last, id));
+                /* Released: holds nothing and no VMM came back for it since (a returning VMM registers again). */
+                bool released = !restored && !connected && items == 0 &&
+                                (update_released_vm(current, id) || update_released_vm(last, id));
                 json_object *o = json_object_new_object();
                 json_object_object_add(o, "id", json_object_new_string(id));
                 json_object_object_add(o, "uid", json_object_new_uint64(uid));
