@@ -223,16 +223,17 @@ int manager_startup(Manager *m) {
         } else
                 log_info("LUO ABI: %s", luo_abi_to_string(luo_get_abi(m->luo)));
 
-        r = registry_load_file(m->state_dir, &file_reg);
-        if (r < 0 && r != -ENOENT)
-                log_warning_errno(r, "Ignoring unreadable registry mirror in %s: %m", m->state_dir);
-
         if (m->luo) {
                 r = restore_start(m);   /* takes the registry from the incoming memfd if there is one */
                 if (r < 0)
                         return r;
         }
         if (!m->reg) {
+                /* Read only now: after a live update the memfd's copy is the one used, and parsing
+                 * the mirror as well was 20% of the restore path's instructions (performance.md). */
+                r = registry_load_file(m->state_dir, &file_reg);
+                if (r < 0 && r != -ENOENT)
+                        log_warning_errno(r, "Ignoring unreadable registry mirror in %s: %m", m->state_dir);
                 /* No live update came in: any sessions the mirror names died with their fds. */
                 m->reg = file_reg ? TAKE_PTR(file_reg) : registry_new();
                 if (!m->reg)
