@@ -84,9 +84,15 @@ int manager_new(sd_event *e, Config *config, const ManagerOptions *opts, Manager
         return 0;
 }
 
+static void fail_pending_calls(Manager *m, ProtoErrorCode code, int error, const char *message);
+
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        /* Every Call is completed exactly once, also at exit: a Commit in KexecMode=systemd is
+         * still pending when systemd stops the daemon for the kexec (its front end is gone by
+         * now, so nobody is answered; the completion frees it). */
+        fail_pending_calls(m, PROTO_E_INTERNAL, ESHUTDOWN, "lu-vfiod is stopping");
         restore_stop(m);
         sd_event_source_disable_unref(m->deadline);
         sd_event_source_disable_unref(m->save_defer);
