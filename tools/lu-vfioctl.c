@@ -355,7 +355,7 @@ static int cmd_show(sd_bus *bus, int argc, char **argv) {
         while (r >= 0 && (r = sd_bus_message_read(reply, "(ssssstb)", &label, &kind, &pci, &state, &session, &token, &delegated)) > 0) {
                 char tok[24];
                 json_object *o = json_object_new_object();
-                json_object_object_add(o, "label", json_object_new_string(label));
+                json_object_object_add(o, "label", label[0] ? json_object_new_string(label) : NULL);
                 json_object_object_add(o, "kind", json_object_new_string(kind));
                 json_object_object_add(o, "pci", pci[0] ? json_object_new_string(pci) : NULL);
                 json_object_object_add(o, "state", json_object_new_string(state));
@@ -364,7 +364,8 @@ static int cmd_show(sd_bus *bus, int argc, char **argv) {
                 json_object_object_add(o, "mode", json_object_new_string(delegated ? "delegated" : "custodian"));
                 json_object_array_add(a, o);
                 snprintf(tok, sizeof(tok), "%llu", (unsigned long long) token);
-                r = table_add(&t, (const char *const[]) { label, kind, pci[0] ? pci : "-", state, session, tok,
+                r = table_add(&t, (const char *const[]) { label[0] ? label : "-", kind, pci[0] ? pci : "-", state, session,
+                                                          delegated && !label[0] ? "-" : tok,
                                                           delegated ? "delegated" : "custodian" });
         }
         if (r < 0) {

@@ -102,6 +102,38 @@ if [ "$boot" = 0 ]; then
         "$ctl" show nosuchvm >/dev/null 2>&1
         check "show of an unknown VM: exit 10" test $? = 10
 
+        # A delegated VM holds no file the daemon knows of, only its session: show and list say so.
+        python3 - "$dir/vmm.sock" "$dir/vm2" <<'PY' 2>>"$dir/vm2.log" &
+import array, json, os, socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+def call(req):
+    s.send(json.dumps(req).encode())
+    msg, anc, _, _ = s.recvmsg(65536, socket.CMSG_SPACE(4 * 4))
+    for _, _, data in anc:
+        for fd in array.array("i", data[: len(data) - len(data) % 4]):
+            os.close(fd)
+    return json.loads(msg)
+assert "result" in call({"id": 1, "method": "hello", "version": 1, "vm": "vm2"})
+assert "result" in call({"id": 2, "method": "session"})
+open(sys.argv[2] + ".ready", "w").close()
+for _ in range(400):
+    if os.path.exists(sys.argv[2] + ".go"):
+        break
+    time.sleep(0.05)
+assert "result" in call({"id": 3, "method": "forget"})
+PY
+        deleg_pid=$!
+        for _ in $(seq 200); do [ -e "$dir/vm2.ready" ] && break; sleep 0.05; done
+        out=$("$ctl" show vm2); note "$out"
+        check "show of a delegated VM: its session, kind session, mode delegated" grep -qE '^- +session +- +preserved +luvf:vm2:[0-9]+ +- +delegated$' <<<"$out"
+        out=$("$ctl" --json show vm2)
+        check "show --json of a delegated VM: one session row" jq_py 'len(d["devices"])==1 and d["devices"][0]["kind"]=="session" and d["devices"][0]["mode"]=="delegated" and d["devices"][0]["label"] is None' <<<"$out"
+        check "list: the delegated VM holds 1 item" grep -qE '^vm2 +0 +yes +no +no +1$' <<<"$("$ctl" list)"
+        touch "$dir/vm2.go"
+        wait "$deleg_pid"
+        check "the delegated VM forgot its session" test $? = 0
+
         "$ctl" cancel >/dev/null 2>&1
         check "cancel while idle: exit 4" test $? = 4
         "$ctl" prepare "$dir/missing" >/dev/null 2>&1
