@@ -43,7 +43,13 @@ static const char *arg_initrd = NULL;
 static const char *arg_cmdline = NULL;
 static uint64_t arg_timeout_ms = 0;
 
+/* Version of the --json output (docs/json.md): every object printed carries "schema". A
+ * field is never removed or changes meaning within a schema version; new fields may appear. */
+#define JSON_SCHEMA_VERSION 1
+
 static void json_print(json_object *o) {
+        if (json_object_is_type(o, json_type_object))
+                json_object_object_add(o, "schema", json_object_new_int(JSON_SCHEMA_VERSION));
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
@@ -327,9 +333,11 @@ static int cmd_list(sd_bus *bus, int argc, char **argv) {
                 table_free(&t);
                 return fail(NULL, r, "list");
         }
-        if (arg_json)
-                json_print(a);
-        else if (t.n_rows == 1)
+        if (arg_json) {
+                _cleanup_(json_object_unrefp) json_object *o = json_object_new_object();
+                json_object_object_add(o, "vms", json_object_get(a));
+                json_print(o);
+        } else if (t.n_rows == 1)
                 printf("No VMs.\n");
         else
                 table_print(&t);
@@ -565,7 +573,7 @@ static int cmd_simple(sd_bus *bus, const char *method, const char *what, const c
         if (r < 0)
                 return fail(&error, r, what);
         if (arg_json)
-                printf("{\"result\":\"ok\"}\n");
+                printf("{\"result\":\"ok\",\"schema\":%d}\n", JSON_SCHEMA_VERSION);
         else
                 printf("%s\n", done);
         return EXIT_OK;
@@ -587,7 +595,7 @@ static int cmd_finish(sd_bus *bus, int argc, char **argv) {
         if (r < 0)
                 return fail(&error, r, "finish");
         if (arg_json)
-                printf("{\"finished\":%u}\n", n);
+                printf("{\"finished\":%u,\"schema\":%d}\n", n, JSON_SCHEMA_VERSION);
         else
                 printf("Released %u VM(s) that were waiting for their VMM.\n", n);
         return EXIT_OK;
@@ -613,7 +621,12 @@ static int cmd_last_update(sd_bus *bus, int argc, char **argv) {
                 return fail(&error, r, "last-update");
         t = json_tokener_parse(text);
         if (arg_json) {
-                printf("%s\n", text);
+                /* The daemon's timeline record ({} when none), with the schema added. */
+                if (!t || !json_object_is_type(t, json_type_object)) {
+                        json_object_put(t);
+                        t = json_object_new_object();
+                }
+                json_print(t);
                 return EXIT_OK;
         }
         if (!t || json_object_object_length(t) == 0) {
