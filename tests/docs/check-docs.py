@@ -209,6 +209,18 @@ for line in read("conf/lu-vfiod.conf").splitlines():
         shipped.add(f"[{sec}] {m.group(1)}")
 both_ways({f"[{s}] {k}" for s, k in code_keys}, shipped, "configuration key", "daemon/config.c", "conf/lu-vfiod.conf")
 
+# ---- the daemon's command line: --help <-> docs/configuration.md "Command line options"
+if daemon:
+    h = subprocess.run([daemon, "--help"], capture_output=True, text=True, timeout=30)
+    help_opts = set(re.findall(r"^\s+(--[a-z-]+)", h.stdout, re.M)) - {"--version", "--help"}
+    help_opts = {o for o in help_opts if not o.startswith("--test-")}   # test hooks, not for operators
+    t, _ = tables(section(cfg, r"^## Command line options"))
+    doc_opts = {re.sub(r"=.*", "", o) for o in first_col_names(t[0])} if t else set()
+    both_ways(help_opts, doc_opts, "option", "lu-vfiod --help", "docs/configuration.md")
+    m = re.search(r"--config=PATH\s+.*\(default ([^)]+)\)", h.stdout)
+    check(m and f"`{m.group(1)}`" in cfg, "the default configuration path lu-vfiod --help prints is in docs/configuration.md",
+          m.group(1) if m else h.stdout)
+
 # ---- lu-vfioctl --json fields
 ctl = read("tools/lu-vfioctl.c")
 emitted = set(re.findall(r'json_object_object_add\(\s*\w+,\s*"([a-z_]+)"', ctl))
