@@ -406,7 +406,7 @@ typedef struct Watch {
 
 static int commit_done(void) {
         if (arg_json)
-                printf("{\"state\":\"rebooting\"}\n");
+                printf("{\"state\":\"rebooting\",\"schema\":%d}\n", JSON_SCHEMA_VERSION);
         else
                 printf("lu-vfiod went away: the machine is rebooting into the new kernel.\n");
         return EXIT_OK;

@@ -238,6 +238,8 @@ for s in list(daemon_c.values()) + [ctl]:
     passed_through |= set(re.findall(r'"([a-z_]+)"', s)) | set(re.findall(r'\\"([a-z_]+)\\"', s))
 check(not fields - passed_through, "every field docs/json.md documents is one lu-vfioctl or the daemon emits",
       f"not in the code: {sorted(fields - passed_through)}")
+raw = [l.strip() for l in ctl.splitlines() if re.search(r'printf\("\{', l) and '\\"schema\\"' not in l]
+check(not raw, "every JSON object lu-vfioctl prints by hand carries the schema", "\n".join(raw))
 check(re.search(r"#define JSON_SCHEMA_VERSION 1\b", ctl) and '"schema": 1' in jd,
       "the schema version in tools/lu-vfioctl.c is the one docs/json.md documents")
 
