@@ -21,6 +21,7 @@ PACKAGES=(
         util-linux
         dbus libglib2.0-bin systemd
         debhelper lintian
+        cargo rustc librust-libc-dev librust-serde-json-dev
 )
 
 die() { echo "run.sh: $*" >&2; exit 1; }

@@ -531,8 +531,11 @@ static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *er
         for (size_t i = 0; r >= 0 && i < json_object_array_length(vms); i++) {
                 json_object *v = json_object_array_get_idx(vms, i), *ss = json_object_object_get(v, "sessions");
                 uint32_t items = 0;
-                for (size_t j = 0; j < json_object_array_length(ss); j++)
-                        items += json_object_array_length(json_object_object_get(json_object_array_get_idx(ss, j), "items"));
+                /* A delegated session counts as one item: it is what the daemon holds for that VM. */
+                for (size_t j = 0; j < json_object_array_length(ss); j++) {
+                        json_object *so = json_object_array_get_idx(ss, j);
+                        items += jbool(so, "delegated") ? 1 : json_object_array_length(json_object_object_get(so, "items"));
+                }
                 r = sd_bus_message_append(reply, "(subbbu)", jstr(v, "id"),
                                           (uint32_t) json_object_get_int64(json_object_object_get(v, "uid")),
                                           jbool(v, "connected"), jbool(v, "incoming"), jbool(v, "restored"), items);
@@ -570,6 +573,14 @@ static int method_list_devices(sd_bus_message *msg, void *userdata, sd_bus_error
         json_object *ss = json_object_object_get(vm, "sessions");
         for (size_t j = 0; r >= 0 && j < json_object_array_length(ss); j++) {
                 json_object *so = json_object_array_get_idx(ss, j), *items = json_object_object_get(so, "items");
+                if (jbool(so, "delegated")) {
+                        /* The VMM's own session: one row of kind "session" (no label, no token),
+                         * reclaimable after the reboot until the VM reports restored. */
+                        r = sd_bus_message_append(reply, "(ssssstb)", "", "session", "",
+                                                  jbool(vm, "incoming") && !jbool(vm, "restored") ? "reclaimable" : "preserved",
+                                                  jstr(so, "name"), (uint64_t) 0, true);
+                        continue;
+                }
                 for (size_t k = 0; r >= 0 && k < json_object_array_length(items); k++) {
                         json_object *it = json_object_array_get_idx(items, k);
                         r = sd_bus_message_append(reply, "(ssssstb)", jstr(it, "label"), jstr(it, "kind"),

@@ -436,7 +436,12 @@ static RegSession *vm_current_session(Manager *m, RegVm *vm, ProtoError *err) {
         return s;
 }
 
-static int kind_from_fd(int fd, RegKind *ret, char *pci, ProtoError *err) {
+/*
+ * What the VMM handed over, refused before the kernel is touched where the daemon can
+ * tell that the kernel would refuse it (with a bare ENOENT). docs/protocol.md §5.2 lists
+ * the same rules for VMM authors.
+ */
+static int kind_from_fd(Manager *m, int fd, RegKind *ret, char *pci, ProtoError *err) {
         FdInfo fi;
         int r;
 
@@ -447,15 +452,21 @@ static int kind_from_fd(int fd, RegKind *ret, char *pci, ProtoError *err) {
         case FD_KIND_MEMFD:
                 *ret = REG_KIND_MEMFD;
                 break;
-        case FD_KIND_IOMMUFD:
-                *ret = REG_KIND_IOMMUFD;
-                break;
         case FD_KIND_VFIO_CDEV:
                 *ret = REG_KIND_VFIO;
                 break;
+        case FD_KIND_IOMMUFD:
+                /* Neither kernel ABI has an iommufd LUO handler (spec §1.9, §4): PRESERVE_FD is ENOENT. */
+                return proto_error_set(err, PROTO_E_WRONG_FD_KIND, EINVAL,
+                                       "fd is of kind \"iommufd\", which no supported kernel preserves: keep it, and after "
+                                       "the update bind the reclaimed device to a new iommufd");
+        case FD_KIND_O_PATH:
+                return proto_error_set(err, PROTO_E_WRONG_FD_KIND, EINVAL,
+                                       "fd is of kind \"o-path\" (opened with O_PATH): hand over the open file itself; "
+                                       "accepted kinds are memfd and vfio-cdev");
         default:
                 return proto_error_set(err, PROTO_E_WRONG_FD_KIND, EINVAL,
-                                       "fd is a %s; accepted kinds are memfd, iommufd and vfio-cdev",
+                                       "fd is of kind \"%s\"; accepted kinds are memfd and vfio-cdev",
                                        fd_kind_to_string(fi.kind));
         }
         pci[0] = 0;
@@ -464,6 +475,12 @@ static int kind_from_fd(int fd, RegKind *ret, char *pci, ProtoError *err) {
         else if (*ret == REG_KIND_VFIO)
                 return proto_error_set(err, PROTO_E_WRONG_FD_KIND, ENODEV,
                                        "cannot find the PCI address of this VFIO device");
+        /* The upstream VFIO handler preserves only a device bound to an iommufd (D2 can_preserve);
+         * the v4-era RFC takes any cdev. */
+        if (*ret == REG_KIND_VFIO && fi.vfio_unbound && m->luo && luo_get_abi(m->luo) == LUO_ABI_UPSTREAM)
+                return proto_error_set(err, PROTO_E_WRONG_FD_KIND, EINVAL,
+                                       "fd is of kind \"vfio-cdev\" but %s (%s) is not bound to an iommufd: "
+                                       "VFIO_DEVICE_BIND_IOMMUFD it before preserve", fi.vfio_name, pci);
         return 0;
 }
 
@@ -476,7 +493,7 @@ int manager_preserve(Manager *m, RegVm *vm, const char *label, int fd_in, json_o
         int r;
 
         /* Classify before anything else, so a wrong fd gets a precise answer. */
-        r = kind_from_fd(fd, &kind, pci, err);
+        r = kind_from_fd(m, fd, &kind, pci, err);
         if (r < 0)
                 return r;
         if (!proto_label_is_valid(label))
@@ -531,8 +548,10 @@ int manager_preserve(Manager *m, RegVm *vm, const char *label, int fd_in, json_o
                 r = luo_session_preserve_fd(m->luo, s->fd, fd, it->token);
         }
         if (r < 0) {
-                /* The token stays burnt: tokens are never reused in a session. */
+                /* The kernel holds nothing under this token: it is free again, so a
+                 * refusal does not leave a gap in the session's tokens. */
                 s->n_items--;
+                s->next_token--;
                 r = proto_error_set(err, PROTO_E_KERNEL, r, "PRESERVE_FD of \"%s\" into %s: %s%s", label, s->name,
                                     strerror(-r), r == -EBUSY ? " (file already preserved elsewhere?)" : "");
                 /* A session left empty would cross the kexec and make the VM "incoming" with
@@ -1207,6 +1226,6 @@ int manager_release_vm(Manager *m, const char *vm_id, ProtoError *err) {
         if (!vm)
                 return proto_error_set(err, PROTO_E_INVALID_PARAMS, ENOENT, "no VM \"%s\"", vm_id ? vm_id : "");
         if (!vm->incoming || vm->restored)
-                return proto_error_set(err, PROTO_E_STATE, EINVAL, "VM %s has nothing incoming to release", vm_id);
+                return proto_error_set(err, PROTO_E_STATE, EBUSY, "VM %s has nothing incoming to release", vm_id);
         return restore_finish_vm(m, vm, true, err);
 }

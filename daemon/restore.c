@@ -615,7 +615,7 @@ void manager_reclaim(Manager *m, RegVm *vm, const char *label, Call *call) {
                 return;
         }
         if (!it->incoming) {
-                call_fail(call, PROTO_E_STATE, EINVAL, "\"%s\" did not come across an update", label);
+                call_fail(call, PROTO_E_STATE, EBUSY, "\"%s\" did not come across an update", label);
                 return;
         }
         restore_reclaim(m, vm, it, call);
@@ -721,7 +721,7 @@ void manager_reclaim_many(Manager *m, RegVm *vm, const char *const *labels, size
                         return;
                 }
                 if (!it->incoming) {
-                        call_fail(call, PROTO_E_STATE, EINVAL, "\"%s\" did not come across an update", labels[i]);
+                        call_fail(call, PROTO_E_STATE, EBUSY, "\"%s\" did not come across an update", labels[i]);
                         return;
                 }
         }

@@ -21,6 +21,7 @@
 
 #include "fd-kind.h"
 #include "macro.h"
+#include "vfio-dev.h"
 
 #define VFIO_CDEV_PREFIX     "/dev/vfio/devices/"
 #define VFIO_SYSPATH_FIELD   "vfio-device-syspath:"
@@ -35,6 +36,7 @@ static const char *const fd_kind_table[_FD_KIND_MAX] = {
         [FD_KIND_VFIO_GROUP]        = "vfio-group",
         [FD_KIND_IOMMUFD]           = "iommufd",
         [FD_KIND_LUO_SESSION]       = "luo-session",
+        [FD_KIND_O_PATH]            = "o-path",
 };
 
 const char *fd_kind_to_string(FdKind k) {
@@ -164,14 +166,21 @@ int fd_classify(int fd, FdInfo *ret) {
         char link[64], target[PATH_MAX];
         FdInfo info = { .kind = FD_KIND_OTHER };
         ssize_t n;
-        int r;
+        int r, fl;
 
         if (!ret)
                 return -EINVAL;
         if (fd < 0)
                 return -EBADF;
-        if (fcntl(fd, F_GETFD) < 0)
+        fl = fcntl(fd, F_GETFL);
+        if (fl < 0)
                 return negative_errno();
+        /* An O_PATH fd links to the file it names (a cdev, a memfd), yet no ioctl or
+         * LUO handler works on it: the kernel would answer a bare ENOENT. */
+        if (fl & O_PATH) {
+                *ret = (FdInfo) { .kind = FD_KIND_O_PATH };
+                return 0;
+        }
 
         (void) snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
         n = readlink(link, target, sizeof(target) - 1);
@@ -201,6 +210,12 @@ int fd_classify(int fd, FdInfo *ret) {
                 info.has_pci = r >= 0;
                 if (!info.has_pci)
                         info.pci = (PciAddr) {};
+        }
+
+        if (info.kind == FD_KIND_VFIO_CDEV) {
+                struct lu_vfio_device_info di;
+                /* Every ioctl but BIND_IOMMUFD is EINVAL on a cdev that is not bound yet. */
+                info.vfio_unbound = vfio_device_get_info(fd, &di) == -EINVAL;
         }
 
         *ret = info;

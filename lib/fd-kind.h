@@ -6,7 +6,8 @@
  * Works only on fds in the calling process's own table (it reads /proc/self/fd and
  * /proc/self/fdinfo). The checks are those a real kernel answers: readlink of
  * /proc/self/fd/N, fstat, F_GET_SEALS, statfs, the "vfio-device-syspath:" fdinfo line
- * (Linux >= 6.18) and, for cdevs, sysfs.
+ * (Linux >= 6.18) and, for cdevs, sysfs and VFIO_DEVICE_GET_INFO (which an unbound cdev
+ * refuses with EINVAL).
  */
 #pragma once
 
@@ -24,6 +25,7 @@ typedef enum FdKind {
         FD_KIND_VFIO_GROUP,       /* /dev/vfio/N group or /dev/vfio/vfio container: not preservable */
         FD_KIND_IOMMUFD,          /* /dev/iommu */
         FD_KIND_LUO_SESSION,      /* a LUO session fd */
+        FD_KIND_O_PATH,           /* opened with O_PATH: names a file but cannot be preserved */
         _FD_KIND_MAX,
 } FdKind;
 
@@ -32,11 +34,13 @@ typedef struct FdInfo {
         bool has_pci;             /* pci is valid (VFIO device kinds, when it could be found) */
         PciAddr pci;
         char vfio_name[32];       /* "vfio3" for cdevs, else empty */
+        bool vfio_unbound;        /* a cdev not bound to an iommufd yet (its ioctls answer EINVAL) */
 } FdInfo;
 
 /*
  * fd_classify() - find out what @fd is.
- * Returns 0 with @ret filled (kind FD_KIND_OTHER for anything unrecognised), -EBADF
+ * Returns 0 with @ret filled (kind FD_KIND_OTHER for anything unrecognised, FD_KIND_O_PATH
+ * for any O_PATH fd, whatever it names), -EBADF
  * if @fd is not open, other negative errno if /proc could not be read.
  */
 int fd_classify(int fd, FdInfo *ret);

@@ -2,7 +2,7 @@
 /*
  * Unit tests for lib/fd-kind.c on the kinds of fd a normal process can make: memfds
  * (plain, sealed, hugetlb), O_TMPFILE shmem files, regular files linked and unlinked,
- * pipes, sockets, eventfds, /dev/null, directories and closed fds. VFIO/iommufd/LUO
+ * pipes, sockets, eventfds, /dev/null, directories, O_PATH fds and closed fds. VFIO/iommufd/LUO
  * kinds need the emulator and are covered by tests/conformance/lib.
  */
 #include <errno.h>
@@ -109,6 +109,21 @@ static void test_regular_files(void) {
         TEST_ASSERT(null >= 0);
         expect_kind(null, FD_KIND_OTHER, "/dev/null");
 
+        /* O_PATH names a file without opening it: whatever it names, it is an o-path fd. */
+        {
+                _cleanup_close_ int p = -EBADF, pm = -EBADF, m = -EBADF;
+                char link[64];
+
+                p = open("/dev/null", O_PATH | O_CLOEXEC);
+                TEST_ASSERT(p >= 0);
+                expect_kind(p, FD_KIND_O_PATH, "O_PATH /dev/null");
+                m = memfd_create("test-opath", MFD_CLOEXEC);
+                TEST_ASSERT(m >= 0);
+                snprintf(link, sizeof(link), "/proc/self/fd/%d", m);
+                pm = open(link, O_PATH | O_CLOEXEC);
+                TEST_ASSERT(pm >= 0);
+                expect_kind(pm, FD_KIND_O_PATH, "O_PATH of a memfd");
+        }
 }
 
 static void test_pipes_sockets(void) {
@@ -162,6 +177,7 @@ static void test_strings(void) {
         }
         TEST_STREQ(fd_kind_to_string(FD_KIND_MEMFD), "memfd");
         TEST_STREQ(fd_kind_to_string(FD_KIND_VFIO_CDEV), "vfio-cdev");
+        TEST_STREQ(fd_kind_to_string(FD_KIND_O_PATH), "o-path");
         TEST_ASSERT(fd_kind_to_string(_FD_KIND_MAX) == NULL);
         TEST_ASSERT(fd_kind_to_string((FdKind) -1) == NULL);
 

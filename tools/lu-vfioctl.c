@@ -43,7 +43,13 @@ static const char *arg_initrd = NULL;
 static const char *arg_cmdline = NULL;
 static uint64_t arg_timeout_ms = 0;
 
+/* Version of the --json output (docs/json.md): every object printed carries "schema". A
+ * field is never removed or changes meaning within a schema version; new fields may appear. */
+#define JSON_SCHEMA_VERSION 1
+
 static void json_print(json_object *o) {
+        if (json_object_is_type(o, json_type_object))
+                json_object_object_add(o, "schema", json_object_new_int(JSON_SCHEMA_VERSION));
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
@@ -327,9 +333,11 @@ static int cmd_list(sd_bus *bus, int argc, char **argv) {
                 table_free(&t);
                 return fail(NULL, r, "list");
         }
-        if (arg_json)
-                json_print(a);
-        else if (t.n_rows == 1)
+        if (arg_json) {
+                _cleanup_(json_object_unrefp) json_object *o = json_object_new_object();
+                json_object_object_add(o, "vms", json_object_get(a));
+                json_print(o);
+        } else if (t.n_rows == 1)
                 printf("No VMs.\n");
         else
                 table_print(&t);
@@ -355,7 +363,7 @@ static int cmd_show(sd_bus *bus, int argc, char **argv) {
         while (r >= 0 && (r = sd_bus_message_read(reply, "(ssssstb)", &label, &kind, &pci, &state, &session, &token, &delegated)) > 0) {
                 char tok[24];
                 json_object *o = json_object_new_object();
-                json_object_object_add(o, "label", json_object_new_string(label));
+                json_object_object_add(o, "label", label[0] ? json_object_new_string(label) : NULL);
                 json_object_object_add(o, "kind", json_object_new_string(kind));
                 json_object_object_add(o, "pci", pci[0] ? json_object_new_string(pci) : NULL);
                 json_object_object_add(o, "state", json_object_new_string(state));
@@ -364,7 +372,8 @@ static int cmd_show(sd_bus *bus, int argc, char **argv) {
                 json_object_object_add(o, "mode", json_object_new_string(delegated ? "delegated" : "custodian"));
                 json_object_array_add(a, o);
                 snprintf(tok, sizeof(tok), "%llu", (unsigned long long) token);
-                r = table_add(&t, (const char *const[]) { label, kind, pci[0] ? pci : "-", state, session, tok,
+                r = table_add(&t, (const char *const[]) { label[0] ? label : "-", kind, pci[0] ? pci : "-", state, session,
+                                                          delegated && !label[0] ? "-" : tok,
                                                           delegated ? "delegated" : "custodian" });
         }
         if (r < 0) {
@@ -397,7 +406,7 @@ typedef struct Watch {
 
 static int commit_done(void) {
         if (arg_json)
-                printf("{\"state\":\"rebooting\"}\n");
+                printf("{\"state\":\"rebooting\",\"schema\":%d}\n", JSON_SCHEMA_VERSION);
         else
                 printf("lu-vfiod went away: the machine is rebooting into the new kernel.\n");
         return EXIT_OK;
@@ -564,7 +573,7 @@ static int cmd_simple(sd_bus *bus, const char *method, const char *what, const c
         if (r < 0)
                 return fail(&error, r, what);
         if (arg_json)
-                printf("{\"result\":\"ok\"}\n");
+                printf("{\"result\":\"ok\",\"schema\":%d}\n", JSON_SCHEMA_VERSION);
         else
                 printf("%s\n", done);
         return EXIT_OK;
@@ -586,7 +595,7 @@ static int cmd_finish(sd_bus *bus, int argc, char **argv) {
         if (r < 0)
                 return fail(&error, r, "finish");
         if (arg_json)
-                printf("{\"finished\":%u}\n", n);
+                printf("{\"finished\":%u,\"schema\":%d}\n", n, JSON_SCHEMA_VERSION);
         else
                 printf("Released %u VM(s) that were waiting for their VMM.\n", n);
         return EXIT_OK;
@@ -612,7 +621,12 @@ static int cmd_last_update(sd_bus *bus, int argc, char **argv) {
                 return fail(&error, r, "last-update");
         t = json_tokener_parse(text);
         if (arg_json) {
-                printf("%s\n", text);
+                /* The daemon's timeline record ({} when none), with the schema added. */
+                if (!t || !json_object_is_type(t, json_type_object)) {
+                        json_object_put(t);
+                        t = json_object_new_object();
+                }
+                json_print(t);
                 return EXIT_OK;
         }
         if (!t || json_object_object_length(t) == 0) {

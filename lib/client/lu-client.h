@@ -3,7 +3,7 @@
  * liblu-vfio-client: the VMM side of the lu-vfiod protocol (docs/protocol.md).
  *
  * A VMM connects once per VM, hands over the fds that must survive a kexec live update
- * (guest RAM memfds, VFIO device cdev fds, iommufds), answers the daemon's prepare and
+ * (guest RAM memfds, VFIO device cdev fds bound to an iommufd), answers the daemon's prepare and
  * freeze events, and after the reboot reclaims everything by label and reports the VM
  * restored. The calls block until the daemon answers; lu_client_get_fd() gives an fd
  * the VMM can poll for incoming events, which it then reads with lu_client_next_event().
@@ -16,7 +16,7 @@
  *
  * Typical use, before the update:
  *     lu_client_connect(NULL, "vm-42", &c);
- *     lu_client_preserve(c, "ram0", memfd);          (memfds, then iommufd, then VFIO devices)
+ *     lu_client_preserve(c, "ram0", memfd);          (memfds, then VFIO devices; never the iommufd)
  *     lu_client_preserve(c, "dev0", vfio_fd);
  *     loop: poll(lu_client_get_fd(c)) -> lu_client_next_event(c, 0, &ev)
  *           prepare: get ready, lu_client_ack(c, &ev, true, NULL)
@@ -100,10 +100,14 @@ const char *lu_client_last_error(const LuClient *c);
 /*
  * lu_client_preserve() - custodian mode: hand @fd over under @label (1-64 characters
  * of A-Z a-z 0-9 . _ : -). @fd is sent as a copy: the caller keeps (and may close) its
- * own. Order within a VM: memfds, then iommufds, then VFIO devices (-EINVAL otherwise).
- * On success *ret_token (may be NULL) is the token the daemon allocated.
- * -EEXIST label in use; -EINVAL wrong kind of fd or bad label; -ENOSPC limit; -EBUSY
- * an update is in progress; other errnos from the kernel.
+ * own. Accepted: a memfd (not hugetlb) and a VFIO cdev fd (/dev/vfio/devices/vfioN, not
+ * O_PATH; on the upstream ABI bound to an iommufd first); not an iommufd, which no
+ * supported kernel preserves (docs/protocol.md §5.2). Order within a VM: memfds, then VFIO
+ * devices (-EINVAL otherwise). On success *ret_token (may be NULL) is the token the daemon
+ * allocated; a refused preserve uses no token.
+ * -EEXIST label in use; -EINVAL wrong kind or state of fd ("wrong-fd-kind" naming the kind
+ * in lu_client_last_error()) or bad label; -ENOSPC limit; -EBUSY an update is in progress;
+ * other errnos from the kernel.
  */
 int lu_client_preserve(LuClient *c, const char *label, int fd, uint64_t *ret_token);
 
@@ -152,7 +156,11 @@ int lu_client_reclaim_many(LuClient *c, const char *const *labels, size_t n, int
  */
 int lu_client_restored(LuClient *c);
 
-/* lu_client_forget() - the VM shuts down: unpreserve everything and drop the VM. */
+/*
+ * lu_client_forget() - the VM shuts down: unpreserve everything and drop the VM. Allowed
+ * when idle, and after a reboot for a VM that did not come across it or is restored
+ * (-EBUSY otherwise). Afterwards the connection acts for no VM: free the client.
+ */
 int lu_client_forget(LuClient *c);
 
 /*
@@ -172,10 +180,19 @@ int lu_client_session_get(LuClient *c, int *ret_fd, bool *ret_incoming);
  */
 int lu_client_wait_bound(LuClient *c, const char *pci, unsigned timeout_ms);
 
-/* lu_client_session_preserve() - PRESERVE_FD on a delegated session, for the ABI in use. */
+/*
+ * lu_client_session_preserve() - PRESERVE_FD (0xBA40 on both ABIs) of @fd under @token on a
+ * delegated session. The token is the caller's to choose (unique in the session) and to
+ * remember across the reboot. -EEXIST token used, -EBUSY file preserved elsewhere, -ENOENT
+ * a kind the kernel does not preserve, -ENOSPC session full.
+ */
 int lu_client_session_preserve(LuClient *c, int session_fd, int fd, uint64_t token);
 
-/* lu_client_session_retrieve() - RETRIEVE_FD (v4: RESTORE_FD) on an incoming delegated session. */
+/*
+ * lu_client_session_retrieve() - get the file preserved under @token back from an incoming
+ * delegated session: RETRIEVE_FD (0xBA41) on the upstream ABI, RESTORE_FD (0xBA42) on v4,
+ * where 0xBA41 is UNPRESERVE_FD. For a VFIO device call lu_client_wait_bound() first.
+ */
 int lu_client_session_retrieve(LuClient *c, int session_fd, uint64_t token, int *ret_fd);
 
 #ifdef __cplusplus

@@ -11,6 +11,7 @@
  * 0 only if every check passed. Work directory: $E2E_DIR (recreated on boot 0).
  */
 #include <pwd.h>
+#include <sys/ioctl.h>
 
 #include "../adversarial/adv-common.h"
 
@@ -717,6 +718,205 @@ static int scenario_bad_input(void) {
         return 1;
 }
 
+/*
+ * What docs/protocol.md promises a VMM author where the daemon used to answer otherwise
+ * (issue 10): fds refused before the kernel is asked, with the kind named (O_PATH, iommufd,
+ * an unbound cdev on upstream); a kernel refusal does not use up a token; invalid-state
+ * comes with EBUSY; forget is allowed after a reboot for a VM that did not come across it,
+ * and leaves the connection waiting for a new hello; a delegated VMM's own ioctls, with
+ * the numbers and struct the document gives per ABI, carry a memfd across the update.
+ */
+struct luo_fd_arg { uint32_t size; int32_t fd; uint64_t token; };   /* docs/protocol.md §5.5 */
+
+static json_object *hello_as(int fd, const char *vm) {
+        char hello[200];
+        snprintf(hello, sizeof(hello), "{\"id\":1,\"method\":\"hello\",\"version\":1,\"vm\":\"%s\"}", vm);
+        return request(fd, hello, NULL, 0, 5);
+}
+
+static const char *str_at(json_object *o, const char *a, const char *b) {
+        json_object *v = o;
+        if (v && a)
+                v = json_object_object_get(v, a);
+        if (v && b)
+                v = json_object_object_get(v, b);
+        return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+}
+
+static int64_t int_at(json_object *o, const char *a, const char *b) {
+        json_object *v = o ? json_object_object_get(o, a) : NULL;
+        if (v && b)
+                v = json_object_object_get(v, b);
+        return v ? json_object_get_int64(v) : -1;
+}
+
+/* Error @code whose message contains @text and whose errno is @err (0: any). */
+static void expect_error_text(int fd, const char *msg, const int *fds, size_t n_fds, const char *code, int err,
+                              const char *text, const char *what) {
+        json_object *r = request(fd, msg, fds, n_fds, 5);
+        CHECK(err_code(r) && strcmp(err_code(r), code) == 0 && strstr(str_at(r, "error", "message"), text) &&
+              (err == 0 || int_at(r, "error", "errno") == err),
+              "%s -> %s, errno %d, message with \"%s\" (%s)", what, code, err, text, r ? json_object_to_json_string(r) : "no reply");
+        json_object_put(r);
+}
+
+static int contract_memfd(const char *text) {
+        int m = memfd_create("contract", MFD_CLOEXEC);
+        if (m < 0 || ftruncate(m, 4096) < 0 || pwrite(m, text, strlen(text), 0) != (ssize_t) strlen(text))
+                bail("memfd: %m");
+        return m;
+}
+
+static bool memfd_holds(int fd, const char *text) {
+        char buf[64] = "";
+        return fd >= 0 && pread(fd, buf, strlen(text), 0) == (ssize_t) strlen(text) && memcmp(buf, text, strlen(text)) == 0;
+}
+
+static int scenario_contract(void) {
+        bool upstream;
+        json_object *r;
+        int c, d, g;
+
+        e2e_start_daemon();
+        if (adv_boot == 0) {
+                int opath, null, iommu, cdev, ram, x, y, sess;
+                struct luo_fd_arg a;
+
+                c = connect_sock(vmm_sock);
+                r = hello_as(c, "vm-c");
+                upstream = strcmp(str_at(r, "result", "abi"), "upstream") == 0;
+                CHECK(result_of(r) != NULL, "vm-c hello (%s ABI)", str_at(r, "result", "abi"));
+                json_object_put(r);
+                save_int("upstream", upstream);
+
+                /* classified before the kernel is touched, the kind named */
+                opath = open("/dev/vfio/devices/vfio0", O_PATH | O_CLOEXEC);
+                null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                iommu = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+                CHECK(opath >= 0 && null >= 0 && iommu >= 0, "O_PATH cdev, /dev/null and /dev/iommu opened");
+                expect_error_text(c, "{\"id\":2,\"method\":\"preserve\",\"label\":\"p\"}", &opath, 1, "wrong-fd-kind", EINVAL,
+                                  "kind \"o-path\"", "an O_PATH VFIO cdev");
+                expect_error_text(c, "{\"id\":3,\"method\":\"preserve\",\"label\":\"n\"}", &null, 1, "wrong-fd-kind", EINVAL,
+                                  "fd is of kind \"other\"", "/dev/null");
+                expect_error_text(c, "{\"id\":4,\"method\":\"preserve\",\"label\":\"i\"}", &iommu, 1, "wrong-fd-kind", EINVAL,
+                                  "kind \"iommufd\"", "an iommufd");
+                cdev = open("/dev/vfio/devices/vfio0", O_RDWR | O_CLOEXEC);
+                CHECK(cdev >= 0, "cdev opened, not bound to an iommufd");
+                if (upstream)
+                        expect_error_text(c, "{\"id\":5,\"method\":\"preserve\",\"label\":\"u\"}", &cdev, 1, "wrong-fd-kind", EINVAL,
+                                          "not bound to an iommufd", "upstream: an unbound cdev");
+                else {
+                        /* v4 (the RFC's handler) preserves any cdev: accepted, then handed back */
+                        expect_result(c, "{\"id\":5,\"method\":\"preserve\",\"label\":\"u\"}", 0, &cdev, 1, "v4: an unbound cdev");
+                        expect_result(c, "{\"id\":6,\"method\":\"unpreserve\",\"label\":\"u\"}", 0, NULL, 0, "v4: unpreserve it");
+                }
+                close(opath);
+                close(null);
+                close(iommu);
+                close(cdev);
+
+                /* a kernel refusal (EBUSY: the file is preserved by another VM) uses no token */
+                d = vmm_conn("vm-d");
+                x = contract_memfd("x");
+                expect_result(d, "{\"id\":2,\"method\":\"preserve\",\"label\":\"x\"}", 0, &x, 1, "vm-d preserves x");
+                ram = contract_memfd("contract-ram0");
+                r = request(c, "{\"id\":7,\"method\":\"preserve\",\"label\":\"ram0\"}", &ram, 1, 5);
+                CHECK(int_at(r, "result", "token") == 1, "vm-c ram0 is token 1 (%s)", r ? json_object_to_json_string(r) : "no reply");
+                json_object_put(r);
+                expect_error_text(c, "{\"id\":8,\"method\":\"preserve\",\"label\":\"x\"}", &x, 1, "kernel-error", EBUSY,
+                                  "PRESERVE_FD", "vm-c preserves vm-d's file");
+                y = contract_memfd("contract-y");
+                r = request(c, "{\"id\":9,\"method\":\"preserve\",\"label\":\"y\"}", &y, 1, 5);
+                CHECK(int_at(r, "result", "token") == 2, "the refusal used no token: y is token 2 (%s)",
+                      r ? json_object_to_json_string(r) : "no reply");
+                json_object_put(r);
+                expect_result(d, "{\"id\":3,\"method\":\"forget\"}", 0, NULL, 0, "vm-d forgets");
+                close(d);
+
+                /* invalid-state carries EBUSY, as the error table says */
+                expect_error_text(c, "{\"id\":10,\"method\":\"reclaim\",\"label\":\"ram0\"}", NULL, 0, "invalid-state", EBUSY,
+                                  "did not come across", "reclaim before any update");
+                expect_error_text(c, "[1]", NULL, 0, "invalid-message", EINVAL, "not a JSON object", "a JSON array");
+
+                /* delegated: the VMM's own PRESERVE_FD on its session, 0xBA40 on both ABIs */
+                g = vmm_conn("vm-g");
+                if (send_str(g, "{\"id\":2,\"method\":\"session\"}") < 0)
+                        bail("send");
+                r = recv_reply(g, 5, &sess);
+                CHECK(result_of(r) && sess >= 0, "vm-g got its session fd");
+                json_object_put(r);
+                x = contract_memfd("delegated-ram");
+                a = (struct luo_fd_arg) { .size = sizeof(a), .fd = x, .token = 7 };
+                CHECK(ioctl(sess, 0xBA40, &a) == 0, "PRESERVE_FD (0xBA40) of a memfd as token 7: %s", strerror(errno));
+                close(sess);
+                close(x);
+                /* disconnected VMMs are not asked to acknowledge; what they handed over stays */
+                close(g);
+                close(c);
+                say("contract: boot 0 checks done, updating");
+                prepare_and_commit(NULL);
+        }
+
+        upstream = load_int("upstream");
+        CHECK(strcmp(status_state(), "restoring") == 0, "restoring while vm-c and vm-g are not reclaimed");
+        /* forget after a reboot, for a VM that did not come across it; the connection then needs a hello */
+        d = vmm_conn("vm-new");
+        {
+                int m = contract_memfd("new");
+                expect_result(d, "{\"id\":2,\"method\":\"preserve\",\"label\":\"m\"}", 0, &m, 1, "vm-new preserves while restoring");
+                close(m);
+        }
+        expect_result(d, "{\"id\":3,\"method\":\"forget\"}", 0, NULL, 0, "vm-new forgets while restoring");
+        expect_error(d, "{\"id\":4,\"method\":\"list\"}", 0, NULL, 0, "hello-required", "a request after forget");
+        r = hello_as(d, "vm-new2");
+        CHECK(result_of(r) != NULL, "a new hello on the same connection (%s)", r ? json_object_to_json_string(r) : "no reply");
+        json_object_put(r);
+        expect_result(d, "{\"id\":5,\"method\":\"forget\"}", 0, NULL, 0, "vm-new2 forgets");
+        close(d);
+        c = connect_sock(vmm_sock);
+        r = hello_as(c, "vm-c");
+        expect_error_text(c, "{\"id\":2,\"method\":\"forget\"}", NULL, 0, "invalid-state", EBUSY, "cannot forget",
+                          "forget of a VM that came across the update");
+        json_object_put(r);
+        {
+                int fds[2] = { -1, -1 };
+                size_t n = 0;
+                if (send_str(c, "{\"id\":3,\"method\":\"reclaim\",\"labels\":[\"ram0\",\"y\"]}") < 0)
+                        bail("send");
+                r = recv_reply_fds(c, 20, fds, &n);
+                CHECK(result_of(r) && n == 2 && memfd_holds(fds[0], "contract-ram0") && memfd_holds(fds[1], "contract-y"),
+                      "vm-c reclaims ram0 and y, contents intact");
+                json_object_put(r);
+                for (size_t i = 0; i < n; i++)
+                        close(fds[i]);
+        }
+        expect_result(c, "{\"id\":4,\"method\":\"restored\"}", 0, NULL, 0, "vm-c restored");
+        close(c);
+        g = vmm_conn("vm-g");
+        {
+                int sess = -1;
+                struct luo_fd_arg a = { .size = sizeof(a), .fd = -1, .token = 7 };
+                unsigned long nr = upstream ? 0xBA41 : 0xBA42;   /* RETRIEVE_FD / v4 RESTORE_FD */
+                if (send_str(g, "{\"id\":2,\"method\":\"session\"}") < 0)
+                        bail("send");
+                r = recv_reply(g, 5, &sess);
+                CHECK(json_object_get_boolean(json_object_object_get(result_of(r), "incoming")) && sess >= 0,
+                      "vm-g gets its incoming session");
+                json_object_put(r);
+                CHECK(ioctl(sess, nr, &a) == 0 && memfd_holds(a.fd, "delegated-ram"),
+                      "%s (0x%lX) of token 7 gives the memfd back", upstream ? "RETRIEVE_FD" : "RESTORE_FD", nr);
+                if (a.fd >= 0)
+                        close(a.fd);
+                close(sess);
+        }
+        expect_result(g, "{\"id\":3,\"method\":\"restored\"}", 0, NULL, 0, "vm-g restored");
+        close(g);
+        for (int i = 0; i < 500 && strcmp(status_state(), "idle") != 0; i++)
+                usleep(10000);
+        CHECK(strcmp(status_state(), "idle") == 0, "idle after both VMs restored");
+        return 0;
+}
+
 /* [Access]: who may connect, who may claim which VM. */
 static int scenario_access(void) {
         struct passwd *pw = getpwnam("nobody");
@@ -836,6 +1036,8 @@ int main(int argc, char **argv) {
                 r = scenario_bad_input();
         else if (strcmp(adv_name, "reclaim-many") == 0)
                 r = scenario_reclaim_many();
+        else if (strcmp(adv_name, "contract") == 0)
+                r = scenario_contract();
         else
                 bail("unknown scenario %s", adv_name);
         (void) r;

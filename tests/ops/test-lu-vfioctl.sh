@@ -83,7 +83,7 @@ if [ "$boot" = 0 ]; then
         check "status: State idle" grep -q "^State: *idle$" <<<"$out"
         check "status: 2 VMs, 2 connected" grep -q "^VMs: *2 (2 connected)$" <<<"$out"
         out=$("$ctl" --json status)
-        check "status --json parses, state idle, 2 VMs" jq_py 'd["state"]=="idle" and d["vms"]==2 and d["connected"]==2' <<<"$out"
+        check "status --json parses, state idle, 2 VMs" jq_py 'd["schema"]==1 and d["state"]=="idle" and d["vms"]==2 and d["connected"]==2' <<<"$out"
 
         out=$("$ctl" list); note "$out"
         check "list: header" grep -qE "^VM +UID +CONNECTED +INCOMING +RESTORED +ITEMS$" <<<"$out"
@@ -91,16 +91,48 @@ if [ "$boot" = 0 ]; then
         # aligned: every row has its second column at the same offset
         check "list: columns aligned" test "$(awk '{ match($0, /^[^ ]+ +[^ ]+ +/); print RLENGTH }' <<<"$out" | sort -u | wc -l)" = 1
         out=$("$ctl" --json list)
-        check "list --json: 2 VMs with 2 items each" jq_py 'len(d)==2 and all(v["items"]==2 for v in d)' <<<"$out"
+        check "list --json: 2 VMs with 2 items each" jq_py 'd["schema"]==1 and len(d["vms"])==2 and all(v["items"]==2 for v in d["vms"])' <<<"$out"
 
         out=$("$ctl" show vm1); note "$out"
         check "show: header" grep -qE "^LABEL +KIND +PCI +STATE +SESSION +TOKEN +MODE$" <<<"$out"
         check "show: the VFIO device with its PCI address" grep -qE ' vfio +[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7] +preserved +.* custodian$' <<<"$out"
         check "show: the memfd" grep -qE ' memfd +- +preserved ' <<<"$out"
         out=$("$ctl" --json show vm1)
-        check "show --json: 2 devices of vm1" jq_py 'd["vm"]=="vm1" and len(d["devices"])==2' <<<"$out"
+        check "show --json: 2 devices of vm1" jq_py 'd["schema"]==1 and d["vm"]=="vm1" and len(d["devices"])==2' <<<"$out"
         "$ctl" show nosuchvm >/dev/null 2>&1
         check "show of an unknown VM: exit 10" test $? = 10
+
+        # A delegated VM holds no file the daemon knows of, only its session: show and list say so.
+        python3 - "$dir/vmm.sock" "$dir/vm2" <<'PY' 2>>"$dir/vm2.log" &
+import array, json, os, socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+def call(req):
+    s.send(json.dumps(req).encode())
+    msg, anc, _, _ = s.recvmsg(65536, socket.CMSG_SPACE(4 * 4))
+    for _, _, data in anc:
+        for fd in array.array("i", data[: len(data) - len(data) % 4]):
+            os.close(fd)
+    return json.loads(msg)
+assert "result" in call({"id": 1, "method": "hello", "version": 1, "vm": "vm2"})
+assert "result" in call({"id": 2, "method": "session"})
+open(sys.argv[2] + ".ready", "w").close()
+for _ in range(400):
+    if os.path.exists(sys.argv[2] + ".go"):
+        break
+    time.sleep(0.05)
+assert "result" in call({"id": 3, "method": "forget"})
+PY
+        deleg_pid=$!
+        for _ in $(seq 200); do [ -e "$dir/vm2.ready" ] && break; sleep 0.05; done
+        out=$("$ctl" show vm2); note "$out"
+        check "show of a delegated VM: its session, kind session, mode delegated" grep -qE '^- +session +- +preserved +luvf:vm2:[0-9]+ +- +delegated$' <<<"$out"
+        out=$("$ctl" --json show vm2)
+        check "show --json of a delegated VM: one session row" jq_py 'len(d["devices"])==1 and d["devices"][0]["kind"]=="session" and d["devices"][0]["mode"]=="delegated" and d["devices"][0]["label"] is None' <<<"$out"
+        check "list: the delegated VM holds 1 item" grep -qE '^vm2 +0 +yes +no +no +1$' <<<"$("$ctl" list)"
+        touch "$dir/vm2.go"
+        wait "$deleg_pid"
+        check "the delegated VM forgot its session" test $? = 0
 
         "$ctl" cancel >/dev/null 2>&1
         check "cancel while idle: exit 4" test $? = 4
@@ -109,7 +141,7 @@ if [ "$boot" = 0 ]; then
         as_nobody "$ctl" --no-ask-password cancel >/dev/null 2>&1
         check "cancel as an unprivileged user: exit 3" test $? = 3
         out=$(as_nobody "$ctl" --json --no-ask-password prepare "$dir/vmlinuz-next" 2>/dev/null)
-        check "unprivileged prepare --json names AccessDenied" jq_py 'd["error"]=="org.freedesktop.DBus.Error.AccessDenied" and d["exit"]==3' <<<"$out"
+        check "unprivileged prepare --json names AccessDenied" jq_py 'd["schema"]==1 and d["error"]=="org.freedesktop.DBus.Error.AccessDenied" and d["exit"]==3' <<<"$out"
 
         out=$("$ctl" prepare --timeout=10 --reuse-cmdline "$dir/vmlinuz-next"); st=$?; note "$out"
         check "prepare: exit 0" test $st = 0
@@ -133,7 +165,7 @@ if [ "$boot" = 0 ]; then
 import json, sys
 lines = [json.loads(l) for l in sys.argv[1].splitlines()]
 acks = [l for l in lines if l.get(\"event\") == \"progress\" and l[\"message\"] == \"acknowledged prepare\"]
-sys.exit(0 if len(acks) == 2 and lines[-1] == {\"state\": \"prepared\", \"update\": 2} else 1)" "$0"' "$out"
+sys.exit(0 if len(acks) == 2 and all(l[\"schema\"] == 1 for l in lines) and lines[-1] == {\"state\": \"prepared\", \"update\": 2, \"schema\": 1} else 1)" "$0"' "$out"
         note "$out"
         echo "$fail" > "$dir/boot0.fail"
         echo "$n" > "$dir/boot0.n"
@@ -155,7 +187,7 @@ check "last-update: update 2" grep -q "^Update: *2$" <<<"$out"
 check "last-update: freeze and restore durations" bash -c 'grep -qE "^freeze \(commit->registry\) +[0-9.]+ ms$" <<<"$0" && grep -qE "^restore \(all VMs\) +[0-9.]+ ms$" <<<"$0"' "$out"
 check "last-update: per-VM table" bash -c 'grep -qE "^VM +RECLAIMED_MS +RESTORED_MS$" <<<"$0" && grep -qE "^vm1 +[0-9.]+ +[0-9.]+$" <<<"$0"' "$out"
 out=$("$ctl" --json last-update)
-check "last-update --json: restore_ms and both VMs" jq_py '"restore_ms" in d and set(d["vms"])=={"vm0","vm1"}' <<<"$out"
+check "last-update --json: restore_ms and both VMs" jq_py 'd["schema"]==1 and "restore_ms" in d and set(d["vms"])=={"vm0","vm1"}' <<<"$out"
 "$ctl" finish >/dev/null 2>&1
 check "finish with nothing waiting: exit 4" test $? = 4
 kill "$daemon_pid"; wait "$daemon_pid" 2>/dev/null
