@@ -54,6 +54,7 @@ struct emu_state {
         unsigned boot;                  /* LUO_EMU_BOOT of the running machine */
         uint64_t reboot_call_us;        /* CLOCK_REALTIME µs: entry of the reboot(KEXEC) that started it */
         char *cmdline;                  /* command line of this boot */
+        char boot_id[37];               /* this boot's /proc/sys/kernel/random/boot_id */
         bool luo_enabled;               /* liveupdate=on and kho=on this boot */
         pid_t init_pid;                 /* machine init, host PID */
         int init_pidfd;

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The emulated machine's view of the file system: a private /dev with the
- * emulated device nodes, fake sysfs entries for the VFIO devices and kexec, and the
- * emulated /proc/cmdline. The supervisor keeps the backing files in a private temp
- * dir (removed at exit) so that it can update them while the machine runs; the
- * machine child mounts them in its own mount namespace.
+ * emulated device nodes and fake sysfs entries for the VFIO devices and kexec.
+ * (/proc/cmdline and boot_id are answered by the trap, trap.c, so that a service
+ * with a procfs of its own sees them too.) The supervisor keeps the backing files
+ * in a private temp dir (removed at exit) so that it can update them while the
+ * machine runs; the machine child mounts them in its own mount namespace.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -183,14 +184,6 @@ int fakefs_setup(void) {
 }
 
 int fakefs_boot(void) {
-        _cleanup_free_ char *text = NULL;
-        int r;
-
-        if (asprintf(&text, "%s\n", emu.cmdline) < 0)
-                return -ENOMEM;
-        r = write_file(tpath("cmdline"), text);
-        if (r < 0)
-                return r;
         fakefs_set_kexec_loaded(false);
 
         if (timer_fd >= 0) {
@@ -391,8 +384,6 @@ int fakefs_machine_mounts(void) {
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 return -errno;
         if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-                return -errno;
-        if (mount(tpath("cmdline"), "/proc/cmdline", NULL, MS_BIND, NULL) < 0)
                 return -errno;
 
         /* /dev */

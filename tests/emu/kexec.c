@@ -167,12 +167,73 @@ static void machine_stop(struct call *c) {
         c->answered = true;
 }
 
+/* reboot(LINUX_REBOOT_CMD_KEXEC) with an image loaded: LUO freeze, then the next boot. */
+static void kexec_commit(struct call *c) {
+        struct timespec ts;
+        uint64_t t_call;
+        bool next_enabled;
+        int r;
+
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        t_call = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+        if (!emu.kexec_loaded)
+                return call_reply(c, -EINVAL);
+        r = opt.abi == EMU_ABI_V4 ? luo_v4_freeze_all() : luo_freeze_all();
+        if (r < 0) {
+                log_debug("kexec refused: LUO freeze failed: %s", strerror(-r));
+                return call_reply(c, r);
+        }
+        next_enabled = cmdline_luo_enabled(emu.kexec_cmdline);
+        log_debug("kexec committed (boot %u -> %u)", emu.boot, emu.boot + 1);
+        emu.reboot_call_us = t_call;
+        /* The old machine's files die with it; only what LUO froze survives. */
+        machine_stop(c);
+        luo_handover(next_enabled);
+        object_drop_all();
+        vfio_boot_reset();
+        if (opt.abi == EMU_ABI_V4)
+                luo_v4_boot(luo_incoming.count > 0);
+        free(emu.cmdline);
+        emu.cmdline = TAKE_PTR(emu.kexec_cmdline);
+        emu.kexec_loaded = false;
+        machine_kexec_pending = true;
+}
+
+/*
+ * In a container, systemd-shutdown turns its "kexec" verb into a plain restart (it
+ * cannot know that the machine's kernel can kexec, and would exec kexec-tools' `kexec
+ * -e` only outside one). On a host that same moment is the kexec of the loaded image.
+ * So the emulated machine takes a RESTART from a process that is systemd-shutdown run
+ * with the verb "kexec", while an image is loaded, as reboot(LINUX_REBOOT_CMD_KEXEC);
+ * every other restart still ends the emulation.
+ */
+static bool caller_is_shutdown_kexec(struct call *c) {
+        char p[64], buf[512];
+        const char *argv0, *base;
+        ssize_t n;
+        int fd;
+
+        snprintf(p, sizeof(p), "/proc/%u/cmdline", c->req->pid);
+        fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+                return false;
+        buf[n] = 0;
+        argv0 = buf;
+        base = strrchr(argv0, '/');
+        base = base ? base + 1 : argv0;
+        if (strcmp(base, "systemd-shutdown") != 0 || (size_t) n <= strlen(argv0) + 1)
+                return false;
+        return strcmp(argv0 + strlen(argv0) + 1, "kexec") == 0;
+}
+
 void kexec_reboot_call(struct call *c) {
         uint32_t magic1 = (uint32_t) c->req->data.args[0];
         uint32_t magic2 = (uint32_t) c->req->data.args[1];
         uint32_t cmd = (uint32_t) c->req->data.args[2];
-        bool next_enabled;
-        int r;
 
         if (!caller_has_cap(c, CAP_SYS_BOOT_BIT))
                 return call_reply(c, -EPERM);
@@ -182,37 +243,15 @@ void kexec_reboot_call(struct call *c) {
                 return call_reply(c, -EINVAL);
 
         switch (cmd) {
-        case LINUX_REBOOT_CMD_KEXEC: {
-                struct timespec ts;
-                uint64_t t_call;
-
-                (void) clock_gettime(CLOCK_REALTIME, &ts);
-                t_call = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-                if (!emu.kexec_loaded)
-                        return call_reply(c, -EINVAL);
-                r = opt.abi == EMU_ABI_V4 ? luo_v4_freeze_all() : luo_freeze_all();
-                if (r < 0) {
-                        log_debug("kexec refused: LUO freeze failed: %s", strerror(-r));
-                        return call_reply(c, r);
-                }
-                next_enabled = cmdline_luo_enabled(emu.kexec_cmdline);
-                log_debug("kexec committed (boot %u -> %u)", emu.boot, emu.boot + 1);
-                emu.reboot_call_us = t_call;
-                /* The old machine's files die with it; only what LUO froze survives. */
-                machine_stop(c);
-                luo_handover(next_enabled);
-                object_drop_all();
-                vfio_boot_reset();
-                if (opt.abi == EMU_ABI_V4)
-                        luo_v4_boot(luo_incoming.count > 0);
-                free(emu.cmdline);
-                emu.cmdline = TAKE_PTR(emu.kexec_cmdline);
-                emu.kexec_loaded = false;
-                machine_kexec_pending = true;
-                return;
-        }
+        case LINUX_REBOOT_CMD_KEXEC:
+                return kexec_commit(c);
         case LINUX_REBOOT_CMD_RESTART:
         case LINUX_REBOOT_CMD_RESTART2:
+                if (emu.kexec_loaded && caller_is_shutdown_kexec(c)) {
+                        log_debug("systemd-shutdown's restart of its kexec verb is taken as the kexec");
+                        return kexec_commit(c);
+                }
+                __attribute__((fallthrough));
         case LINUX_REBOOT_CMD_HALT:
         case LINUX_REBOOT_CMD_POWER_OFF:
                 log_debug("machine %s", cmd == LINUX_REBOOT_CMD_POWER_OFF ? "powered off" :

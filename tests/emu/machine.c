@@ -16,6 +16,7 @@
 #include <linux/seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -111,6 +112,20 @@ _noreturn_ static void machine_child(int sock) {
         _exit(errno == ENOENT ? 127 : 126);
 }
 
+/* Every boot is a new kernel: a new random (version 4) UUID for boot_id, as the kernel makes one. */
+static int boot_id_new(char ret[static 37]) {
+        uint8_t b[16];
+
+        if (getrandom(b, sizeof(b), 0) != (ssize_t) sizeof(b))
+                return -EIO;
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        snprintf(ret, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+                 b[14], b[15]);
+        return 0;
+}
+
 int machine_boot(void) {
         _cleanup_close_ int sp0 = -EBADF, sp1 = -EBADF;
         int sp[2], fds[2], r;
@@ -123,10 +138,13 @@ int machine_boot(void) {
         emu.kexec_crash_loaded = false;
         free(emu.kexec_cmdline);
         emu.kexec_cmdline = NULL;
+        r = boot_id_new(emu.boot_id);
+        if (r < 0)
+                return r;
         r = fakefs_boot();
         if (r < 0)
                 return r;
-        log_debug("boot %u: cmdline \"%s\", LUO %s", emu.boot, emu.cmdline,
+        log_debug("boot %u: boot_id %s, cmdline \"%s\", LUO %s", emu.boot, emu.boot_id, emu.cmdline,
                   emu.luo_enabled ? "enabled" : "disabled");
 
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)

@@ -319,7 +319,8 @@ static bool maybe_ours(const char *rel) {
         const char *last = strrchr(rel, '/');
 
         last = last ? last + 1 : rel;
-        if (strcmp(last, "liveupdate") == 0 || strcmp(last, "iommu") == 0 || strncmp(last, "vfio", 4) == 0)
+        if (strcmp(last, "liveupdate") == 0 || strcmp(last, "iommu") == 0 || strncmp(last, "vfio", 4) == 0 ||
+            strcmp(last, "cmdline") == 0 || strcmp(last, "boot_id") == 0)
                 return true;
         return *last && strspn(last, "0123456789") == strlen(last);
 }
@@ -574,6 +575,45 @@ static int check_node_access(struct call *c, const char *path, int flags) {
         return (bits & want) == want ? 0 : -EACCES;
 }
 
+/*
+ * The emulated kernel's own text files: /proc/cmdline (this boot's command line) and
+ * /proc/sys/kernel/random/boot_id (one random UUID per emulated boot). Answered here
+ * rather than bind-mounted, so that every procfs of the machine shows them, also the
+ * fresh one a unit with ProtectProc=/ProtectKernelTunables= gets. Read-only opens only;
+ * anything else reaches the real file (and its permission checks).
+ */
+static bool handle_proc_text(struct call *c, const char *path, uint64_t flags) {
+        _cleanup_free_ char *text = NULL;
+        _cleanup_close_ int mfd = -EBADF;
+        size_t len;
+
+        if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_PATH | O_DIRECTORY | O_CREAT)))
+                return false;
+        if (strcmp(path, "/proc/cmdline") == 0) {
+                if (asprintf(&text, "%s\n", emu.cmdline) < 0)
+                        text = NULL;
+        } else if (strcmp(path, "/proc/sys/kernel/random/boot_id") == 0) {
+                if (asprintf(&text, "%s\n", emu.boot_id) < 0)
+                        text = NULL;
+        } else
+                return false;
+        if (!text) {
+                call_reply(c, -ENOMEM);
+                return true;
+        }
+        len = strlen(text);
+        mfd = memfd_create(path[6] == 'c' ? "cmdline" : "boot_id", MFD_CLOEXEC);
+        if (mfd < 0 || write(mfd, text, len) != (ssize_t) len || lseek(mfd, 0, SEEK_SET) < 0) {
+                call_reply(c, -ENOMEM);
+                return true;
+        }
+        if (!call_valid(c))
+                return true;
+        if (call_addfd_send(c, mfd, flags & O_CLOEXEC) < 0)
+                call_reply(c, -EMFILE);
+        return true;
+}
+
 static void handle_open(struct call *c, int dirfd, uint64_t path_addr, uint64_t flags) {
         char path[4096], who[64];
         unsigned idx;
@@ -587,6 +627,8 @@ static void handle_open(struct call *c, int dirfd, uint64_t path_addr, uint64_t 
                 log_debug("open %s flags %#llx (pid %u)", path, (unsigned long long) flags, c->req->pid);
 
         if (strncmp(path, "/proc/", 6) == 0) {
+                if (handle_proc_text(c, path, flags))
+                        return;
                 if (parse_proc_fd(path, "fdinfo", who, sizeof(who), &fd))
                         return handle_fdinfo(c, who, fd, (int) flags);
                 return call_continue(c);
