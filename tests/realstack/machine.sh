@@ -5,7 +5,8 @@
 # real dbus-daemon and polkitd. Commands run inside through nsenter (rs_exec) or as transient
 # units of the machine's own systemd (rs_run), which also puts them under luo-emu's trap.
 #
-# Needs: RS_DIR (a scratch dir), LUO_EMU, BUILD_ROOT (meson build dir), SRC_ROOT.
+# Needs: RS_DIR (a scratch dir), LUO_EMU, BUILD_ROOT (meson build dir), RS_VMM (example-vmm);
+# RS_DEB (optional): the built .deb to install instead of `meson install`.
 here_rs=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 n=0 fail=0
@@ -83,6 +84,15 @@ rs_setup() {
         echo >>"$RS_DIR/root/etc/machine-id"
         mkdir -p "$RS_DIR/root/var/log/journal"
         rs_install_project "$RS_DIR/root" || { tail -n 20 "$RS_DIR/install.log"; bail "installing the project failed"; }
+        # the scenarios' VMMs: the example VMM as a templated service, vm<N> on vfio<N>
+        install -m 0755 "$RS_VMM" "$RS_DIR/root/usr/local/bin/example-vmm"
+        install -m 0644 "$here_rs/vmm@.service" "$RS_DIR/root/etc/systemd/system/vmm@.service"
+        local i
+        for i in 0 1 2 3; do
+                mkdir -p "$RS_DIR/root/etc/systemd/system/vmm@vm$i.service.d"
+                printf '[Service]\nEnvironment=VMM_DEV=%s\n' $i >"$RS_DIR/root/etc/systemd/system/vmm@vm$i.service.d/dev.conf"
+        done
+        kernel_image "$RS_DIR/root/boot/vmlinuz-next"
         : >"$RS_DIR/console.log"
         rm -f "$RS_DIR/console.pts"
         "$here_rs/console.py" "$RS_DIR/console.log" "$RS_DIR/console.pts" </dev/null >/dev/null 2>&1 &
@@ -106,7 +116,8 @@ rs_init() {
         [ -n "${1:-}" ] && echo "$1"
 }
 
-# rs_exec CMD...: run CMD inside the machine (all its namespaces and its root); not under the trap
+# rs_exec CMD...: run CMD inside the machine (all its namespaces and its root); not under the
+# trap, so it reads the host's /proc/cmdline and boot_id: `journalctl -b` belongs in rs_run
 rs_exec() {
         local pid
         pid=$(rs_init) || return 125
@@ -117,6 +128,21 @@ rs_exec() {
 # rs_run [systemd-run OPTIONS] -- CMD...: CMD as a transient service of the machine's systemd
 # (in the machine's process tree, so under luo-emu's trap), output on our stdout, its exit status
 rs_run() { rs_exec systemd-run --quiet --wait --pipe --collect --service-type=exec "$@"; }
+
+# rs_prop NAME: a property of org.luvfiod.LiveUpdate1 on the machine's system bus
+rs_prop() {
+        rs_exec busctl get-property org.luvfiod.LiveUpdate1 /org/luvfiod/LiveUpdate1 org.luvfiod.LiveUpdate1 "$1" |
+                sed -e 's/^[a-z]* //' -e 's/^"\(.*\)"$/\1/'
+}
+
+# rs_unit_prop UNIT PROP: systemctl show -P
+rs_unit_prop() { rs_exec systemctl show -P "$2" "$1"; }
+
+# rs_wait CMD...: retry CMD for 20 s
+rs_wait() {
+        for _ in $(seq 80); do "$@" >/dev/null 2>&1 && return 0; sleep 0.25; done
+        return 1
+}
 
 # rs_wait_up [SECONDS]: until the machine's systemd has finished booting (running or degraded)
 rs_wait_up() {
