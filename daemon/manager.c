@@ -862,6 +862,12 @@ static int preflight(Manager *m, const char *kernel, const char *initrd, const c
                         return proto_error_set(err, PROTO_E_PRECONDITION, EINVAL,
                                                "next kernel command line lacks liveupdate=on or kho=on");
         }
+        if (m->config->kexec_mode == KEXEC_MODE_SYSTEMD) {
+                char why[256] = "";
+                r = kexec_systemd_check(why, sizeof(why));
+                if (r < 0)
+                        return proto_error_set(err, PROTO_E_PRECONDITION, r, "%s", why);
+        }
         for (size_t i = 0; i < m->reg->n_vms; i++) {
                 RegVm *vm = m->reg->vms[i];
                 if (vm->incoming && !vm->restored)

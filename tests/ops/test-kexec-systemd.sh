@@ -5,7 +5,8 @@
 # Boot 0: lu-vfiod under fake-systemd (fd store, preserved when the daemon stops) with
 # KexecMode=systemd; a commit (lu-vfioctl) puts the frozen update's state session and
 # memfd into the store next to the VM sessions and asks org.freedesktop.systemd1
-# (fake-systemd1 on the test bus) for the kexec instead of calling reboot() itself;
+# (fake-systemd1, the stand-in for systemd >= 261, on the test bus) for the kexec
+# (StartUnit kexec.target, after prepare checked its Version) instead of calling reboot() itself;
 # fake-systemd1 stops the daemon as systemd's kexec.target would, and kexecs the machine
 # 2 s later: meanwhile the bus outlives the daemon, and lu-vfioctl must report the commit
 # a success. Boot 1: the VMM reclaims and verifies its RAM and device.
@@ -48,11 +49,11 @@ if [ "$boot" = 0 ]; then
         out=$(busctl --system --timeout=30 call "$DEST" "$OBJ" "$IFACE" Prepare "sssa{sv}" "$dir/vmlinuz-next" "" "" 0 2>&1)
         check "Prepare ($out)" test "$out" = "t 1"
         check "state session not in the fd store while only prepared" bash -c '! grep -q "^FDSTORE name=ses/luvf/state " "$0"' "$log"
-        # systemd refuses the first KExec: a failed update, VMMs resume, the stored state goes.
+        # systemd refuses the first StartUnit(kexec.target): a failed update, VMMs resume, the stored state goes.
         err=$(gdbus call --system --timeout=30 -d "$DEST" -o "$OBJ" -m "$IFACE.Commit" "{}" 2>&1)
-        check "refused KExec fails the commit with KernelError" grep -q "$IFACE.Error.KernelError: systemd refused KExec" <<<"$err"
+        check "refused kexec.target fails the commit with KernelError" grep -q "$IFACE.Error.KernelError: systemd refused to start kexec.target" <<<"$err"
         check "idle again" wait_prop State idle
-        check "LastUpdate: failed, naming systemd" grep -q '"result":"failed".*systemd refused KExec\|systemd refused KExec.*"result":"failed"' <<<"$(last_update)"
+        check "LastUpdate: failed, naming systemd" grep -q '"result":"failed".*systemd refused to start kexec.target\|systemd refused to start kexec.target.*"result":"failed"' <<<"$(last_update)"
         check "state session had been stored, then removed" bash -c 'grep -q "^FDSTORE name=ses/luvf/state " "$0" && grep -q "^FDSTOREREMOVE name=ses/luvf/state dropped=1" "$0"' "$log"
         out=$(busctl --system --timeout=30 call "$DEST" "$OBJ" "$IFACE" Prepare "sssa{sv}" "$dir/vmlinuz-next" "" "" 0 2>&1)
         check "Prepare again re-creates the state session ($out)" test "$out" = "t 2"
@@ -70,7 +71,7 @@ fi
 n=$(cat "$dir/boot0.n" 2>/dev/null || echo 0)
 fail=$(cat "$dir/boot0.fail" 2>/dev/null || echo 1)
 check "boot 0 ended in a kexec" test -e "$dir/boot0.n"
-check "the daemon asked systemd for the kexec (twice: refused, then accepted)" test "$(grep -c "^KExec from " "$dir/systemd1.log")" = 2
+check "the daemon asked systemd for the kexec (twice: refused, then accepted)" test "$(grep -c "^StartUnit kexec.target replace-irreversibly from " "$dir/systemd1.log")" = 2
 check "... and systemd (not the daemon) rebooted" grep -q "^REBOOT-KEXEC" "$dir/systemd1.log"
 check "systemd stopped the daemon before the kexec, the store preserved" \
         bash -c 'grep -q "^STOP " "$0" && grep -q "^PRESERVE stored=" "$1"' "$dir/systemd1.log" "$dir/fake-systemd-0.log"
