@@ -30,6 +30,7 @@ rs_diag() {
 # locations for what dbus and polkitd read.
 rs_install_project() {
         local root=$1 stage
+        RS_CONF=/etc/lu-vfiod/lu-vfiod.conf
         if [ -n "${RS_DEB:-}" ]; then
                 cp "$RS_DEB" "$root/tmp/" || return 1
                 chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-download \
@@ -37,6 +38,8 @@ rs_install_project() {
                 rm -f "$root/tmp/$(basename "$RS_DEB")"
                 return 0
         fi
+        # where this build's daemon reads its configuration (the prefix's sysconfdir)
+        RS_CONF=$(sed -n 's/^#define LU_SYSCONFDIR "\(.*\)"$/\1/p' "$BUILD_ROOT/config.h")/lu-vfiod/lu-vfiod.conf
         stage="$RS_DIR/stage"
         rm -rf "$stage"
         meson install -C "$BUILD_ROOT" --destdir "$stage" --no-rebuild >"$RS_DIR/install.log" 2>&1 || return 1
@@ -56,7 +59,7 @@ rs_install_project() {
                         cp -a "$stage/usr/local/$l/." "$root/usr/$l/"
                 fi
         done
-        mkdir -p "$root/etc/lu-vfiod"
+        mkdir -p "$root$(dirname "$RS_CONF")"
         chroot "$root" ldconfig
         chroot "$root" systemctl enable lu-vfiod.socket >>"$RS_DIR/install.log" 2>&1 || return 1
         chroot "$root" journalctl --update-catalog >>"$RS_DIR/install.log" 2>&1 || true

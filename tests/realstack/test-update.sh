@@ -52,13 +52,13 @@ check "the old machine's systemd did not shut down (direct kexec: no stop jobs)"
         sh -c "! sed -n '/^=== boot 0/,/^=== boot 1/p' '$RS_DIR/console.log' | grep -q 'Stopped target'"
 
 for vm in vm0 vm1; do
-        rs_wait sh -c "[ \"\$(rs_unit_prop vmm@$vm.service SubState)\" = exited ]"
+        rs_wait eval "[ \"\$(rs_unit_prop vmm@$vm.service SubState)\" = exited ]"
         check "$vm's VMM service came back after the kexec and exited 0" \
                 test "$(rs_unit_prop vmm@$vm.service SubState)/$(rs_unit_prop vmm@$vm.service ExecMainStatus)" = exited/0
         check "$vm reclaimed its RAM and device (journal)" \
                 rs_run sh -c "journalctl -b _SYSTEMD_UNIT=vmm@$vm.service -o cat | grep -q RESTORED"
 done
-rs_wait sh -c '[ "$(rs_unit_prop lu-vfiod.service StatusText)" = "idle: restore complete" ]'
+rs_wait eval '[ "$(rs_unit_prop lu-vfiod.service StatusText)" = "idle: restore complete" ]'
 st=$(rs_unit_prop lu-vfiod.service StatusText); note "STATUS after the restore: $st"
 check "systemctl status shows the restore's end" test "$st" = "idle: restore complete"
 check "lu-vfioctl status: this boot came in with a live update" \
