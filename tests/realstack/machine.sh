@@ -6,7 +6,7 @@
 # units of the machine's own systemd (rs_run), which also puts them under luo-emu's trap.
 #
 # Needs: RS_DIR (a scratch dir), LUO_EMU, BUILD_ROOT (meson build dir), RS_VMM (example-vmm);
-# RS_DEB (optional): the built .deb to install instead of `meson install`.
+# LU_VFIOD_DEB_DIR or RS_DEB: the built .deb to install (else `meson install` of the build).
 here_rs=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 n=0 fail=0
@@ -25,19 +25,28 @@ rs_diag() {
         return 0
 }
 
-# rs_install_project ROOT: the current build into ROOT. The Debian package when the tree has
-# debian/ and a built .deb is given in RS_DEB; else `meson install --destdir` with Debian's
-# locations for what dbus and polkitd read.
+# rs_install_project ROOT: the project into ROOT. The Debian package lu-vfiod_*.deb from
+# $LU_VFIOD_DEB_DIR (tests/package/build-deb.sh; ./run.sh test builds it first), installed with
+# apt-get as an operator would; without one, `meson install --destdir` of BUILD_ROOT.
 rs_install_project() {
         local root=$1 stage
         RS_CONF=/etc/lu-vfiod/lu-vfiod.conf
-        if [ -n "${RS_DEB:-}" ]; then
-                cp "$RS_DEB" "$root/tmp/" || return 1
-                chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-download \
-                        "/tmp/$(basename "$RS_DEB")" >"$RS_DIR/install.log" 2>&1 || return 1
-                rm -f "$root/tmp/$(basename "$RS_DEB")"
-                return 0
+        if [ -z "${RS_DEB:-}" ] && [ -n "${LU_VFIOD_DEB_DIR:-}" ]; then
+                RS_DEB=$(ls -t "$LU_VFIOD_DEB_DIR"/lu-vfiod_*.deb 2>/dev/null | head -n1)
         fi
+        if [ -n "${RS_DEB:-}" ]; then
+                note "installing $(basename "$RS_DEB") with apt-get"
+                cp "$RS_DEB" "$root/tmp/" || return 1
+                # its dependencies are in the cached base: apt-get downloads nothing
+                mount -t proc proc "$root/proc" || return 1
+                chroot "$root" sh -c "cd /tmp && DEBIAN_FRONTEND=noninteractive apt-get install -y -q ./$(basename "$RS_DEB")" \
+                        >"$RS_DIR/install.log" 2>&1
+                local rc=$?
+                umount "$root/proc"
+                rm -f "$root/tmp/$(basename "$RS_DEB")"
+                return $rc
+        fi
+        note "no lu-vfiod .deb (LU_VFIOD_DEB_DIR): installing the build with meson install"
         # where this build's daemon reads its configuration (the prefix's sysconfdir)
         RS_CONF=$(sed -n 's/^#define LU_SYSCONFDIR "\(.*\)"$/\1/p' "$BUILD_ROOT/config.h")/lu-vfiod/lu-vfiod.conf
         stage="$RS_DIR/stage"
