@@ -1,0 +1,52 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# D-Bus activation and polkit on the real system bus of the realstack machine: with the daemon
+# stopped, a call to org.luvfiod.LiveUpdate1 makes the real dbus-daemon activate it through
+# systemd (SystemdService=lu-vfiod.service); the real polkitd decides lu-vfioctl's calls: an
+# unprivileged user is refused (exit 3), a user allowed by a polkit rules file is accepted.
+#   test-dbus-polkit.sh LUO_EMU BUILD_ROOT EXAMPLE_VMM     (env RS_DIR)
+set -u
+LUO_EMU=$1 BUILD_ROOT=$2 RS_VMM=$3
+. "$(dirname "$0")/machine.sh"
+mkdir -p "$RS_DIR"
+rs_setup
+chroot "$RS_DIR/root" sh -c 'useradd -m alice && useradd -m bob' || bail "cannot add the test users"
+mkdir -p "$RS_DIR/root/etc/polkit-1/rules.d"
+cat >"$RS_DIR/root/etc/polkit-1/rules.d/60-lu-vfiod-test.rules" <<'EOT'
+// tests/realstack: bob operates live updates, nobody else but root
+polkit.addRule(function(action, subject) {
+        if (action.id.indexOf("org.luvfiod.LiveUpdate1.") == 0 && subject.user == "bob")
+                return polkit.Result.YES;
+});
+EOT
+rs_boot --vfio=1
+rs_wait_up 90 || bail "the machine's systemd did not finish booting"
+rs_exec systemctl stop lu-vfiod.service
+check "lu-vfiod.service is stopped" test "$(rs_unit_prop lu-vfiod.service ActiveState)" = inactive
+st=$(rs_exec busctl get-property org.luvfiod.LiveUpdate1 /org/luvfiod/LiveUpdate1 org.luvfiod.LiveUpdate1 State)
+check "a call to org.luvfiod.LiveUpdate1 is answered ($st)" test "$st" = 's "idle"'
+check "... by lu-vfiod.service, which the bus activated" test "$(rs_unit_prop lu-vfiod.service ActiveState)" = active
+check "the real dbus-daemon logged the activation through systemd" \
+        rs_exec sh -c "journalctl -u dbus -o cat | grep -q \"Activating via systemd: service name='org.luvfiod.LiveUpdate1'\""
+
+rs_exec systemctl start vmm@vm0.service
+rs_wait rs_exec test -e /run/vmm-vm0.ready || bail "the VMM service did not hand over"
+out=$(rs_run -p User=alice lu-vfioctl --no-ask-password prepare /boot/vmlinuz-next 2>&1); st=$?
+note "alice: $out"
+check "polkitd refuses the unprivileged user alice (lu-vfioctl exit $st = 3)" test "$st" = 3
+check "... and the update stays idle" test "$(rs_prop State)" = idle
+check "the real polkitd answered (it was bus-activated)" test "$(rs_unit_prop polkit.service ActiveState)" = active
+out=$(rs_run -p User=bob lu-vfioctl --no-ask-password prepare /boot/vmlinuz-next 2>&1); st=$?
+note "bob: $(tail -n1 <<<"$out")"
+check "polkitd accepts bob, allowed by a rules file (exit $st)" test "$st" = 0
+check "... and the update is prepared" test "$(rs_prop State)" = prepared
+out=$(rs_run -p User=alice lu-vfioctl --no-ask-password cancel 2>&1); st=$?
+check "alice cannot cancel it either (exit $st)" test "$st" = 3
+out=$(rs_run -p User=bob lu-vfioctl --no-ask-password cancel 2>&1); st=$?
+check "bob cancels it (exit $st)" test "$st" = 0 -a "$(rs_prop State)" = idle
+out=$(rs_run -p User=alice lu-vfioctl status 2>&1); st=$?
+check "reading the status needs no authorization (alice, exit $st)" test "$st" = 0
+
+rs_poweroff
+echo "1..$n"
+exit $fail
