@@ -22,6 +22,7 @@ PACKAGES=(
         dbus libglib2.0-bin systemd
         debhelper lintian
         cargo rustc librust-libc-dev librust-serde-json-dev
+        debootstrap
 )
 
 die() { echo "run.sh: $*" >&2; exit 1; }
@@ -104,6 +105,10 @@ test)
         tests/package/build-deb.sh . build/deb || rc=1
         export LU_VFIOD_DEB_DIR=$PWD/build/deb
         # --- end of package step
+        # --- realstack step (tests/realstack, docs/realstack.md): the cached Debian 12 rootfs
+        # (built once, about a minute) the `realstack` suite boots with the .deb installed.
+        tests/realstack/mkrootfs.sh >/dev/null || echo "run.sh: no realstack rootfs (its tests will say why)"
+        # --- end of realstack step
         meson test -C build --print-errorlogs --num-processes 2 || rc=1
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
                 meson test -C build-asan --print-errorlogs --num-processes 2 || rc=1
