@@ -10,12 +10,14 @@ LUO_EMU=$1 BUILD_ROOT=$2 RS_VMM=$3
 . "$(dirname "$0")/machine.sh"
 mkdir -p "$RS_DIR"
 rs_setup
-chroot "$RS_DIR/root" sh -c 'useradd -m alice && useradd -m bob' || bail "cannot add the test users"
+chroot "$RS_DIR/root" sh -c 'useradd -m alice && useradd -m bob && useradd -m carol' || bail "cannot add the test users"
 mkdir -p "$RS_DIR/root/etc/polkit-1/rules.d"
 cat >"$RS_DIR/root/etc/polkit-1/rules.d/60-lu-vfiod-test.rules" <<'EOT'
-// tests/realstack: bob operates live updates, nobody else but root
+// tests/realstack: bob operates live updates; carol may prepare/cancel but not commit
 polkit.addRule(function(action, subject) {
         if (action.id.indexOf("org.luvfiod.LiveUpdate1.") == 0 && subject.user == "bob")
+                return polkit.Result.YES;
+        if (action.id == "org.luvfiod.LiveUpdate1.prepare" && subject.user == "carol")
                 return polkit.Result.YES;
 });
 EOT
@@ -29,12 +31,19 @@ check "... by lu-vfiod.service, which the bus activated" test "$(rs_unit_prop lu
 check "the real dbus-daemon logged the activation through systemd" \
         rs_exec sh -c "journalctl -u dbus -o cat | grep -q \"Activating via systemd: service name='org.luvfiod.LiveUpdate1'\""
 
+rs_run lu-vfioctl cancel >/dev/null 2>&1; st=$?
+check "root: cancel reaches the core without polkit (nothing to cancel: exit $st = 4)" test "$st" = 4
+check "... polkitd was not even started for root" test "$(rs_unit_prop polkit.service ActiveState)" = inactive
+
 rs_exec systemctl start vmm@vm0.service
 rs_wait rs_exec test -e /run/vmm-vm0.ready || bail "the VMM service did not hand over"
 out=$(rs_run -p User=alice lu-vfioctl --no-ask-password prepare /boot/vmlinuz-next 2>&1); st=$?
 note "alice: $out"
 check "polkitd refuses the unprivileged user alice (lu-vfioctl exit $st = 3)" test "$st" = 3
 check "... and the update stays idle" test "$(rs_prop State)" = idle
+out=$(rs_run -p User=alice lu-vfioctl --json --no-ask-password prepare /boot/vmlinuz-next 2>/dev/null)
+check "--json names the D-Bus error InteractiveAuthorizationRequired" \
+        grep -q '"error":"org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"' <<<"$out"
 check "the real polkitd answered (it was bus-activated)" test "$(rs_unit_prop polkit.service ActiveState)" = active
 out=$(rs_run -p User=bob lu-vfioctl --no-ask-password prepare /boot/vmlinuz-next 2>&1); st=$?
 note "bob: $(tail -n1 <<<"$out")"
@@ -42,6 +51,13 @@ check "polkitd accepts bob, allowed by a rules file (exit $st)" test "$st" = 0
 check "... and the update is prepared" test "$(rs_prop State)" = prepared
 out=$(rs_run -p User=alice lu-vfioctl --no-ask-password cancel 2>&1); st=$?
 check "alice cannot cancel it either (exit $st)" test "$st" = 3
+out=$(rs_run -p User=carol lu-vfioctl --no-ask-password commit 2>&1); st=$?
+note "carol: $out"
+check "carol, allowed .prepare only, cannot commit (the .commit action; exit $st)" test "$st" = 3
+check "... and the update stays prepared" test "$(rs_prop State)" = prepared
+out=$(rs_run -p User=carol lu-vfioctl --no-ask-password cancel 2>&1); st=$?
+check "carol may cancel (the .prepare action; exit $st)" test "$st" = 0 -a "$(rs_prop State)" = idle
+rs_run -p User=bob lu-vfioctl --no-ask-password prepare /boot/vmlinuz-next >/dev/null 2>&1
 out=$(rs_run -p User=bob lu-vfioctl --no-ask-password cancel 2>&1); st=$?
 check "bob cancels it (exit $st)" test "$st" = 0 -a "$(rs_prop State)" = idle
 out=$(rs_run -p User=alice lu-vfioctl status 2>&1); st=$?
