@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * fake-polkit: org.freedesktop.PolicyKit1 on a test bus, answering CheckAuthorization
- * with a fixed policy so the daemon's polkit path can be tested without polkitd:
+ * fake-polkit: a STAND-IN for polkitd (docs/reliability.md §6): the real polkitd decides in
+ * tests/realstack (realstack-dbus-polkit); this one stays for the interactive authorization
+ * that succeeds, which the real one shows only with an authentication agent in a logind
+ * session, and for the ASan build. org.freedesktop.PolicyKit1 on a test bus, answering
+ * CheckAuthorization with a fixed policy:
  *   org.luvfiod.LiveUpdate1.prepare  authorized only when the caller allowed interaction
  *                                    (flag 1), otherwise "challenge" (not authorized)
  *   anything else                    denied

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * fake-systemd: the parts of systemd's service manager a Type=notify service with an fd
- * store sees, for tests that cannot run PID 1 systemd:
+ * fake-systemd: a STAND-IN (docs/reliability.md §6) for the parts of systemd's service
+ * manager a Type=notify service with an fd store sees, for the tests that run without the
+ * realstack machine's real systemd 252 (tests/realstack): the crash-at-every-phase runs and
+ * fd-store protocol tests, also under ASan, which read its per-message log:
  *
  *   fake-systemd --log=FILE [--watchdog-usec=N] [--fdstore-max=N] [--max-restarts=N]
  *                [--fdstore-preserve] -- CMD...
