@@ -211,6 +211,15 @@ rs_teardown() {
                 umount -R "$RS_DIR/root" 2>/dev/null || umount -l "$RS_DIR/root"
         fi
         rm -rf "$RS_DIR/upper" "$RS_DIR/work" "$RS_DIR/stage"
+        # the machine's cgroups (boot.sh: <cgroup2>/lu-vfiod-realstack/<run>-boot<N>), empty now
+        local cg d
+        cg=$(findmnt -n -t cgroup2 -o TARGET | head -n1)
+        if [ -n "$cg" ]; then
+                for d in "$cg/lu-vfiod-realstack/$(basename "$RS_DIR")"-boot*; do
+                        [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+                done
+        fi
+        return 0
 }
 
 # kernel_image FILE: a 4 KiB image with the bzImage magic "HdrS" at 0x202 that the kexec loader checks
