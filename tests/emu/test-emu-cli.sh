@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # luo-emu command-line behaviour: exit status of COMMAND, power-off, usage errors,
-# the "must run as root" refusal, SIGTERM shutdown, LUO disabled by the command line.
+# the "must run as root" refusal, SIGTERM shutdown, LUO disabled by the command line,
+# /proc/cmdline and boot_id through the trap, systemd-shutdown's restart as the kexec.
 # Usage: test-emu-cli.sh LUO_EMU
 emu="$1"
 n=0
@@ -75,6 +76,47 @@ sleep 0.5
 kill -TERM "$pid"
 wait "$pid"
 check "$?" 143 "SIGTERM shuts the machine down (exit 143)"
+
+# /proc/cmdline and boot_id come from the trap: a fresh procfs (as a unit with ProtectProc=
+# gets) shows the emulated command line, and every boot has its own boot_id.
+"$emu" --cmdline="root=/dev/vda liveupdate=on kho=on fresh=1" -- unshare -m -p -f --mount-proc \
+        sh -c 'grep -qx "root=/dev/vda liveupdate=on kho=on fresh=1" /proc/cmdline' 2>/dev/null
+check "$?" 0 "a fresh procfs inside the machine shows the emulated /proc/cmdline"
+b1=$("$emu" -- cat /proc/sys/kernel/random/boot_id 2>/dev/null)
+b2=$("$emu" -- cat /proc/sys/kernel/random/boot_id 2>/dev/null)
+echo "$b1" | grep -qxE '[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}'
+check "$?" 0 "boot_id is a version 4 UUID ($b1)"
+check "$([ "$b1" != "$(cat /proc/sys/kernel/random/boot_id)" ] && [ "$b1" != "$b2" ] && echo differs)" differs \
+        "boot_id is the emulated boot's: not the host's, new for every machine"
+
+# systemd-shutdown's "kexec" verb ends in reboot(RESTART) in a container: with an image loaded
+# that is the kexec (next boot, new boot_id); any other restart ends the emulation.
+d=$(mktemp -d)
+{ head -c 514 /dev/zero; printf HdrS; head -c 3578 /dev/zero; } >"$d/vmlinuz"
+cat >"$d/kexec" <<'PY'
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+L = ctypes.c_long
+boot = os.environ["LUO_EMU_BOOT"]
+with open(os.path.join(sys.argv[1], "boot" + boot), "w") as f:
+    f.write(open("/proc/sys/kernel/random/boot_id").read())
+if boot == "0":
+    k = os.open(os.path.join(sys.argv[1], "vmlinuz"), os.O_RDONLY)
+    cl = b"liveupdate=on kho=on\0"
+    if libc.syscall(L(320), L(k), L(-1), L(len(cl)), ctypes.c_char_p(cl), L(4)) != 0:
+        sys.exit(10)
+    libc.syscall(L(169), L(0xfee1dead), L(672274793), L(0x01234567), L(0))
+    sys.exit(11)
+PY
+"$emu" -- bash -c "cd '$d' && exec -a /lib/systemd/systemd-shutdown /usr/bin/python3 kexec '$d'" 2>/dev/null
+st=$?
+check "$st/$([ -s "$d/boot1" ] && ! cmp -s "$d/boot0" "$d/boot1" && echo booted)" 0/booted \
+        "systemd-shutdown's reboot(RESTART) with an image loaded is the kexec (boot 1, its own boot_id)"
+rm -f "$d/boot0" "$d/boot1"
+"$emu" -- bash -c "cd '$d' && exec -a /usr/bin/other /usr/bin/python3 kexec '$d'" 2>/dev/null
+st=$?
+check "$st/$([ -e "$d/boot1" ] && echo booted)" 0/ "any other reboot(RESTART) ends the emulation (no boot 1)"
+rm -rf "$d"
 
 left=$(ls -d /tmp/luo-emu.* 2>/dev/null | wc -l)
 echo "# leftover temp dirs (any luo-emu instance): $left"
