@@ -6,7 +6,7 @@
 # that restores them all afterwards):
 #  - the watchdog: the daemon SIGSTOPped, systemd's WatchdogSec= kills and restarts it;
 #  - a package upgrade (apt-get install --reinstall of the .deb) while VMs are preserved;
-#  - SIGKILL after the kexec, mid-restore (devices bind late: luo-emu --bind-delay);
+#  - SIGKILL after the kexec, mid-restore (devices bind 15 s late: luo-emu --bind-delay);
 #  - SIGKILL mid-prepare (a VMM that never acknowledges prepare).
 # A test drop-in shortens WatchdogSec= and TimeoutAbortSec= (30 s in the shipped unit).
 #   test-restart.sh LUO_EMU BUILD_ROOT EXAMPLE_VMM ABI     (env RS_DIR)
@@ -19,7 +19,7 @@ mkdir -p "$RS_DIR/root/etc/systemd/system/lu-vfiod.service.d"
 printf '[Service]\nWatchdogSec=3s\nTimeoutAbortSec=2s\n' >"$RS_DIR/root/etc/systemd/system/lu-vfiod.service.d/test-watchdog.conf"
 printf '[Service]\nEnvironment=VMM_OPTS=--no-ack\n' >"$RS_DIR/root/etc/systemd/system/vmm@vm2.service.d/no-ack.conf"
 [ -n "${RS_DEB:-}" ] && cp "$RS_DEB" "$RS_DIR/root/var/cache/"
-rs_boot --abi="$abi" --vfio=3 --bind-delay=4000
+rs_boot --abi="$abi" --vfio=3 --bind-delay=15000
 rs_wait_up 90 || bail "the machine's systemd did not finish booting"
 rs_exec systemctl enable --now vmm@vm0.service vmm@vm1.service >/dev/null 2>&1
 rs_wait rs_exec test -e /run/vmm-vm0.ready -a -e /run/vmm-vm1.ready || bail "the VMM services did not hand over"
@@ -64,7 +64,7 @@ rs_run lu-vfioctl prepare /boot/vmlinuz-next >/dev/null 2>&1
 check "prepared" test "$(rs_prop State)" = prepared
 rs_run lu-vfioctl commit >/dev/null 2>&1 &
 rs_wait_boot 1 90 || bail "no kexec"
-ok "kexec'd into boot 1 (devices bind only 4 s after boot)"
+ok "kexec'd into boot 1 (devices bind only 15 s after boot)"
 rs_wait eval '[ "$(pid)" != 0 ]'
 st=$(rs_unit_prop lu-vfiod.service StatusText)
 note "STATUS before the kill: $st"
