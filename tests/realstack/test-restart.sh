@@ -65,7 +65,8 @@ check "prepared" test "$(rs_prop State)" = prepared
 rs_run lu-vfioctl commit >/dev/null 2>&1 &
 rs_wait_boot 1 90 || bail "no kexec"
 ok "kexec'd into boot 1 (devices bind only 15 s after boot)"
-rs_wait eval '[ "$(pid)" != 0 ]'
+restoring() { case "$(rs_unit_prop lu-vfiod.service StatusText)" in restoring*) return 0 ;; esac; return 1; }
+rs_wait restoring
 st=$(rs_unit_prop lu-vfiod.service StatusText)
 note "STATUS before the kill: $st"
 p0=$(pid)
