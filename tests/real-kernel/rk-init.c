@@ -1,0 +1,493 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * rk-init: pid 1 of the real-kernel suite's QEMU machine (tests/real-kernel/run-vm.sh).
+ *
+ * A small C init rather than a busybox shell script: it must reap every child as pid 1,
+ * speak the daemon's JSON control socket, issue raw LUO ioctls and kexec the machine,
+ * all of which a shell would need helper programs for. The scenario and the boot number
+ * come from the kernel command line (rk.scenario=NAME rk.boot=N); the next boot's
+ * command line is this one with rk.boot incremented, so the same kernel and initramfs
+ * carry the test across every kexec. The initramfs it booted from is kept by the kernel
+ * (retain_initrd) in /sys/firmware/initrd; rk-init copies it to /run/initrd.img for
+ * kexec_file_load(). Results are lines on the console, ending with
+ * "rk[SCENARIO boot N]: PASSED" or "...: FAILED"; then the machine reboots, which ends
+ * QEMU (-no-reboot).
+ *
+ * Scenarios:
+ *   update     boot 0: a raw session that is closed before the reboot and one that is
+ *              kept; lu-vfiod with many VMs (example VMMs, one VM with more items than a
+ *              7.1 session takes, a delegated VM, a VM forgotten before the update);
+ *              a prepare the kernel refuses (not a kernel image); prepare + commit: the
+ *              daemon itself kexecs. boot 1: every VM reclaims and verifies every byte,
+ *              the daemon finishes everything; raw checks of what the kernel kept.
+ *   selftests  the kernel's own LUO selftests: liveupdate, then luo_kexec_simple and
+ *              luo_multi_session across two kexecs (rk-init kexecs between the stages).
+ *   conformance  the project's raw conformance programs (tests/conformance/raw) that do
+ *              not need VFIO, each across one kexec.
+ *   bench      tests/e2e/e2e-bench in the daemon and bare modes (rk.vms=N).
+ */
+#include <dirent.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/syscall.h>
+#include <sys/ioctl.h>
+#include <linux/reboot.h>
+
+#include "../adversarial/adv-common.h"
+#include "linux/liveupdate.h"
+
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+
+#define RK_KERNEL "/boot/bzImage"
+#define RK_INITRD "/run/initrd.img"
+#define RK_ITEMS_BIG 200      /* > LUO_SESSION_MAX (128): the daemon rolls over into a second session */
+
+static char cmdline[2048], scenario[64] = "update";
+static int n_vms = 16;
+
+/* ------------------------------------------------------------------ machine */
+
+static void mount_or_bail(const char *src, const char *dst, const char *type) {
+        (void) mkdir(dst, 0755);
+        if (mount(src, dst, type, 0, NULL) < 0 && errno != EBUSY)
+                bail("mount %s on %s: %m", type, dst);
+}
+
+static void machine_setup(void) {
+        int fd;
+
+        mount_or_bail("devtmpfs", "/dev", "devtmpfs");
+        fd = open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (fd >= 0) {
+                dup2(fd, 0);
+                dup2(fd, 1);
+                dup2(fd, 2);
+                close(fd);
+        }
+        mount_or_bail("proc", "/proc", "proc");
+        mount_or_bail("sysfs", "/sys", "sysfs");
+        mount_or_bail("tmpfs", "/run", "tmpfs");
+        mount_or_bail("tmpfs", "/tmp", "tmpfs");
+        (void) mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
+}
+
+static void cmdline_read(void) {
+        FILE *f = fopen("/proc/cmdline", "re");
+        char *p;
+
+        if (!f || !fgets(cmdline, sizeof(cmdline), f))
+                bail("cannot read /proc/cmdline: %m");
+        fclose(f);
+        cmdline[strcspn(cmdline, "\n")] = 0;
+        if ((p = strstr(cmdline, "rk.scenario=")))
+                sscanf(p + strlen("rk.scenario="), "%63[^ ]", scenario);
+        if ((p = strstr(cmdline, "rk.boot=")))
+                adv_boot = atoi(p + strlen("rk.boot="));
+        if ((p = strstr(cmdline, "rk.vms=")))
+                n_vms = atoi(p + strlen("rk.vms="));
+}
+
+/* The command line of the next boot: this one with rk.boot=N+1. */
+static void cmdline_next(char *buf, size_t size) {
+        char *p = strstr(cmdline, "rk.boot=");
+        size_t n;
+
+        if (!p)
+                bail("no rk.boot= on the command line");
+        n = (size_t) (p - cmdline);
+        snprintf(buf, size, "%.*srk.boot=%d%s", (int) n, cmdline, adv_boot + 1, p + strcspn(p, " "));
+}
+
+/* The kernel kept the initramfs we booted from (retain_initrd): a file for kexec_file_load(). */
+static void initrd_save(void) {
+        char buf[65536];
+        int in = open("/sys/firmware/initrd", O_RDONLY | O_CLOEXEC), out;
+        ssize_t n;
+
+        if (in < 0)
+                bail("open /sys/firmware/initrd (retain_initrd on the command line?): %m");
+        out = open(RK_INITRD, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (out < 0)
+                bail("create %s: %m", RK_INITRD);
+        while ((n = read(in, buf, sizeof(buf))) > 0)
+                if (write(out, buf, (size_t) n) != n)
+                        bail("write %s: %m", RK_INITRD);
+        if (n < 0)
+                bail("read /sys/firmware/initrd: %m");
+        close(in);
+        close(out);
+}
+
+/* Ends the run: the verdict line, then a reboot that QEMU (-no-reboot) turns into its exit. */
+__attribute__((noreturn)) static void machine_end(void) {
+        say("%s", failures ? "FAILED" : "PASSED");
+        sync();
+        reboot(RB_AUTOBOOT);
+        for (;;)
+                pause();
+}
+
+/* bail() exits: as pid 1 that would panic the kernel; end the run with the verdict instead. */
+static void machine_atexit(void) {
+        failures += failures == 0;
+        machine_end();
+}
+
+/* kexec the same kernel and initramfs into the next boot (the selftests' do_kexec.sh, without kexec-tools). */
+static void machine_kexec(void) {
+        char next[2048];
+        int k = open(RK_KERNEL, O_RDONLY | O_CLOEXEC), i = open(RK_INITRD, O_RDONLY | O_CLOEXEC);
+
+        cmdline_next(next, sizeof(next));
+        if (k < 0 || i < 0)
+                bail("open the kernel or initrd: %m");
+        if (syscall(SYS_kexec_file_load, k, i, strlen(next) + 1, next, 0UL) < 0)
+                bail("kexec_file_load: %m");
+        say("kexec into boot %d", adv_boot + 1);
+        sync();
+        reboot(LINUX_REBOOT_CMD_KEXEC);
+        bail("reboot(LINUX_REBOOT_CMD_KEXEC) returned: %m");
+}
+
+static int run(char *const argv[], double timeout) {
+        pid_t pid = spawn(argv);
+        int st = wait_pid(pid, timeout);
+        if (st < 0) {
+                kill(pid, SIGKILL);
+                (void) wait_pid(pid, 5);
+        }
+        return st;
+}
+
+/* ------------------------------------------------------------------ raw LUO */
+
+static uint64_t raw_word(uint64_t seed, size_t i) {
+        return seed * 0x100000001B3ULL ^ (i * 0x9E3779B97F4A7C15ULL);
+}
+
+static int raw_memfd(uint64_t seed, size_t size) {
+        int fd = memfd_create("rk-raw", MFD_CLOEXEC);
+        uint64_t *p;
+
+        if (fd < 0 || ftruncate(fd, (off_t) size) < 0)
+                bail("memfd: %m");
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED)
+                bail("mmap: %m");
+        for (size_t i = 0; i < size / 8; i++)
+                p[i] = raw_word(seed, i);
+        munmap(p, size);
+        return fd;
+}
+
+static bool raw_verify(int fd, uint64_t seed, size_t size) {
+        const uint64_t *p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+        bool ok = p != MAP_FAILED;
+
+        for (size_t i = 0; ok && i < size / 8; i++)
+                ok = p[i] == raw_word(seed, i);
+        if (p != MAP_FAILED)
+                munmap((void *) p, size);
+        return ok;
+}
+
+static int raw_session(int luo, unsigned long cmd, const char *name) {
+        struct liveupdate_ioctl_create_session a = { .size = sizeof(a) };
+        snprintf((char *) a.name, sizeof(a.name), "%s", name);
+        if (ioctl(luo, cmd, &a) < 0)
+                return -errno;
+        return a.fd;
+}
+
+static int raw_preserve(int session, int fd, uint64_t token) {
+        struct liveupdate_session_preserve_fd a = { .size = sizeof(a), .fd = fd, .token = token };
+        return ioctl(session, LIVEUPDATE_SESSION_PRESERVE_FD, &a) < 0 ? -errno : 0;
+}
+
+static int raw_retrieve(int session, uint64_t token) {
+        struct liveupdate_session_retrieve_fd a = { .size = sizeof(a), .token = token };
+        return ioctl(session, LIVEUPDATE_SESSION_RETRIEVE_FD, &a) < 0 ? -errno : a.fd;
+}
+
+static int raw_finish(int session) {
+        struct liveupdate_session_finish a = { .size = sizeof(a) };
+        return ioctl(session, LIVEUPDATE_SESSION_FINISH, &a) < 0 ? -errno : 0;
+}
+
+#define RAW_SIZE (256 * 1024)
+static int raw_kept = -1;   /* held by pid 1 across the kexec, next to the daemon's sessions */
+
+/* Boot 0, before the daemon: one session closed again (must be gone), one kept. */
+static void raw_before(void) {
+        int luo = open("/dev/liveupdate", O_RDWR | O_CLOEXEC), s, m, r;
+
+        if (luo < 0)
+                bail("open /dev/liveupdate: %m");
+        s = raw_session(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "rk:closed");
+        CHECK(s >= 0, "raw: CREATE_SESSION rk:closed (%s)", s < 0 ? strerror(-s) : "ok");
+        m = raw_memfd(1, RAW_SIZE);
+        r = s >= 0 ? raw_preserve(s, m, 1) : -EBADF;
+        CHECK(r == 0, "raw: PRESERVE_FD into rk:closed (%s)", strerror(-r));
+        close(m);
+        close(s);    /* last reference: the kernel unpreserves the memfd and drops the session */
+
+        raw_kept = raw_session(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "rk:kept");
+        CHECK(raw_kept >= 0, "raw: CREATE_SESSION rk:kept");
+        m = raw_memfd(2, RAW_SIZE);
+        r = raw_preserve(raw_kept, m, 7);
+        CHECK(r == 0, "raw: PRESERVE_FD into rk:kept (%s)", strerror(-r));
+        r = raw_preserve(raw_kept, m, 8);
+        CHECK(r == -EBUSY || r == -EEXIST, "raw: the same memfd a second time is refused (%s)", strerror(-r));
+        close(m);
+        s = raw_session(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "rk:kept");
+        CHECK(s == -EEXIST, "raw: a duplicate session name is refused with EEXIST (%s)", strerror(-s));
+        close(luo);  /* the device is free for the daemon; the session fd stays valid */
+}
+
+/* Boot 1, after the daemon exited: what the kernel kept, and that the daemon left nothing behind. */
+static void raw_after(void) {
+        static const char *gone[] = { "rk:closed", "luvf:state", "luvf:vm-0:0", "luvf:big:0", "luvf:big:1",
+                                      "luvf:vm-forget:0" };
+        int luo = open("/dev/liveupdate", O_RDWR | O_CLOEXEC), s, m, r;
+
+        if (luo < 0)
+                bail("open /dev/liveupdate after the daemon: %m");
+        for (size_t i = 0; i < ELEMS(gone); i++) {
+                s = raw_session(luo, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, gone[i]);
+                CHECK(s == -ENOENT, "raw: RETRIEVE_SESSION %s -> ENOENT (%s)", gone[i], s < 0 ? strerror(-s) : "retrieved");
+                if (s >= 0)
+                        close(s);
+        }
+        s = raw_session(luo, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, "rk:kept");
+        CHECK(s >= 0, "raw: RETRIEVE_SESSION rk:kept (%s)", s < 0 ? strerror(-s) : "ok");
+        if (s < 0)
+                return;
+        m = raw_retrieve(s, 7);
+        CHECK(m >= 0 && raw_verify(m, 2, RAW_SIZE), "raw: rk:kept's memfd retrieved, every byte intact (%s)",
+              m < 0 ? strerror(-m) : "ok");
+        r = raw_retrieve(s, 8);
+        CHECK(r == -ENOENT, "raw: RETRIEVE_FD of an unknown token -> ENOENT (%s)", strerror(-r));
+        r = raw_finish(s);
+        CHECK(r == 0, "raw: FINISH rk:kept (%s)", strerror(-r));
+        if (m >= 0)
+                close(m);
+        close(s);
+        close(luo);
+}
+
+/* ------------------------------------------------------------------ update */
+
+static const char *example_vmm = "/bin/example-vmm", *rk_vmm = "/bin/rk-vmm";
+
+typedef struct Vm {
+        char id[32], ready[64];
+        char *argv[12];
+        char a[4][300];
+        pid_t pid;
+} Vm;
+
+static void vm_init(Vm *v, const char *bin, const char *id, const char *opt1, const char *opt2, const char *opt3) {
+        int n = 0;
+
+        snprintf(v->id, sizeof(v->id), "%s", id);
+        snprintf(v->ready, sizeof(v->ready), "/run/%s.ready", id);
+        v->argv[n++] = (char *) bin;
+        snprintf(v->a[0], sizeof(v->a[0]), "--socket=%s", vmm_sock);
+        snprintf(v->a[1], sizeof(v->a[1]), "--vm=%s", id);
+        snprintf(v->a[2], sizeof(v->a[2]), "--ready-file=%s", v->ready);
+        for (int i = 0; i < 3; i++)
+                v->argv[n++] = v->a[i];
+        if (opt1)
+                v->argv[n++] = (char *) opt1;
+        if (opt2)
+                v->argv[n++] = (char *) opt2;
+        if (opt3)
+                v->argv[n++] = (char *) opt3;
+        v->argv[n] = NULL;
+}
+
+static size_t vms_make(Vm *v, size_t max) {
+        size_t n = 0;
+        char id[32];
+
+        for (int i = 0; i < n_vms && n < max - 3; i++) {
+                snprintf(id, sizeof(id), "vm-%d", i);
+                vm_init(&v[n++], example_vmm, id, "--ram-kib=256", NULL, NULL);
+        }
+        vm_init(&v[n++], rk_vmm, "big", "--items=" STRINGIFY(RK_ITEMS_BIG), "--kib=16", NULL);
+        vm_init(&v[n++], rk_vmm, "deleg", "--items=8", "--kib=64", "--delegated");
+        return n;
+}
+
+static void vms_start(Vm *v, size_t n, bool wait_ready) {
+        for (size_t i = 0; i < n; i++) {
+                unlink(v[i].ready);
+                v[i].pid = spawn(v[i].argv);
+        }
+        if (!wait_ready)
+                return;
+        for (size_t i = 0; i < n; i++)
+                for (double end = now_s() + 120; access(v[i].ready, F_OK) < 0;) {
+                        int st;
+                        if (waitpid(v[i].pid, &st, WNOHANG) == v[i].pid)
+                                bail("VMM %s exited before it was ready (status %d)", v[i].id, st);
+                        if (now_s() > end)
+                                bail("VMM %s not ready after 120 s", v[i].id);
+                        usleep(10000);
+                }
+}
+
+static void daemon_config(void) {
+        write_text(conf_path,
+                   "# lu-vfiod inside the test machine: no D-Bus, no systemd; the daemon kexecs itself\n"
+                   "[Service]\nKexecMode=direct\nDBus=no\n"
+                   "[Update]\nPrepareTimeoutSec=300\nFreezeTimeoutSec=300\n"
+                   "[Restore]\nReclaimGraceSec=600\n");
+}
+
+static bool reply_has(json_object *r, const char *needle) {
+        return r && strstr(json_object_to_json_string(r), needle);
+}
+
+static void scenario_update(void) {
+        static Vm v[80];
+        size_t n = vms_make(v, ELEMS(v));
+        json_object *r;
+        char req[4096], next[2048];
+
+        daemon_config();
+        if (adv_boot == 0) {
+                Vm forget;
+
+                raw_before();
+                start_daemon();
+                say("daemon up; %zu VMs hand over their guest RAM", n);
+                vms_start(v, n, true);
+                vm_init(&forget, rk_vmm, "vm-forget", "--items=3", "--kib=16", "--forget");
+                vms_start(&forget, 1, false);
+                CHECK(wait_pid(forget.pid, 120) == 0, "vm-forget handed over 3 memfds and forgot its VM");
+                r = ctl("{\"id\":2,\"method\":\"list\"}", 30);
+                CHECK(reply_has(r, "\"luvf:big:1\""), "the VM with %d items rolled over into a second session",
+                      RK_ITEMS_BIG);
+                CHECK(!reply_has(r, "vm-forget"), "the forgotten VM is gone from the registry");
+                json_object_put(r);
+
+                /* the kernel refuses a file that is no kernel image (kexec_file_load: ENOEXEC) */
+                r = ctl("{\"id\":3,\"method\":\"prepare\",\"kernel\":\"/bin/rk-init\"}", 120);
+                CHECK(err_code(r) && strcmp(err_code(r), "kernel-error") == 0 && reply_has(r, "\"errno\":8"),
+                      "prepare with a non-kernel refused by kexec_file_load (%s)",
+                      r ? json_object_to_json_string(r) : "no reply");
+                json_object_put(r);
+                CHECK(strcmp(status_state(), "idle") == 0, "idle again after the refused prepare");
+
+                initrd_save();
+                cmdline_next(next, sizeof(next));
+                snprintf(req, sizeof(req),
+                         "{\"id\":4,\"method\":\"prepare\",\"kernel\":\"%s\",\"initrd\":\"%s\",\"cmdline\":\"%s\"}",
+                         RK_KERNEL, RK_INITRD, next);
+                r = ctl(req, 600);
+                if (!result_of(r))
+                        bail("prepare failed: %s", r ? json_object_to_json_string(r) : "no reply");
+                json_object_put(r);
+                say("prepared; committing (the daemon kexecs the machine)");
+                r = ctl("{\"id\":5,\"method\":\"commit\"}", 600);
+                bail("commit returned instead of rebooting: %s", r ? json_object_to_json_string(r) : "no reply");
+        }
+
+        /* boot 1 */
+        start_daemon();
+        r = ctl("{\"id\":2,\"method\":\"status\"}", 30);
+        CHECK(reply_has(r, "\"boot_incoming\":true"), "the daemon found its state session: an update came in (%s)",
+              r ? json_object_to_json_string(r) : "no reply");
+        json_object_put(r);
+        r = ctl("{\"id\":3,\"method\":\"list\"}", 30);
+        CHECK(!reply_has(r, "vm-forget"), "the VM forgotten before the update did not come back");
+        CHECK(reply_has(r, "\"big\""), "the VM with %d items is known again", RK_ITEMS_BIG);
+        json_object_put(r);
+        vms_start(v, n, false);
+        for (size_t i = 0; i < n; i++) {
+                int st = wait_pid(v[i].pid, 600);
+                CHECK(st == 0, "VMM %s reclaimed, verified every byte and restored (status %d)", v[i].id, st);
+        }
+        for (int i = 0; i < 6000 && strcmp(status_state(), "idle") != 0; i++)
+                usleep(20000);
+        CHECK(strcmp(status_state(), "idle") == 0, "daemon idle: the update is complete");
+        r = ctl("{\"id\":20,\"method\":\"timeline\"}", 30);
+        CHECK(reply_has(r, "\"result\":\"done\""), "timeline result done");
+        say("timeline: %s", r ? json_object_to_json_string(r) : "none");
+        json_object_put(r);
+        kill(daemon_pid, SIGTERM);
+        CHECK(wait_pid(daemon_pid, 60) == 0, "daemon exited cleanly on SIGTERM");
+        daemon_pid = -1;
+        raw_after();
+}
+
+/* ------------------------------------------------------------------ selftests */
+
+/* The kernel's tools/testing/selftests/liveupdate programs; rk-init kexecs between the stages. */
+static void scenario_selftests(void) {
+        char *liveupdate[] = { (char *) "/selftests/liveupdate", NULL };
+        char *simple1[] = { (char *) "/selftests/luo_kexec_simple", (char *) "--stage", (char *) "1", NULL };
+        char *simple2[] = { (char *) "/selftests/luo_kexec_simple", (char *) "--stage", (char *) "2", NULL };
+        char *multi1[] = { (char *) "/selftests/luo_multi_session", (char *) "--stage", (char *) "1", NULL };
+        char *multi2[] = { (char *) "/selftests/luo_multi_session", (char *) "--stage", (char *) "2", NULL };
+        int st;
+
+        initrd_save();
+        switch (adv_boot) {
+        case 0:
+                st = run(liveupdate, 600);
+                CHECK(st == 0, "selftest liveupdate (status %d)", st);
+                st = run(simple1, 300);
+                CHECK(st == 0, "selftest luo_kexec_simple stage 1 (status %d)", st);
+                if (failures)
+                        break;
+                machine_kexec();
+                break;
+        case 1:
+                st = run(simple2, 300);
+                CHECK(st == 0, "selftest luo_kexec_simple stage 2 (status %d)", st);
+                st = run(multi1, 300);
+                CHECK(st == 0, "selftest luo_multi_session stage 1 (status %d)", st);
+                if (failures)
+                        break;
+                machine_kexec();
+                break;
+        default:
+                st = run(multi2, 300);
+                CHECK(st == 0, "selftest luo_multi_session stage 2 (status %d)", st);
+        }
+}
+
+/* ------------------------------------------------------------------ main */
+
+int main(int argc, char **argv) {
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        if (getpid() != 1) {
+                fprintf(stderr, "rk-init: must run as pid 1 of the test machine\n");
+                return 2;
+        }
+        machine_setup();
+        atexit(machine_atexit);
+        cmdline_read();
+        adv_prefix = "rk";
+        adv_name = scenario;
+        fds_skip_timerfd = true;
+        daemon_bin = "/bin/lu-vfiod";
+        work_dir = "/run";
+        snprintf(vmm_sock, sizeof(vmm_sock), "/run/vmm.sock");
+        snprintf(ctl_sock, sizeof(ctl_sock), "/run/control.sock");
+        snprintf(state_dir, sizeof(state_dir), "/run/state");
+        snprintf(conf_path, sizeof(conf_path), "/run/lu-vfiod.conf");
+        signal(SIGPIPE, SIG_IGN);
+        say("up: %s", cmdline);
+
+        if (strcmp(scenario, "update") == 0)
+                scenario_update();
+        else if (strcmp(scenario, "selftests") == 0)
+                scenario_selftests();
+        else
+                bail("unknown scenario %s", scenario);
+        machine_end();
+}
