@@ -69,11 +69,15 @@ static void dev_ioctl(struct call *c, unsigned cmd, uint64_t arg) {
         r = call_fd_room(c);
         if (r < 0)
                 return call_reply(c, r);
-        /* strscpy semantics: an unterminated 64-byte name is cut to 63 characters */
         memcpy(name, a.name, sizeof(name));
         name[sizeof(name) - 1] = 0;
 
         if (idx == 0) {
+                /* luo_session_create() (7.1.8): an empty name, or none that ends within
+                 * the 64 bytes, is EINVAL (checked before the session limit and duplicates). */
+                size_t len = strnlen((const char *) a.name, sizeof(a.name));
+                if (len == 0 || len >= sizeof(a.name))
+                        return call_reply(c, -EINVAL);
                 r = fail_check(FAIL_CREATE_SESSION);
                 if (r < 0)
                         return call_reply(c, r);

@@ -31,6 +31,7 @@
 #include <sys/reboot.h>
 #include <sys/syscall.h>
 #include <sys/ioctl.h>
+#include <linux/kexec.h>
 #include <linux/reboot.h>
 
 #include "../adversarial/adv-common.h"
@@ -45,6 +46,13 @@
 
 static char cmdline[2048], scenario[64] = "update";
 static int n_vms = 16;
+/*
+ * Under luo-emu instead of a real machine (rk-init --emu SCENARIO SELFTEST_DIR, pid 1 of
+ * luo-emu's machine): the boot number is LUO_EMU_BOOT, nothing is mounted, the kexec
+ * loads the emulator's stand-in image, and the verdict is the exit status.
+ */
+static bool emu;
+static const char *selftest_dir = "/selftests";
 
 /* ------------------------------------------------------------------ machine */
 
@@ -122,6 +130,8 @@ static void initrd_save(void) {
 /* Ends the run: the verdict line, then a reboot that QEMU (-no-reboot) turns into its exit. */
 __attribute__((noreturn)) static void machine_end(void) {
         say("%s", failures ? "FAILED" : "PASSED");
+        if (emu)
+                _exit(failures ? 1 : 0);
         sync();
         reboot(RB_AUTOBOOT);
         for (;;)
@@ -136,13 +146,23 @@ static void machine_atexit(void) {
 
 /* kexec the same kernel and initramfs into the next boot (the selftests' do_kexec.sh, without kexec-tools). */
 static void machine_kexec(void) {
-        char next[2048];
-        int k = open(RK_KERNEL, O_RDONLY | O_CLOEXEC), i = open(RK_INITRD, O_RDONLY | O_CLOEXEC);
+        char next[2048], image[300];
+        int k, i;
 
-        cmdline_next(next, sizeof(next));
+        if (emu) {
+                write_kernel(image, sizeof(image));
+                k = open(image, O_RDONLY | O_CLOEXEC);
+                i = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                snprintf(next, sizeof(next), "liveupdate=on kho=on rk.boot=%d", adv_boot + 1);
+        } else {
+                k = open(RK_KERNEL, O_RDONLY | O_CLOEXEC);
+                i = open(RK_INITRD, O_RDONLY | O_CLOEXEC);
+                cmdline_next(next, sizeof(next));
+        }
         if (k < 0 || i < 0)
                 bail("open the kernel or initrd: %m");
-        if (syscall(SYS_kexec_file_load, k, i, strlen(next) + 1, next, 0UL) < 0)
+        if (syscall(SYS_kexec_file_load, k, emu ? -1 : i, strlen(next) + 1, next,
+                    emu ? (unsigned long) KEXEC_FILE_NO_INITRAMFS : 0UL) < 0)
                 bail("kexec_file_load: %m");
         say("kexec into boot %d", adv_boot + 1);
         sync();
@@ -427,14 +447,19 @@ static void scenario_update(void) {
 
 /* The kernel's tools/testing/selftests/liveupdate programs; rk-init kexecs between the stages. */
 static void scenario_selftests(void) {
-        char *liveupdate[] = { (char *) "/selftests/liveupdate", NULL };
-        char *simple1[] = { (char *) "/selftests/luo_kexec_simple", (char *) "--stage", (char *) "1", NULL };
-        char *simple2[] = { (char *) "/selftests/luo_kexec_simple", (char *) "--stage", (char *) "2", NULL };
-        char *multi1[] = { (char *) "/selftests/luo_multi_session", (char *) "--stage", (char *) "1", NULL };
-        char *multi2[] = { (char *) "/selftests/luo_multi_session", (char *) "--stage", (char *) "2", NULL };
+        char p_lu[300], p_simple[300], p_multi[300];
+        char *liveupdate[] = { p_lu, NULL };
+        char *simple1[] = { p_simple, (char *) "--stage", (char *) "1", NULL };
+        char *simple2[] = { p_simple, (char *) "--stage", (char *) "2", NULL };
+        char *multi1[] = { p_multi, (char *) "--stage", (char *) "1", NULL };
+        char *multi2[] = { p_multi, (char *) "--stage", (char *) "2", NULL };
         int st;
 
-        initrd_save();
+        snprintf(p_lu, sizeof(p_lu), "%s/liveupdate", selftest_dir);
+        snprintf(p_simple, sizeof(p_simple), "%s/luo_kexec_simple", selftest_dir);
+        snprintf(p_multi, sizeof(p_multi), "%s/luo_multi_session", selftest_dir);
+        if (!emu)
+                initrd_save();
         switch (adv_boot) {
         case 0:
                 st = run(liveupdate, 600);
@@ -465,23 +490,39 @@ static void scenario_selftests(void) {
 int main(int argc, char **argv) {
         setvbuf(stdout, NULL, _IOLBF, 0);
         if (getpid() != 1) {
-                fprintf(stderr, "rk-init: must run as pid 1 of the test machine\n");
+                fprintf(stderr, "rk-init: must run as pid 1 of the test machine (or of luo-emu's)\n");
                 return 2;
         }
-        machine_setup();
+        if (argc == 4 && strcmp(argv[1], "--emu") == 0 && getenv("LUO_EMU_BOOT")) {
+                emu = true;
+                adv_boot = atoi(getenv("LUO_EMU_BOOT"));
+                snprintf(scenario, sizeof(scenario), "%s", argv[2]);
+                selftest_dir = argv[3];
+                if (strcmp(scenario, "selftests") != 0) {
+                        fprintf(stderr, "rk-init: only the selftests scenario runs under luo-emu\n");
+                        return 2;
+                }
+                work_dir = getenv("E2E_DIR");
+                if (!work_dir || (mkdir(work_dir, 0755) < 0 && errno != EEXIST)) {
+                        fprintf(stderr, "rk-init: --emu needs E2E_DIR, a directory for the stand-in kernel image\n");
+                        return 2;
+                }
+        } else {
+                machine_setup();
+                cmdline_read();
+                work_dir = "/run";
+        }
         atexit(machine_atexit);
-        cmdline_read();
         adv_prefix = "rk";
         adv_name = scenario;
         fds_skip_timerfd = true;
         daemon_bin = "/bin/lu-vfiod";
-        work_dir = "/run";
         snprintf(vmm_sock, sizeof(vmm_sock), "/run/vmm.sock");
         snprintf(ctl_sock, sizeof(ctl_sock), "/run/control.sock");
         snprintf(state_dir, sizeof(state_dir), "/run/state");
         snprintf(conf_path, sizeof(conf_path), "/run/lu-vfiod.conf");
         signal(SIGPIPE, SIG_IGN);
-        say("up: %s", cmdline);
+        say("up: %s", emu ? "under luo-emu" : cmdline);
 
         if (strcmp(scenario, "update") == 0)
                 scenario_update();
