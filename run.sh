@@ -23,7 +23,7 @@ PACKAGES=(
         debhelper lintian
         cargo rustc librust-libc-dev librust-serde-json-dev
         # the real-kernel suite: build Linux 7.1 (tests/real-kernel/build-kernel.sh), boot it under QEMU
-        bc bison flex libelf-dev libssl-dev cpio xz-utils qemu-system-x86
+        bc bison flex libelf-dev libssl-dev cpio xz-utils qemu-system-x86 e2fsprogs
 )
 
 die() { echo "run.sh: $*" >&2; exit 1; }

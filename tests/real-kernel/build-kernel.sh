@@ -94,6 +94,10 @@ cp "$obj/arch/x86/boot/bzImage" "$out/bzImage.tmp"
 cp "$obj/.config" "$out/config"
 echo $(( $(date +%s) - start )) >"$out/build-seconds"
 mv "$out/bzImage.tmp" "$out/bzImage"
+# Builds of older fragments of the same version are of no use any more.
+for old in "$cache/$ver"-*; do
+        [ "$old" = "$out" ] || rm -rf "$old"
+done
 # Only the image, the config and the selftests are needed later.
 rm -rf "$obj"
 log "built in $(cat "$out/build-seconds") s: $out/bzImage"

@@ -501,6 +501,356 @@ static void scenario_selftests(void) {
         }
 }
 
+/* ------------------------------------------------------------------ conformance */
+
+/*
+ * The project's raw conformance programs (tests/conformance/raw) that need no VFIO, on
+ * the real kernel. Each starts on a fresh boot (rk-init kexecs into it, with the
+ * command line the program expects), runs with the harness's boot number in
+ * LUO_EMU_BOOT and its TAP counts and notes in LUO_TEST_STATE on a disk mounted -o sync
+ * (the only file system that outlives a kexec here), kexecs itself through the real
+ * kernel (LUO_RAW_KERNEL, LUO_RAW_INITRD, LUO_RAW_CMDLINE_PREFIX) as often as it needs,
+ * and ends with its exit status. rk-init's own place in the list is on the disk too.
+ */
+static const struct { const char *name, *cmdline; } conformance[] = {
+        { "device", "kho=on liveupdate=on" },
+        { "encoding", "kho=on liveupdate=on" },
+        { "session", "kho=on liveupdate=on" },
+        { "preserve", "kho=on liveupdate=on" },
+        { "memfd", "kho=on liveupdate=on" },
+        { "lifecycle", "kho=on liveupdate=on" },
+        { "kexec", "kho=on liveupdate=on" },
+        { "disabled", "kho=on" },
+};
+
+#define CONF_DIR "/mnt"
+#define CONF_PREFIX "console=ttyS0 retain_initrd panic=-1 rk.scenario=conformance"
+
+static void conf_state_write(int idx, int boot) {
+        char t[64];
+        snprintf(t, sizeof(t), "%d %d\n", idx, boot);
+        write_text(CONF_DIR "/rk.state", t);
+}
+
+/* kexec into a fresh boot with @cmdline after the prefix (nothing preserved). */
+__attribute__((noreturn)) static void conf_kexec(const char *extra) {
+        char next[1024];
+        int k = open(RK_KERNEL, O_RDONLY | O_CLOEXEC), i = open(RK_INITRD, O_RDONLY | O_CLOEXEC);
+
+        snprintf(next, sizeof(next), "%s %s", CONF_PREFIX, extra);
+        if (k < 0 || i < 0 || syscall(SYS_kexec_file_load, k, i, strlen(next) + 1, next, 0UL) < 0)
+                bail("kexec_file_load: %m");
+        sync();
+        reboot(LINUX_REBOOT_CMD_KEXEC);
+        bail("reboot(LINUX_REBOOT_CMD_KEXEC) returned: %m");
+        exit(1);
+}
+
+static void scenario_conformance(void) {
+        int idx = 0, boot = -1;
+        FILE *f;
+
+        (void) mkdir(CONF_DIR, 0755);
+        if (mount("/dev/vda", CONF_DIR, "ext2", MS_SYNCHRONOUS, NULL) < 0)
+                bail("mount /dev/vda (ext2) on " CONF_DIR ": %m");
+        initrd_save();
+        /* the boots of this machine, for the log lines (the command line does not count them here) */
+        adv_boot = load_int("machine-boots") + 1;
+        save_int("machine-boots", adv_boot);
+        f = fopen(CONF_DIR "/rk.state", "re");
+        if (f) {
+                if (fscanf(f, "%d %d", &idx, &boot) != 2)
+                        bail("bad " CONF_DIR "/rk.state");
+                fclose(f);
+        }
+        /* the verdicts of the programs that ended in earlier boots */
+        failures = load_int("conf-failures") > 0 ? load_int("conf-failures") : 0;
+        for (;;) {
+                char prog[300], state[300], sboot[16], *argv[2] = { prog, NULL };
+                int st;
+
+                if (idx >= (int) ELEMS(conformance))
+                        return;
+                if (boot < 0) {
+                        conf_state_write(idx, 0);
+                        say("conformance %s: kexec into a fresh boot", conformance[idx].name);
+                        conf_kexec(conformance[idx].cmdline);
+                }
+                snprintf(prog, sizeof(prog), "/conformance/conf-raw-%s", conformance[idx].name);
+                snprintf(state, sizeof(state), CONF_DIR "/raw-%s.state", conformance[idx].name);
+                snprintf(sboot, sizeof(sboot), "%d", boot);
+                setenv("LUO_EMU_BOOT", sboot, 1);
+                setenv("LUO_TEST_STATE", state, 1);
+                setenv("LUO_RAW_KERNEL", RK_KERNEL, 1);
+                setenv("LUO_RAW_INITRD", RK_INITRD, 1);
+                setenv("LUO_RAW_CMDLINE_PREFIX", CONF_PREFIX, 1);
+                conf_state_write(idx, boot + 1);   /* if the program kexecs, its next boot */
+                say("conformance %s boot %d", conformance[idx].name, boot);
+                st = run(argv, 600);
+                CHECK(st == 0, "conformance raw-%s on the real kernel (status %d)", conformance[idx].name, st);
+                save_int("conf-failures", failures);
+                idx++;
+                boot = -1;
+                conf_state_write(idx, boot);
+                /* the next program gets a fresh boot */
+        }
+}
+
+/* ------------------------------------------------------------------ bench */
+
+/*
+ * The daemon's freeze and restore paths against the bare kernel calls, on the real
+ * kernel, at 1, 16 and 64 VMs x 4 memfds of 64 KiB, all in one run of the machine
+ * (a benchmark, not a test: docs/performance.md). Per size: boot A creates the bare
+ * sessions and kexecs; boot B restores them, then the daemon takes the same load from N
+ * rk-vmm processes, prepares and commits; boot C restores through the daemon (and starts
+ * the next size). The step and the numbers live on the disk (ext2, -o sync).
+ *
+ *   freeze->call  bare: start of the freeze work (state memfd write, sync) -> the
+ *                 reboot(KEXEC) call; daemon: commit request sent -> the daemon's own
+ *                 t_reboot_us (its timeline, read back after the kexec). One clock
+ *                 (CLOCK_REALTIME) within boot 0 of the pair.
+ *   restore       bare: exec of the restoring program (rk-init again) -> every session
+ *                 retrieved, every byte checked, FINISHed; daemon: spawn of lu-vfiod ->
+ *                 N restarted VMMs reclaimed, checked every byte, were answered restored,
+ *                 and the daemon is idle. CLOCK_MONOTONIC within the new boot.
+ * The kernel's own part (reboot() entry -> next init) is the same for both and is not
+ * the daemon's: it is left out.
+ */
+static const unsigned bench_sizes[] = { 1, 16, 64 };
+#define BENCH_FDS 4
+#define BENCH_KIB 64
+
+static uint64_t mono_us(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static uint64_t real_us(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static void bench_save(const char *key, unsigned n, double v) {
+        char name[64], t[64];
+        snprintf(name, sizeof(name), CONF_DIR "/bench-%s-%u", key, n);
+        snprintf(t, sizeof(t), "%.3f\n", v);
+        write_text(name, t);
+}
+
+static double bench_load(const char *key, unsigned n) {
+        char name[64];
+        double v = -1;
+        FILE *f;
+        snprintf(name, sizeof(name), CONF_DIR "/bench-%s-%u", key, n);
+        f = fopen(name, "re");
+        if (f) {
+                if (fscanf(f, "%lf", &v) != 1)
+                        v = -1;
+                fclose(f);
+        }
+        return v;
+}
+
+static void bench_kexec(const char *why) {
+        char next[1024];
+        int k = open(RK_KERNEL, O_RDONLY | O_CLOEXEC), i = open(RK_INITRD, O_RDONLY | O_CLOEXEC);
+
+        snprintf(next, sizeof(next), "console=ttyS0 retain_initrd panic=-1 kho=on liveupdate=on rk.scenario=bench");
+        if (k < 0 || i < 0 || syscall(SYS_kexec_file_load, k, i, strlen(next) + 1, next, 0UL) < 0)
+                bail("kexec_file_load: %m");
+        say("%s: kexec", why);
+}
+
+/* Boot A: N sessions x 4 memfds and a state session, then the freeze path and the reboot. */
+static void bench_bare_freeze(unsigned n) {
+        int luo = open("/dev/liveupdate", O_RDWR | O_CLOEXEC), state, smfd;
+        char name[64];
+        uint64_t t0;
+
+        if (luo < 0)
+                bail("open /dev/liveupdate: %m");
+        for (unsigned v = 0; v < n; v++) {
+                int s;
+                snprintf(name, sizeof(name), "bare:%u", v);
+                s = raw_session(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, name);
+                if (s < 0)
+                        bail("create %s: %s", name, strerror(-s));
+                for (unsigned i = 0; i < BENCH_FDS; i++) {
+                        int m = raw_memfd(v * BENCH_FDS + i, BENCH_KIB * 1024), r = raw_preserve(s, m, i + 1);
+                        if (r < 0)
+                                bail("preserve: %s", strerror(-r));
+                        close(m);
+                }
+        }
+        state = raw_session(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, "bare:state");
+        smfd = raw_memfd(0, 4096);
+        if (state < 0 || raw_preserve(state, smfd, 1) < 0)
+                bail("state session");
+        bench_kexec("bare");
+        t0 = real_us();
+        if (pwrite(smfd, "state", 5, 0) != 5)
+                bail("state write: %m");
+        sync();
+        bench_save("bare-freeze", n, (double) (real_us() - t0) / 1000.0);
+        reboot(LINUX_REBOOT_CMD_KEXEC);
+        bail("reboot returned: %m");
+}
+
+/* Boot B, after exec'ing rk-init again (the daemon is exec'ed too): retrieve, check, finish. */
+static void bench_bare_restore(unsigned n, uint64_t t0) {
+        int luo = open("/dev/liveupdate", O_RDWR | O_CLOEXEC), s, m;
+        char name[64];
+
+        if (luo < 0)
+                bail("open /dev/liveupdate: %m");
+        s = raw_session(luo, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, "bare:state");
+        m = s >= 0 ? raw_retrieve(s, 1) : -1;
+        if (m < 0 || raw_finish(s) < 0)
+                bail("bare:state");
+        close(m);
+        close(s);
+        for (unsigned v = 0; v < n; v++) {
+                snprintf(name, sizeof(name), "bare:%u", v);
+                s = raw_session(luo, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, name);
+                if (s < 0)
+                        bail("retrieve %s: %s", name, strerror(-s));
+                for (unsigned i = 0; i < BENCH_FDS; i++) {
+                        m = raw_retrieve(s, i + 1);
+                        if (m < 0 || !raw_verify(m, v * BENCH_FDS + i, BENCH_KIB * 1024))
+                                bail("%s token %u lost or changed", name, i + 1);
+                        close(m);
+                }
+                if (raw_finish(s) < 0)
+                        bail("finish %s: %m", name);
+                close(s);
+        }
+        bench_save("bare-restore", n, (double) (mono_us() - t0) / 1000.0);
+        close(luo);
+}
+
+static size_t bench_vms(Vm *v, unsigned n) {
+        char id[32];
+        for (unsigned i = 0; i < n; i++) {
+                snprintf(id, sizeof(id), "b%u-%u", n, i);
+                vm_init(&v[i], rk_vmm, id, "--items=" STRINGIFY(BENCH_FDS), "--kib=" STRINGIFY(BENCH_KIB), NULL);
+        }
+        return n;
+}
+
+/* Boot B, after the bare restore: the same load through the daemon; commit kexecs. */
+static void bench_daemon_freeze(unsigned n) {
+        static Vm v[64];
+        char req[2048];
+        json_object *r;
+
+        daemon_config();
+        start_daemon();
+        vms_start(v, bench_vms(v, n), true);
+        snprintf(req, sizeof(req), "{\"id\":4,\"method\":\"prepare\",\"kernel\":\"%s\",\"initrd\":\"%s\","
+                 "\"cmdline\":\"console=ttyS0 retain_initrd panic=-1 kho=on liveupdate=on rk.scenario=bench\"}",
+                 RK_KERNEL, RK_INITRD);
+        r = ctl(req, 600);
+        if (!result_of(r))
+                bail("prepare failed: %s", r ? json_object_to_json_string(r) : "no reply");
+        json_object_put(r);
+        bench_save("daemon-commit-sent-us", n, (double) real_us());
+        r = ctl("{\"id\":5,\"method\":\"commit\"}", 600);
+        bail("commit returned: %s", r ? json_object_to_json_string(r) : "no reply");
+}
+
+static void bench_daemon_restore(unsigned n) {
+        static Vm v[64];
+        uint64_t t0 = mono_us();
+        json_object *r, *t;
+        size_t nv = bench_vms(v, n);
+        bool ok = true;
+
+        start_daemon();
+        vms_start(v, nv, false);
+        for (size_t i = 0; i < nv; i++)
+                ok &= wait_pid(v[i].pid, 600) == 0;
+        for (int i = 0; i < 60000 && strcmp(status_state(), "idle") != 0; i++)
+                usleep(1000);
+        bench_save("daemon-restore", n, (double) (mono_us() - t0) / 1000.0);
+        CHECK(ok, "bench %u VMs: every VMM restored", n);
+        r = ctl("{\"id\":20,\"method\":\"timeline\"}", 30);
+        t = reply_get(r, "result.timeline");
+        if (reply_get(t, "t_reboot_us"))
+                bench_save("daemon-freeze", n, ((double) json_object_get_int64(reply_get(t, "t_reboot_us")) -
+                                                bench_load("daemon-commit-sent-us", n)) / 1000.0);
+        if (reply_get(t, "freeze_ms"))
+                bench_save("daemon-own-freeze", n, json_object_get_double(reply_get(t, "freeze_ms")));
+        if (reply_get(t, "restore_ms"))
+                bench_save("daemon-own-restore", n, json_object_get_double(reply_get(t, "restore_ms")));
+        json_object_put(r);
+        kill(daemon_pid, SIGTERM);
+        CHECK(wait_pid(daemon_pid, 60) == 0, "daemon exited cleanly");
+        daemon_pid = -1;
+}
+
+static void bench_table(void) {
+        say("BENCH | VMs | freeze->call daemon | bare | xbare | restore daemon | bare | xbare | daemon's own freeze / restore ms |");
+        for (size_t k = 0; k < ELEMS(bench_sizes); k++) {
+                unsigned n = bench_sizes[k];
+                double df = bench_load("daemon-freeze", n), bf = bench_load("bare-freeze", n);
+                double dr = bench_load("daemon-restore", n), br = bench_load("bare-restore", n);
+                say("BENCH | %u | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx | %.2f / %.2f |", n, df, bf, df / bf, dr, br,
+                    dr / br, bench_load("daemon-own-freeze", n), bench_load("daemon-own-restore", n));
+        }
+}
+
+/* Steps per size k: 3k bare freeze (kexec), 3k+1 bare restore + daemon freeze (kexec), 3k+2 daemon restore. */
+static void scenario_bench(char **argv) {
+        int step = 0;
+
+        (void) mkdir(CONF_DIR, 0755);
+        if (mount("/dev/vda", CONF_DIR, "ext2", MS_SYNCHRONOUS, NULL) < 0 && errno != EBUSY)
+                bail("mount /dev/vda (ext2) on " CONF_DIR ": %m");
+        adv_boot = load_int("machine-boots") + 1;
+        if (!getenv("RK_BENCH_T0"))
+                save_int("machine-boots", adv_boot);
+        initrd_save();
+        step = load_int("bench-step");
+        if (step < 0)
+                step = 0;
+        for (;;) {
+                size_t k = (size_t) step / 3;
+                unsigned n;
+
+                if (k >= ELEMS(bench_sizes)) {
+                        bench_table();
+                        return;
+                }
+                n = bench_sizes[k];
+                switch (step % 3) {
+                case 0:
+                        save_int("bench-step", step + 1);
+                        bench_bare_freeze(n);
+                        break;
+                case 1:
+                        if (!getenv("RK_BENCH_T0")) {
+                                char t[32];
+                                snprintf(t, sizeof(t), "%llu", (unsigned long long) mono_us());
+                                setenv("RK_BENCH_T0", t, 1);
+                                execv("/init", argv);
+                                bail("exec /init: %m");
+                        }
+                        bench_bare_restore(n, strtoull(getenv("RK_BENCH_T0"), NULL, 10));
+                        unsetenv("RK_BENCH_T0");
+                        save_int("bench-step", step + 1);
+                        bench_daemon_freeze(n);
+                        break;
+                default:
+                        bench_daemon_restore(n);
+                        step++;
+                        save_int("bench-step", step);
+                }
+        }
+}
+
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv) {
@@ -544,6 +894,13 @@ int main(int argc, char **argv) {
                 scenario_update();
         else if (strcmp(scenario, "selftests") == 0)
                 scenario_selftests();
+        else if (strcmp(scenario, "conformance") == 0) {
+                work_dir = CONF_DIR;
+                scenario_conformance();
+        } else if (strcmp(scenario, "bench") == 0) {
+                work_dir = CONF_DIR;
+                scenario_bench(argv);
+        }
         else
                 bail("unknown scenario %s", scenario);
         machine_end();
