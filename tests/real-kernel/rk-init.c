@@ -524,7 +524,7 @@ static const struct { const char *name, *cmdline; } conformance[] = {
 };
 
 #define CONF_DIR "/mnt"
-#define CONF_PREFIX "console=ttyS0 retain_initrd panic=-1 rk.scenario=conformance"
+#define CONF_PREFIX "console=ttyS0 no_timer_check retain_initrd panic=-1 rk.scenario=conformance"
 
 static void conf_state_write(int idx, int boot) {
         char t[64];
@@ -658,7 +658,7 @@ static void bench_kexec(const char *why) {
         char next[1024];
         int k = open(RK_KERNEL, O_RDONLY | O_CLOEXEC), i = open(RK_INITRD, O_RDONLY | O_CLOEXEC);
 
-        snprintf(next, sizeof(next), "console=ttyS0 retain_initrd panic=-1 kho=on liveupdate=on rk.scenario=bench");
+        snprintf(next, sizeof(next), "console=ttyS0 no_timer_check retain_initrd panic=-1 kho=on liveupdate=on rk.scenario=bench");
         if (k < 0 || i < 0 || syscall(SYS_kexec_file_load, k, i, strlen(next) + 1, next, 0UL) < 0)
                 bail("kexec_file_load: %m");
         say("%s: kexec", why);
@@ -750,7 +750,7 @@ static void bench_daemon_freeze(unsigned n) {
         start_daemon();
         vms_start(v, bench_vms(v, n), true);
         snprintf(req, sizeof(req), "{\"id\":4,\"method\":\"prepare\",\"kernel\":\"%s\",\"initrd\":\"%s\","
-                 "\"cmdline\":\"console=ttyS0 retain_initrd panic=-1 kho=on liveupdate=on rk.scenario=bench\"}",
+                 "\"cmdline\":\"console=ttyS0 no_timer_check retain_initrd panic=-1 kho=on liveupdate=on rk.scenario=bench\"}",
                  RK_KERNEL, RK_INITRD);
         r = ctl(req, 600);
         if (!result_of(r))

@@ -50,7 +50,9 @@ install -m 0755 "$kdir"/selftests/* "$root/selftests/"
 drive=()
 if [ "$scenario" = conformance ] || [ "$scenario" = bench ]; then
         mkdir -p "$root/conformance"
-        install -m 0755 "$build"/tests/conformance/conf-raw-* "$root/conformance/"
+        for prog in "$build"/tests/conformance/conf-raw-*; do
+                [ -f "$prog" ] && [ -x "$prog" ] && install -m 0755 "$prog" "$root/conformance/"
+        done
         truncate -s 32M "$out/disk.img"
         mkfs.ext2 -q -F "$out/disk.img"
         drive=(-drive "file=$out/disk.img,format=raw,if=virtio")
@@ -67,7 +69,7 @@ done
 
 # --- the machine
 log=$out/console.log
-cmdline="console=ttyS0 kho=on liveupdate=on retain_initrd panic=-1 rk.scenario=$scenario rk.boot=0 $extra"
+cmdline="console=ttyS0 no_timer_check kho=on liveupdate=on retain_initrd panic=-1 rk.scenario=$scenario rk.boot=0 $extra"
 echo "booting Linux $(basename "$kdir") under QEMU (TCG): $cmdline"
 echo "console log: $log"
 start=$(date +%s)
