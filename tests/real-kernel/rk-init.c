@@ -768,6 +768,7 @@ static void bench_daemon_restore(unsigned n) {
         size_t nv = bench_vms(v, n);
         bool ok = true;
 
+        daemon_config();
         start_daemon();
         vms_start(v, nv, false);
         for (size_t i = 0; i < nv; i++)
