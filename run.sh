@@ -23,6 +23,8 @@ PACKAGES=(
         debhelper lintian
         cargo rustc librust-libc-dev librust-serde-json-dev
         debootstrap
+        # the real-kernel suite: build Linux 7.1 (tests/real-kernel/build-kernel.sh), boot it under QEMU
+        bc bison flex libelf-dev libssl-dev cpio xz-utils qemu-system-x86 e2fsprogs
 )
 
 die() { echo "run.sh: $*" >&2; exit 1; }
@@ -109,6 +111,14 @@ test)
         # (built once, about a minute) the `realstack` suite boots with the .deb installed.
         tests/realstack/mkrootfs.sh >/dev/null || echo "run.sh: no realstack rootfs (its tests will say why)"
         # --- end of realstack step
+        # --- real-kernel step (docs/real-kernel.md): fetch and build the LUO kernel once, cached
+        # in /var/cache/lu-vfiod-test/kernel; a failed build fails the suite's tests, a tarball
+        # that cannot be had makes them skip.
+        echo "==> real-kernel: fetching/building Linux 7.1 (cached after the first run)"
+        kstart=$(date +%s)
+        tests/real-kernel/build-kernel.sh >/dev/null || echo "==> real-kernel: kernel not available (status $?): the real-kernel tests will say why"
+        echo "==> real-kernel: kernel ready after $(( $(date +%s) - kstart )) s"
+        # --- end of real-kernel step
         meson test -C build --print-errorlogs --num-processes 2 || rc=1
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
                 meson test -C build-asan --print-errorlogs --num-processes 2 || rc=1

@@ -2,8 +2,11 @@
 /*
  * The upstream session ABI (spec §1): the table-driven, size-prefixed ioctl
  * dispatchers of /dev/liveupdate and of session files, with the kernel's check
- * order (nr range → EINVAL, size read → EFAULT, cmd mismatch → ENOTTY, short size
- * → EINVAL, non-zero tail → E2BIG).
+ * order (nr range → EINVAL, size read → EFAULT, cmd mismatch → ENOTTY, a session
+ * ioctl of the wrong direction → EINVAL, short size → EINVAL, non-zero tail → E2BIG).
+ *
+ * Direction (Linux 7.1.8 luo_session.c, luo_ioctl_type_valid()): PRESERVE_FD only on an
+ * outgoing session, RETRIEVE_FD and FINISH only on an incoming (retrieved) one.
  */
 #include <errno.h>
 #include <string.h>
@@ -11,9 +14,12 @@
 #include "emu.h"
 #include "linux/liveupdate.h"
 
+enum { DIR_ANY, DIR_OUTGOING, DIR_INCOMING };
+
 struct luo_op {
         unsigned cmd;
         uint32_t size, min_size;
+        int dir;
 };
 
 static const struct luo_op dev_ops[] = {
@@ -25,16 +31,19 @@ static const struct luo_op dev_ops[] = {
 
 static const struct luo_op session_ops[] = {
         { LIVEUPDATE_SESSION_PRESERVE_FD, sizeof(struct liveupdate_session_preserve_fd),
-          sizeof(struct liveupdate_session_preserve_fd) },
+          sizeof(struct liveupdate_session_preserve_fd), DIR_OUTGOING },
         { LIVEUPDATE_SESSION_RETRIEVE_FD, sizeof(struct liveupdate_session_retrieve_fd),
-          sizeof(struct liveupdate_session_retrieve_fd) },
+          sizeof(struct liveupdate_session_retrieve_fd), DIR_INCOMING },
         { LIVEUPDATE_SESSION_FINISH, sizeof(struct liveupdate_session_finish),
-          sizeof(struct liveupdate_session_finish) },
+          sizeof(struct liveupdate_session_finish), DIR_INCOMING },
 };
 
-/* Common front half of the dispatchers; returns the op index or -errno. */
+/*
+ * Common front half of the dispatchers; returns the op index or -errno. @retrieved:
+ * whether the session is an incoming one (ignored for ops of DIR_ANY).
+ */
 static int luo_dispatch(struct call *c, const struct luo_op *ops, size_t n, unsigned base,
-                        unsigned cmd, uint64_t arg, void *buf, uint32_t *usize) {
+                        unsigned cmd, uint64_t arg, void *buf, uint32_t *usize, bool retrieved) {
         unsigned nr = cmd & 0xff;
         const struct luo_op *op;
         int r;
@@ -46,6 +55,8 @@ static int luo_dispatch(struct call *c, const struct luo_op *ops, size_t n, unsi
         op = &ops[nr - base];
         if (op->cmd != cmd)
                 return -ENOTTY;
+        if ((op->dir == DIR_OUTGOING && retrieved) || (op->dir == DIR_INCOMING && !retrieved))
+                return -EINVAL;
         if (*usize < op->min_size)
                 return -EINVAL;
         r = user_struct_in(c, arg, buf, op->size, *usize);
@@ -62,18 +73,22 @@ static void dev_ioctl(struct call *c, unsigned cmd, uint64_t arg) {
         uint32_t usize;
         int r, idx;
 
-        idx = luo_dispatch(c, dev_ops, ELEMENTSOF(dev_ops), 0, cmd, arg, &a, &usize);
+        idx = luo_dispatch(c, dev_ops, ELEMENTSOF(dev_ops), 0, cmd, arg, &a, &usize, false);
         if (idx < 0)
                 return call_reply(c, idx);
         /* The fd is reserved before anything else (luo_core.c): EMFILE comes first. */
         r = call_fd_room(c);
         if (r < 0)
                 return call_reply(c, r);
-        /* strscpy semantics: an unterminated 64-byte name is cut to 63 characters */
         memcpy(name, a.name, sizeof(name));
         name[sizeof(name) - 1] = 0;
 
         if (idx == 0) {
+                /* luo_session_create() (7.1.8): an empty name, or none that ends within
+                 * the 64 bytes, is EINVAL (checked before the session limit and duplicates). */
+                size_t len = strnlen((const char *) a.name, sizeof(a.name));
+                if (len == 0 || len >= sizeof(a.name))
+                        return call_reply(c, -EINVAL);
                 r = fail_check(FAIL_CREATE_SESSION);
                 if (r < 0)
                         return call_reply(c, r);
@@ -119,7 +134,7 @@ static void session_ioctl(struct call *c, struct session *s, unsigned cmd, uint6
         uint32_t usize;
         int r, idx, lfd, fd;
 
-        idx = luo_dispatch(c, session_ops, ELEMENTSOF(session_ops), 0x40, cmd, arg, &a, &usize);
+        idx = luo_dispatch(c, session_ops, ELEMENTSOF(session_ops), 0x40, cmd, arg, &a, &usize, s && s->retrieved);
         if (idx < 0)
                 return call_reply(c, idx);
         if (!s)

@@ -225,16 +225,24 @@ static int copy_range(int src, int dst, off_t start, off_t end) {
         return 0;
 }
 
-/* memfd handler retrieve: a new memfd with the old one's contents, size and position. */
+/*
+ * memfd handler retrieve: a new memfd with the old one's contents, size, position and
+ * seals. Linux 7.1.8 (mm/memfd_luo.c memfd_luo_retrieve()) records the seals at preserve
+ * and adds them to the new file, which is made with MFD_ALLOW_SEALING: a memfd made
+ * without it comes back with F_SEAL_SEAL, as it went.
+ */
 static int memfd_retrieve(struct pfile *pf) {
         _cleanup_close_ int nfd = -EBADF;
         struct stat st;
         off_t off = 0;
-        int r;
+        int r, seals;
 
         if (fstat(pf->fd, &st) < 0)
                 return -EIO;
-        nfd = memfd_create("", MFD_CLOEXEC);
+        seals = fcntl(pf->fd, F_GET_SEALS);
+        if (seals < 0)
+                return -EIO;
+        nfd = memfd_create("", MFD_CLOEXEC | MFD_ALLOW_SEALING);
         if (nfd < 0)
                 return -ENOMEM;
         if (ftruncate(nfd, st.st_size) < 0)
@@ -253,6 +261,8 @@ static int memfd_retrieve(struct pfile *pf) {
                 off = hole;
         }
         if (lseek(nfd, pf->pos, SEEK_SET) < 0)
+                return -EIO;
+        if (seals && fcntl(nfd, F_ADD_SEALS, seals) < 0)
                 return -EIO;
         if (fstat(nfd, &st) < 0)
                 return -EIO;

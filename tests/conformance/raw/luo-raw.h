@@ -220,21 +220,50 @@ static inline int raw_write_image(bool valid, char *path, size_t n) {
         return close(fd);
 }
 
-/* kexec_file_load() of the fake image (or of a non-kernel) with @cmdline for the next boot. */
-static inline long raw_kexec_load_cmdline(bool valid, const char *cmdline) {
-        char path[PATH_MAX];
-        long r;
-        int fd;
+/*
+ * The command line the next kernel gets for @cmdline. On a real kernel (the
+ * real-kernel suite's QEMU machine, tests/real-kernel) LUO_RAW_CMDLINE_PREFIX holds what
+ * that machine needs on every boot (console, its init's scenario); it comes first.
+ */
+static inline void raw_next_cmdline(char *buf, size_t n, const char *cmdline) {
+        const char *prefix = getenv("LUO_RAW_CMDLINE_PREFIX");
 
-        if (raw_write_image(valid, path, sizeof(path)) < 0)
+        if (prefix && *prefix)
+                snprintf(buf, n, "%s %s", prefix, cmdline);
+        else
+                snprintf(buf, n, "%s", cmdline);
+}
+
+/*
+ * kexec_file_load() of the fake image (or of a non-kernel) with @cmdline for the next
+ * boot. On a real kernel, LUO_RAW_KERNEL (and LUO_RAW_INITRD, if set) name the real
+ * image to load instead of the fake one.
+ */
+static inline long raw_kexec_load_cmdline(bool valid, const char *cmdline) {
+        const char *real = getenv("LUO_RAW_KERNEL"), *initrd = getenv("LUO_RAW_INITRD");
+        char path[PATH_MAX], next[1024];
+        int fd, ifd = -1;
+        long r;
+
+        if (valid && real && *real)
+                snprintf(path, sizeof(path), "%s", real);
+        else if (raw_write_image(valid, path, sizeof(path)) < 0)
                 raw_bail("cannot write kernel image");
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 raw_bail("open %s", path);
-        r = syscall(SYS_kexec_file_load, fd, -1, strlen(cmdline) + 1, cmdline,
-                    (unsigned long) KEXEC_FILE_NO_INITRAMFS);
+        if (valid && real && *real && initrd && *initrd) {
+                ifd = open(initrd, O_RDONLY | O_CLOEXEC);
+                if (ifd < 0)
+                        raw_bail("open %s", initrd);
+        }
+        raw_next_cmdline(next, sizeof(next), cmdline);
+        r = syscall(SYS_kexec_file_load, fd, ifd, strlen(next) + 1, next,
+                    ifd >= 0 ? 0UL : (unsigned long) KEXEC_FILE_NO_INITRAMFS);
         int saved = errno;
         close(fd);
+        if (ifd >= 0)
+                close(ifd);
         errno = saved;
         return r;
 }
