@@ -25,6 +25,8 @@ PACKAGES=(
         debootstrap
         # the real-kernel suite: build Linux 7.1 (tests/real-kernel/build-kernel.sh), boot it under QEMU
         bc bison flex libelf-dev libssl-dev cpio xz-utils qemu-system-x86 e2fsprogs
+        # the fleet suite: Ansible (tests/fleet, docs/fleet.md)
+        ansible-core
 )
 
 die() { echo "run.sh: $*" >&2; exit 1; }
@@ -48,6 +50,30 @@ install_missing() {
                 DEBIAN_FRONTEND=noninteractive apt-get update -qq
                 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
         fi
+}
+
+# promtool (the fleet suite's check of lu-vfioctl metrics) from Debian's prometheus package: only
+# the one static binary is taken out of the .deb (apt-get download, dpkg-deb -x) into
+# /var/cache/lu-vfiod-test/promtool-<version>, so no Prometheus server is installed or started.
+install_promtool() {
+        local ver dest tmp
+        ver=$(apt-cache policy prometheus 2>/dev/null | sed -n 's/^ *Candidate: //p')
+        if [ -z "$ver" ] || [ "$ver" = "(none)" ]; then
+                DEBIAN_FRONTEND=noninteractive apt-get update -qq
+                ver=$(apt-cache policy prometheus 2>/dev/null | sed -n 's/^ *Candidate: //p')
+        fi
+        [ -n "$ver" ] && [ "$ver" != "(none)" ] || { echo "==> no prometheus package: metrics are not checked with promtool"; return 0; }
+        dest=/var/cache/lu-vfiod-test/promtool-$ver
+        [ -x "$dest/promtool" ] && return 0
+        echo "==> extracting promtool from prometheus $ver"
+        tmp=$(mktemp -d) && chmod 755 "$tmp"   # apt-get download runs as _apt
+        if (cd "$tmp" && apt-get download -qq "prometheus=$ver" >/dev/null && dpkg-deb -x prometheus_*.deb x) &&
+           mkdir -p "$dest" && install -m 755 "$tmp/x/usr/bin/promtool" "$dest/promtool"; then
+                :
+        else
+                echo "==> could not extract promtool: metrics are not checked with promtool"
+        fi
+        rm -rf "$tmp"
 }
 
 # build DIR [meson options...]
@@ -99,6 +125,7 @@ demo)
 test)
         need_root "$@"
         install_missing
+        install_promtool
         build build -Dwerror=true
         build build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
         rc=0

@@ -676,6 +676,183 @@ static int cmd_last_update(sd_bus *bus, int argc, char **argv) {
         return EXIT_OK;
 }
 
+/* ---------------------------------------------------------------- metrics */
+
+/* Prometheus text exposition format (version 0.0.4) for node_exporter's textfile collector:
+ * lu-vfioctl metrics > /var/lib/prometheus/node-exporter/lu-vfiod.prom.$$ && mv ... (lu-vfioctl(1)).
+ * Durations in seconds, as Prometheus names them; per update and per VM from the LastUpdate timeline. */
+
+static void metric_head(const char *name, const char *type, const char *help) {
+        printf("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A label value with \, " and newline escaped, as the format wants. */
+static void metric_label_print(const char *v) {
+        for (; *v; v++)
+                if (*v == '\\' || *v == '"')
+                        printf("\\%c", *v);
+                else if (*v == '\n')
+                        fputs("\\n", stdout);
+                else
+                        putchar(*v);
+}
+
+static void metric_vm(const char *name, const char *vm, const char *phase, double value) {
+        printf("%s{vm=\"", name);
+        metric_label_print(vm);
+        if (phase)
+                printf("\",phase=\"%s", phase);
+        printf("\"} %.9g\n", value);
+}
+
+/* Also written when the bus cannot be reached, so the textfile collector sees the daemon down. */
+static void metrics_print_up(bool up) {
+        metric_head("lu_vfiod_up", "gauge", "Whether lu-vfiod answered on D-Bus.");
+        printf("lu_vfiod_up %d\n", up);
+}
+
+typedef struct ItemCount {
+        char kind[16], state[16];
+        unsigned n;
+} ItemCount;
+
+#define METRICS_ITEM_KINDS_MAX 32
+
+static int metrics_count_items(sd_bus *bus, const char *vm, ItemCount *counts, size_t *n_counts, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *label, *kind, *pci, *state, *session;
+        uint64_t token;
+        int delegated, r;
+
+        r = sd_bus_call_method(bus, DEST, PATH, IFACE, "ListDevices", error, &reply, "s", vm);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(reply, 'a', "(ssssstb)");
+        while (r >= 0 && (r = sd_bus_message_read(reply, "(ssssstb)", &label, &kind, &pci, &state, &session, &token, &delegated)) > 0) {
+                size_t i;
+                for (i = 0; i < *n_counts; i++)
+                        if (strcmp(counts[i].kind, kind) == 0 && strcmp(counts[i].state, state) == 0)
+                                break;
+                if (i == *n_counts) {
+                        /* the daemon's kinds and states are short fixed words; anything else is a bug there */
+                        if (*n_counts == METRICS_ITEM_KINDS_MAX || strlen(kind) >= sizeof(counts[i].kind) ||
+                            strlen(state) >= sizeof(counts[i].state))
+                                return -EBADMSG;
+                        strcpy(counts[i].kind, kind);
+                        strcpy(counts[i].state, state);
+                        counts[i].n = 0;
+                        (*n_counts)++;
+                }
+                counts[i].n++;
+        }
+        return r < 0 ? r : 0;
+}
+
+static int cmd_metrics(sd_bus *bus, int argc, char **argv) {
+        static const char *const states[] = { "idle", "preparing", "prepared", "freezing", "frozen", "restoring", "finishing" };
+        static const struct { const char *key, *phase; } phases[] = {
+                { "prepare_ms", "prepare" }, { "freeze_ms", "freeze" }, { "reboot_to_start_ms", "reboot_to_start" },
+                { "retrieve_ms", "retrieve" }, { "restore_ms", "restore" }, { "total_ms", "total" },
+        };
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *vms = NULL;
+        _cleanup_(json_object_unrefp) json_object *t = NULL;
+        ItemCount counts[METRICS_ITEM_KINDS_MAX];
+        size_t n_counts = 0;
+        Status s = {};
+        const char *id;
+        uint32_t uid, items;
+        int connected, incoming, restored, r;
+        json_object *v, *tvms;
+
+        r = status_read(bus, &s, &error);
+        if (r >= 0)
+                r = sd_bus_call_method(bus, DEST, PATH, IFACE, "ListVMs", &error, &vms, NULL);
+        metrics_print_up(r >= 0);
+        if (r < 0) {
+                sd_bus_message_unref(s.reply);
+                return fail(&error, r, "metrics");
+        }
+        t = json_parse_or_null(s.last);
+
+        metric_head("lu_vfiod_info", "gauge", "The kernel's Live Update ABI the daemon drives (upstream, v4, none).");
+        printf("lu_vfiod_info{abi=\"");
+        metric_label_print(s.abi ?: "");
+        printf("\"} 1\n");
+        metric_head("lu_vfiod_state", "gauge", "The update state: 1 for the current one.");
+        for (size_t i = 0; i < ELEMENTSOF(states); i++)
+                printf("lu_vfiod_state{state=\"%s\"} %d\n", states[i], s.state && strcmp(s.state, states[i]) == 0);
+        metric_head("lu_vfiod_boot_incoming", "gauge", "Whether this boot came in with a live update.");
+        printf("lu_vfiod_boot_incoming %d\n", s.incoming ? 1 : 0);
+        metric_head("lu_vfiod_update_id", "gauge", "Id of the current or last update (0: none yet).");
+        printf("lu_vfiod_update_id %llu\n", (unsigned long long) s.update_id);
+        metric_head("lu_vfiod_vms", "gauge", "VMs known to the daemon.");
+        printf("lu_vfiod_vms %u\n", s.vms);
+        metric_head("lu_vfiod_vms_connected", "gauge", "VMs with a connected VMM.");
+        printf("lu_vfiod_vms_connected %u\n", s.connected);
+        sd_bus_message_unref(s.reply);
+
+        /* per VM: one gauge family at a time, so the list is walked once per family */
+        static const char *const vm_families[][2] = {
+                { "lu_vfiod_vm_connected", "Whether the VM's VMM is connected." },
+                { "lu_vfiod_vm_incoming", "Whether the VM has preserved files waiting to be reclaimed after a live update." },
+                { "lu_vfiod_vm_restored", "Whether the VM was restored after the live update of this boot." },
+                { "lu_vfiod_vm_items", "Files the daemon holds for the VM." },
+        };
+        for (size_t f = 0; f < ELEMENTSOF(vm_families); f++) {
+                metric_head(vm_families[f][0], "gauge", vm_families[f][1]);
+                r = sd_bus_message_rewind(vms, true);
+                if (r >= 0)
+                        r = sd_bus_message_enter_container(vms, 'a', "(subbbu)");
+                while (r >= 0 && (r = sd_bus_message_read(vms, "(subbbu)", &id, &uid, &connected, &incoming, &restored, &items)) > 0) {
+                        double val = f == 0 ? (double) connected : f == 1 ? (double) incoming : f == 2 ? (double) restored : (double) items;
+                        metric_vm(vm_families[f][0], id, NULL, val);
+                        if (f == 0 && r >= 0)
+                                r = metrics_count_items(bus, id, counts, &n_counts, &error);
+                }
+                if (r < 0)
+                        return fail(&error, r, "metrics");
+        }
+        metric_head("lu_vfiod_items", "gauge", "Files the daemon holds, by kind and state.");
+        for (size_t i = 0; i < n_counts; i++)
+                printf("lu_vfiod_items{kind=\"%s\",state=\"%s\"} %u\n", counts[i].kind, counts[i].state, counts[i].n);
+
+        if (!t || !json_object_object_get_ex(t, "id", &v))
+                return EXIT_OK;           /* no update finished yet: no timeline figures */
+        metric_head("lu_vfiod_last_update_id", "gauge", "Id of the last finished, cancelled or failed update.");
+        printf("lu_vfiod_last_update_id %lld\n", (long long) json_object_get_int64(v));
+        metric_head("lu_vfiod_last_update_result", "gauge", "Result of the last update: 1 for its result.");
+        static const char *const results[] = { "done", "cancelled", "failed", "abandoned" };
+        const char *result = json_object_get_string(json_object_object_get(t, "result")) ?: "";
+        for (size_t i = 0; i < ELEMENTSOF(results); i++)
+                printf("lu_vfiod_last_update_result{result=\"%s\"} %d\n", results[i], strcmp(result, results[i]) == 0);
+        if (json_object_object_get_ex(t, "t_end_us", &v)) {
+                metric_head("lu_vfiod_last_update_end_timestamp_seconds", "gauge", "When the last update ended (Unix time).");
+                printf("lu_vfiod_last_update_end_timestamp_seconds %.6f\n", (double) json_object_get_int64(v) / 1e6);
+        }
+        metric_head("lu_vfiod_last_update_duration_seconds", "gauge",
+                    "Phases of the last update: prepare, freeze (commit to registry write), reboot_to_start, retrieve, restore (daemon start to every VM restored), total.");
+        for (size_t i = 0; i < ELEMENTSOF(phases); i++)
+                if (json_object_object_get_ex(t, phases[i].key, &v))
+                        printf("lu_vfiod_last_update_duration_seconds{phase=\"%s\"} %.6f\n", phases[i].phase,
+                               json_object_get_double(v) / 1000.0);
+        if (!json_object_object_get_ex(t, "vms", &tvms) || !json_object_is_type(tvms, json_type_object))
+                return EXIT_OK;
+        metric_head("lu_vfiod_last_update_vm_seconds", "gauge",
+                    "Per VM in the last update: reclaimed and restored (from the daemon's start in the new boot), blackout (its freeze acknowledgement to its restore).");
+        json_object_object_foreach(tvms, vm, tv) {
+                json_object *a, *b;
+                if (json_object_object_get_ex(tv, "reclaimed_ms", &a))
+                        metric_vm("lu_vfiod_last_update_vm_seconds", vm, "reclaimed", json_object_get_double(a) / 1000.0);
+                if (json_object_object_get_ex(tv, "restored_ms", &a))
+                        metric_vm("lu_vfiod_last_update_vm_seconds", vm, "restored", json_object_get_double(a) / 1000.0);
+                if (json_object_object_get_ex(tv, "t_freeze_ack_us", &a) && json_object_object_get_ex(tv, "t_restored_us", &b))
+                        metric_vm("lu_vfiod_last_update_vm_seconds", vm, "blackout",
+                                  (double) (json_object_get_int64(b) - json_object_get_int64(a)) / 1e6);
+        }
+        return EXIT_OK;
+}
+
 /* ---------------------------------------------------------------- command line */
 
 static void help(void) {
@@ -689,7 +866,8 @@ static void help(void) {
                "  commit                   freeze VMMs and kexec into the prepared kernel\n"
                "  cancel                   cancel the update before the reboot\n"
                "  finish [VM]              release VMs whose VMM did not come back\n"
-               "  last-update              timeline of the last update\n\n"
+               "  last-update              timeline of the last update\n"
+               "  metrics                  Prometheus text format (node_exporter textfile collector)\n\n"
                "Options:\n"
                "  --initrd=PATH            initrd for prepare\n"
                "  --cmdline=STRING         kernel command line for prepare\n"
@@ -791,6 +969,7 @@ int main(int argc, char **argv) {
                 { "cancel", 1, 1, cmd_cancel },
                 { "finish", 1, 2, cmd_finish },
                 { "last-update", 1, 1, cmd_last_update },
+                { "metrics", 1, 1, cmd_metrics },
         };
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         const Verb *verb = NULL;
@@ -818,8 +997,12 @@ int main(int argc, char **argv) {
                 return usage_error("--initrd, --cmdline and --reuse-cmdline apply to prepare only");
         if (arg_force && verb->run != cmd_commit)
                 return usage_error("--force applies to commit only");
+        if (arg_json && verb->run == cmd_metrics)
+                return usage_error("metrics has its own format; --json does not apply");
         r = bus_connect(&bus);
         if (r < 0) {
+                if (verb->run == cmd_metrics)
+                        metrics_print_up(false);
                 /* Whatever the errno: no bus means lu-vfiod cannot be reached. */
                 fail(NULL, r, "cannot connect to the system bus");
                 return EXIT_UNREACHABLE;

@@ -4,9 +4,14 @@
 # under $fdir/hostNN), an Ansible inventory reaching them, and ansible-playbook runs of the
 # collection in contrib/ansible. Needs: $luo_emu $daemon $vmm $policy $ctl $collections $dir set.
 fleet_pids=()
+# meson passes paths relative to the build directory; the hosts and Ansible need them absolute
+for _v in luo_emu daemon vmm policy ctl; do
+        eval "$_v=\$(readlink -f \"\${$_v}\")" || bail "cannot resolve \$$_v"
+done
+unset _v
 
-# fleet_start N [VETO_HOST...]: N hosts with two VMs each (vm0, vm1 with an emulated VFIO
-# device and guest RAM); vm1 of each VETO_HOST refuses the freeze.
+# fleet_start N [HOST:EVENT...]: N hosts with two VMs each (vm0, vm1 with an emulated VFIO
+# device and guest RAM); vm1 of each HOST refuses EVENT (prepare or freeze).
 fleet_start() {
         local count=$1; shift
         fdir=$dir/fleet
@@ -17,7 +22,7 @@ fleet_start() {
                 local h; h=$(printf 'host%02d' "$i")
                 hosts+=("$h")
                 mkdir -p "$fdir/$h"
-                printf 'vm0\nvm1%s\n' "$(for v in "$@"; do [ "$v" = "$h" ] && printf ' --veto=freeze'; done)" > "$fdir/$h/vms"
+                printf 'vm0\nvm1%s\n' "$(for v in "$@"; do [ "${v%%:*}" = "$h" ] && printf ' --veto=%s' "${v#*:}"; done)" > "$fdir/$h/vms"
                 printf '[Update]\nPrepareTimeoutSec=10\nFreezeTimeoutSec=10\n[Restore]\nBindTimeoutSec=10\nReclaimGraceSec=30\n' \
                         > "$fdir/$h/lu-vfiod.conf"
                 "$luo_emu" --vfio=2 -- "$(dirname "$0")/fleet-host.sh" "$fdir/$h" "$daemon" "$vmm" "$policy" \
