@@ -31,7 +31,7 @@ done < "$dir/vms"
 if [ "$boot" = 0 ]; then
         # a fresh boot is up once every VMM has handed its VM over
         for vm in $(cut -d' ' -f1 "$dir/vms"); do
-                for _ in $(seq 200); do [ -e "$dir/$vm.ready" ] && break; sleep 0.05; done
+                for _ in $(seq 1200); do [ -e "$dir/$vm.ready" ] && break; sleep 0.05; done
                 [ -e "$dir/$vm.ready" ] || bail "VMM of $vm did not hand its VM over"
         done
 fi

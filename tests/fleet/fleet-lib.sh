@@ -41,7 +41,7 @@ fleet_start() {
                 echo "live_update_kernel=$fdir/vmlinuz-next"
         } > "$fdir/inventory.ini"
         for h in "${hosts[@]}"; do
-                for _ in $(seq 300); do [ -e "$fdir/$h/up" ] && break; sleep 0.1; done
+                for _ in $(seq 1200); do [ -e "$fdir/$h/up" ] && break; sleep 0.1; done
                 [ -e "$fdir/$h/up" ] || bail "$h did not come up: $(tail -3 "$fdir/$h/luo-emu.log")"
         done
 }
@@ -99,4 +99,11 @@ for sec in re.split(r"^PLAY \[.*$", text, flags=re.M)[1:]:
     out.append(",".join(sorted(set(re.findall(r"\[(host\d\d)\]", sec)))))
 print(" ".join(out))
 PY
+}
+
+# adhoc HOST MODULE ARGS: one module run with ansible(1) on HOST; prints its output, returns its exit code
+adhoc() {
+        ANSIBLE_COLLECTIONS_PATH=$collections ANSIBLE_LOCAL_TEMP=$dir/ansible-tmp ANSIBLE_REMOTE_TEMP=$dir/ansible-tmp \
+        ANSIBLE_NOCOLOR=1 ANSIBLE_LOCALHOST_WARNING=false \
+                ansible -o "$1" -i "$fdir/inventory.ini" -m "luvfiod.liveupdate.$2" -a "$3" -e lu_vfioctl="$ctl" </dev/null 2>&1
 }

@@ -17,6 +17,28 @@ trap fleet_stop EXIT
 fleet_start 8
 ok "8 emulated hosts up, each with its own bus, lu-vfiod and 2 VMMs"
 
+# Bad input to the modules: a failed task whose msg names what was wrong, and nothing changes.
+bus="bus_address=unix:path=$fdir/host01/bus.sock lu_vfioctl=$ctl"
+out=$(adhoc host01 lu_vfiod_update "state=committed $bus")
+check "update without kernel: 'missing required arguments: kernel'" grep -q "FAILED.*state is committed but all of the following are missing: kernel" <<<"$out"
+out=$(adhoc host01 lu_vfiod_update "state=prepared kernel=$fdir/nosuchkernel $bus")
+check "update with a missing kernel file names it" grep -q "FAILED.*kernel $fdir/nosuchkernel: no such file on this host" <<<"$out"
+out=$(adhoc host01 lu_vfiod_update "state=committed kernel=$fdir/vmlinuz-next wait_timeout=0 $bus")
+check "wait_timeout=0 refused" grep -q "FAILED.*wait_timeout must be a number of seconds in (0, 604800], not 0" <<<"$out"
+out=$(adhoc host01 lu_vfiod_info "bus_address=unix:path=$fdir/nosuchbus lu_vfioctl=$ctl")
+check "info on an unreachable bus: failed, saying so" grep -q "FAILED.*lu-vfiod on this host: status: .*No such file or directory" <<<"$out"
+out=$(adhoc host01 lu_vfiod_update "state=bogus $bus")
+check "unknown state: the choices are listed" grep -q "FAILED.*value of state must be one of: prepared, committed, cancelled" <<<"$out"
+out=$(adhoc host01 lu_vfiod_info "kernel=$fdir/vmlinuz-next $bus")
+check "info: facts of host01 (idle, upstream, 2 VMs with 2 preserved items, ready, not at target)" python3 -c '
+import json, sys
+d = json.loads(sys.argv[1].split(" => ", 1)[1])["lu_vfiod"]
+ok = (d["status"]["state"] == "idle" and d["status"]["abi"] == "upstream" and len(d["vms"]) == 2
+      and all(len(v["devices"]) == 2 and all(x["state"] == "preserved" for x in v["devices"]) for v in d["vms"])
+      and d["readiness"] == {"ready": True, "problems": []} and d["at_target"] is False)
+sys.exit(0 if ok else 1)' "$out"
+check "bad input changed nothing on host01" host_is host01 0 'd["state"]=="idle" and d["update_id"]==0'
+
 play check --check
 check "check mode: exit 0" test "$play_rc" = 0
 check "check mode: every host would change" test "$(for h in "${hosts[@]}"; do recap "$h" changed; done | grep -c '^[1-9]')" = 8

@@ -15,7 +15,7 @@ description:
     that were not. A VMM that refuses the freeze fails the task; the daemon has then resumed every VM and
     the module makes sure no update is left pending.
   - C(state=cancelled) cancels an update that has not reached the reboot.
-  - Idempotent. A host whose boot came in by a completed live update to I(kernel) is at the target:
+  - Idempotent. A host whose boot came in by a completed live update to I(kernel) is at the target;
     C(prepared) and C(committed) change nothing there. Check mode reports what would change and
     changes nothing.
 options:
