@@ -5,7 +5,8 @@
 # Each boot brings up what a hypervisor host runs: its own system bus (HOST_DIR/bus.sock, with
 # the shipped lu-vfiod policy), lu-vfiod on HOST_DIR's sockets and state directory, and one
 # example VMM per line of HOST_DIR/vms ("VM [extra example-vmm options]", device vfio<N> for
-# the N-th line), then writes HOST_DIR/up (the boot number) and idles until HOST_DIR/poweroff
+# the N-th line; the word "fleet:boot0-only" instead starts that VMM in the first boot only: a
+# VMM that does not come back after the kexec), then writes HOST_DIR/up (the boot number) and idles until HOST_DIR/poweroff
 # appears. A kexec kills all of it; luo-emu then boots it again, and the restarted VMMs reclaim
 # their VMs. Nothing of the host is reached from outside but the bus socket and the files here.
 set -uo pipefail
@@ -22,6 +23,11 @@ wait_name || bail "lu-vfiod did not take $DEST"
 pids=() i=0
 while read -r vm opts; do
         [ -n "$vm" ] || continue
+        case " $opts " in
+        *" fleet:boot0-only "*)
+                opts=${opts//fleet:boot0-only/}
+                [ "$boot" = 0 ] || { i=$((i + 1)); continue; } ;;
+        esac
         rm -f "$dir/$vm.ready"
         # shellcheck disable=SC2086 # opts are words
         "$vmm" --socket="$dir/vmm.sock" --vm="$vm" --vfio=/dev/vfio/devices/vfio$i --ready-file="$dir/$vm.ready" \

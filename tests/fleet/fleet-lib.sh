@@ -10,8 +10,9 @@ for _v in luo_emu daemon vmm policy ctl; do
 done
 unset _v
 
-# fleet_start N [HOST:EVENT...]: N hosts with two VMs each (vm0, vm1 with an emulated VFIO
-# device and guest RAM); vm1 of each HOST refuses EVENT (prepare or freeze).
+# fleet_start N [HOST:WHAT...]: N hosts with two VMs each (vm0, vm1 with an emulated VFIO
+# device and guest RAM); vm1 of each HOST refuses WHAT (prepare or freeze), or with WHAT "lost"
+# its VMM does not come back after the kexec.
 fleet_start() {
         local count=$1; shift
         fdir=$dir/fleet
@@ -22,8 +23,11 @@ fleet_start() {
                 local h; h=$(printf 'host%02d' "$i")
                 hosts+=("$h")
                 mkdir -p "$fdir/$h"
-                printf 'vm0\nvm1%s\n' "$(for v in "$@"; do [ "${v%%:*}" = "$h" ] && printf ' --veto=%s' "${v#*:}"; done)" > "$fdir/$h/vms"
-                printf '[Update]\nPrepareTimeoutSec=10\nFreezeTimeoutSec=10\n[Restore]\nBindTimeoutSec=10\nReclaimGraceSec=30\n' \
+                printf 'vm0\nvm1%s\n' "$(for v in "$@"; do
+                        [ "${v%%:*}" = "$h" ] || continue
+                        if [ "${v#*:}" = lost ]; then printf ' fleet:boot0-only'; else printf ' --veto=%s' "${v#*:}"; fi
+                done)" > "$fdir/$h/vms"
+                printf '[Update]\nPrepareTimeoutSec=10\nFreezeTimeoutSec=10\n[Restore]\nBindTimeoutSec=10\nReclaimGraceSec=120\n' \
                         > "$fdir/$h/lu-vfiod.conf"
                 "$luo_emu" --vfio=2 -- "$(dirname "$0")/fleet-host.sh" "$fdir/$h" "$daemon" "$vmm" "$policy" \
                         >"$fdir/$h/luo-emu.log" 2>&1 &

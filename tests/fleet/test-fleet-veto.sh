@@ -7,7 +7,9 @@
 # abandoned and its VMs keep running on the old boot, no cold reboot (the fallback is off by
 # default), and the later batches are not touched. With 50 the rollout goes on past host03, and
 # in the third batch host06's refusal cancels host05's prepared update too (a batch goes together),
-# 2 of 2 failed: the rollout stops there. Without the batch cancel, host05, 07 and 08 are updated.
+# 2 of 2 failed: the rollout stops there. Without the batch cancel, host05, 07 and 08 are updated;
+# host09, alone in the last batch, kexecs but the VMM of its vm1 never comes back: the wait ends
+# at its deadline naming vm1, and the host fails.
 set -uo pipefail
 luo_emu=$1 daemon=$2 vmm=$3 policy=$4 ctl=$5 collections=$6
 dir=${FLEET_DIR:?}
@@ -17,8 +19,8 @@ dir=${FLEET_DIR:?}
 command -v ansible-playbook >/dev/null || { echo "1..0 # SKIP ansible-playbook not installed (Debian: ansible-core)"; exit 0; }
 rm -rf "$dir" && mkdir -p "$dir" || bail "cannot create $dir"
 trap fleet_stop EXIT
-fleet_start 8 host03:freeze host06:prepare
-ok "8 emulated hosts up; vm1 of host03 will refuse the freeze, vm1 of host06 to prepare"
+fleet_start 9 host03:freeze host06:prepare host09:lost
+ok "9 emulated hosts up; vm1 of host03 will refuse the freeze, vm1 of host06 to prepare, vm1 of host09 not come back"
 
 # host03 is on the old boot with both VMs running and its update abandoned, naming vm1
 host03_kept() {
@@ -47,7 +49,7 @@ done
 # host04 committed in the same task as host03: its kexec ran, and Ansible then stopped the play
 check "host04 (host03's batch, committed in parallel) came back updated" \
         host_is host04 1 'd["state"]=="idle" and d["boot_incoming"] and d["update_id"]==1'
-for h in host05 host06 host07 host08; do
+for h in host05 host06 host07 host08 host09; do
         check "$h (later batch) untouched" host_is "$h" 0 'd["state"]=="idle" and d["update_id"]==0 and d["connected"]==2'
 done
 
@@ -66,13 +68,20 @@ check "host05 cancelled with its batch, naming host06" \
         grep -q "fatal: \[host05\]: FAILED.*cancelled: host06 of this batch failed pre-flight or prepare" "$play_out"
 check "host05: its prepared update was cancelled, VMs running on the old boot" host05_cancelled
 check "host06: idle on the old boot, both VMMs connected" host_is host06 0 'd["state"]=="idle" and d["connected"]==2'
-for h in host07 host08; do
+for h in host07 host08 host09; do
         check "$h (after the stop) untouched" host_is "$h" 0 'd["state"]=="idle" and d["update_id"]==0'
 done
 
-play no-batch-cancel -e lu_serial=2 -e lu_max_fail_percentage=50 -e live_update_cancel_batch_on_failure=false
+play no-batch-cancel -e lu_serial=2 -e lu_max_fail_percentage=50 -e live_update_cancel_batch_on_failure=false \
+        -e live_update_wait_timeout=10
 check "without the batch cancel: exit 2 (host03, host06 failed)" test "$play_rc" = 2
-check "all four batches ran" test "$(batches)" = "host01,host02 host03,host04 host05,host06 host07,host08"
+check "all five batches ran" test "$(batches)" = "host01,host02 host03,host04 host05,host06 host07,host08 host09"
+check "host09: the wait ended at its deadline naming vm1" \
+        grep -q "fatal: \[host09\]: FAILED.*restore not complete within 10 s (state restoring): VMs not restored: vm1" "$play_out"
+check "host09: in the new boot, vm0 restored, vm1 still incoming" bash -c '
+        [ "$(cat "$0/boot")" = 1 ] && grep -qx "lu_vfiod_vm_restored{vm=\"vm0\"} 1" <<<"$1" &&
+        grep -qx "lu_vfiod_vm_incoming{vm=\"vm1\"} 1" <<<"$1" && grep -qx "lu_vfiod_state{state=\"restoring\"} 1" <<<"$1"' \
+        "$fdir/host09" "$(hctl host09 metrics)"
 for h in host05 host07 host08; do
         check "$h updated" host_is "$h" 1 'd["state"]=="idle" and d["boot_incoming"] and d["update_id"]>=1'
         check "$h: both VMs restored" hjson "$h" 'd["result"]=="done" and len(d["vms"])==2 and all("t_restored_us" in v for v in d["vms"].values())' last-update
