@@ -46,4 +46,5 @@ while [ ! -e "$dir/poweroff" ]; do sleep 0.2; done
 kill "${pids[@]}" "$daemon_pid" 2>/dev/null
 wait "$daemon_pid" 2>/dev/null
 kill "$BUS_PID" 2>/dev/null
+rm -f "$dir/up"
 exit 0

@@ -89,6 +89,18 @@ done
 for h in host03 host06; do
         check "$h failed, on the old boot with its VMs" failed_kept "$h"
 done
+# The opt-in fallback, on host03 alone: its live update fails as before, then the host is
+# cold-rebooted (here by fleet-coldboot.sh, a stand-in for ansible.builtin.reboot that boots a new
+# emulated machine) and the play counts it rescued, not failed.
+cold="[\"$(readlink -f "$(dirname "$0")/fleet-coldboot.sh")\", \"$fdir/host03\", \"$luo_emu\", \"$daemon\", \"$vmm\", \"$policy\"]"
+play cold-reboot --limit host03 -e live_update_cold_reboot_fallback=true -e "{\"live_update_cold_reboot_command\": $cold}"
+check "cold-reboot fallback: exit 0" test "$play_rc" = 0
+check "cold-reboot fallback: the live update failed first, naming the VM" \
+        grep -q "fatal: \[host03\]: FAILED.*VM vm1 refused the freeze: vetoed by test" "$play_out"
+check "cold-reboot fallback: host03 rescued, not failed" test "$(recap host03 rescued)/$(recap host03 failed)" = 1/0
+check "cold-reboot fallback: host03 was cold-booted once" test "$(wc -l < "$fdir/host03/coldboots")" = 1
+check "cold-reboot fallback: a fresh boot (not a live update), both VMs started afresh" \
+        host_is host03 0 'd["state"]=="idle" and not d["boot_incoming"] and d["connected"]==2'
 fleet_stop
 echo "1..$n"
 exit $fail
