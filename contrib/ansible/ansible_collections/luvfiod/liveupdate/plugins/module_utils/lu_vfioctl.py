@@ -87,7 +87,7 @@ class LuVfioctl:
             raise LuVfioctlError(args[0], rc, None, (err or '').strip() or 'exit status %d' % rc, events)
         return result, events
 
-    # ---- the commands, with the output shapes of schema 0 (bare) and 1 (an object with "schema")
+    # ---- the commands (docs/json.md; list was a bare array before schema 1)
     def status(self):
         return self.call('status')[0]
 
@@ -101,9 +101,7 @@ class LuVfioctl:
 
     def last_update(self):
         r = self.call('last-update')[0]
-        if isinstance(r, dict) and 'timeline' in r and ('schema' in r or r.get('timeline') is None):
-            r = r.get('timeline')
-        return with_blackout(r or {})
+        return with_blackout(r if isinstance(r, dict) else {})
 
 
 def with_blackout(timeline):
