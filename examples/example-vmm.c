@@ -310,6 +310,8 @@ serve:
                         if (r == -EINVAL)
                                 say("ack refused (%s): the update ended meanwhile, waiting for resume",
                                     lu_client_last_error(c));
+                        else if ((r == -EPIPE || r == -ECONNRESET) && arg_reconnect)
+                                c = reconnect(c, ram, dev);   /* the daemon died under the ack */
                         else if (r < 0)
                                 die(c, r, "ack");
                         break;
