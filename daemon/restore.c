@@ -457,7 +457,11 @@ int restore_start(Manager *m) {
                 RegVm *vm = m->reg->vms[i];
                 size_t finished = 0;
                 vm->incoming = vm->n_sessions > 0;
-                vm->next_session = 0;    /* incoming names are separate from new outgoing ones; restart after finish */
+                /* next_session stays past every incoming name: a VM restored in this boot hands its
+                 * items over again into a session that must not share an incoming one's name (the
+                 * fd store keeps sessions by name, and a daemon restarted during the restore took
+                 * the new session for the finished incoming one), and the mirror written meanwhile
+                 * must stay readable (a session number below next_session). */
                 for (size_t j = 0; j < vm->n_sessions; j++) {
                         RegSession *s = &vm->sessions[j];
                         if (restarted) {
@@ -816,7 +820,6 @@ int restore_finish_vm(Manager *m, RegVm *vm, bool release, ProtoError *err) {
         }
         while (vm->n_sessions > 0)
                 reg_vm_remove_session(vm, &vm->sessions[vm->n_sessions - 1]);
-        vm->next_session = 0;
         vm->restored = true;
         vm->released = release;
         if (m->fdstore)

@@ -426,8 +426,8 @@ static void say_open_fds(void) {
         }
 }
 
-/* The daemon's settled fd count must be @want. */
-static void expect_fds(int want, const char *what) {
+/* The daemon's settled fd count must be @want; returns whether it is. */
+static bool expect_fds(int want, const char *what) {
         int n = count_open_fds_settled();
         /* a loaded machine may be slow to release a connection: only a lasting difference counts */
         for (double end = now_s() + 5; n != want && now_s() < end;)
@@ -435,6 +435,7 @@ static void expect_fds(int want, const char *what) {
         CHECK(n == want, "%s: daemon holds %d fds (expected %d)", what, n, want);
         if (n != want)
                 say_open_fds();
+        return n == want;
 }
 
 static void write_kernel(char *path, size_t size) {
@@ -481,4 +482,89 @@ static int finish_run(void) {
         }
         say("%s", failures ? "FAILED" : "PASSED");
         return failures ? 1 : 0;
+}
+
+/* ---- the daemon under tests/ops/fake-systemd (the fd store), or on its own ---------------- */
+
+static const char *fake_bin;           /* fake-systemd */
+static bool use_store;                 /* daemon_start(): under fake_bin, restarted by it with the stored fds */
+static int fake_max_restarts = 3;
+static char fake_log[400];
+static int generation;                 /* of the daemon under fake-systemd, 0 at daemon_start() */
+
+/* The daemon pid fake-systemd logged for @gen, or -1. */
+static pid_t logged_pid(int gen) {
+        char line[512];
+        pid_t pid = -1;
+        FILE *f = fopen(fake_log, "re");
+
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof(line), f)) {
+                int g, p;
+                if (sscanf(line, "START generation=%d pid=%d", &g, &p) == 2 && g == gen)
+                        pid = p;
+        }
+        fclose(f);
+        return pid;
+}
+
+/* What fake-systemd holds in its fd store now, after the start of @gen; -1 if unknown. */
+static int store_total(int gen) {
+        char line[512], start[64];
+        int total = -1;
+        FILE *f = fopen(fake_log, "re");
+
+        if (!f)
+                return -1;
+        snprintf(start, sizeof(start), "START generation=%d ", gen);
+        while (fgets(line, sizeof(line), f)) {
+                const char *t;
+                if (strncmp(line, start, strlen(start)) == 0 && (t = strstr(line, "listen_fds=")))
+                        total = atoi(t + 11);
+                else if (total >= 0 && (t = strstr(line, " total=")))
+                        total = atoi(t + 7);
+        }
+        fclose(f);
+        return total;
+}
+
+/* Wait until the daemon of @gen listens on the control socket. */
+static void wait_daemon_up(int gen) {
+        double end = now_s() + 20;
+        char who[64];
+
+        if (use_store)
+                while ((daemon_fds_pid = logged_pid(gen)) <= 0) {
+                        if (now_s() > end)
+                                bail("fake-systemd did not start generation %d", gen);
+                        usleep(5000);
+                }
+        snprintf(who, sizeof(who), "daemon (generation %d)", gen);
+        wait_ctl_socket(end, who);
+        if (ctl_fd >= 0)
+                close(ctl_fd);
+        ctl_fd = -1;
+}
+
+/* Start the daemon: with use_store under fake-systemd (log fake-systemd-<boot>.log), else start_daemon(). */
+static void daemon_start(void) {
+        char a1[400], a2[400], a3[400], a4[400], alog[450], amax[64];
+        char *argv[] = { (char *) fake_bin, alog, amax, (char *) "--",
+                         (char *) daemon_bin, a1, a2, a3, a4, (char *) daemon_extra_arg, NULL };
+
+        if (!use_store) {
+                start_daemon();
+                return;
+        }
+        snprintf(fake_log, sizeof(fake_log), "%s/fake-systemd-%d.log", work_dir, adv_boot);
+        snprintf(alog, sizeof(alog), "--log=%s", fake_log);
+        snprintf(amax, sizeof(amax), "--max-restarts=%d", fake_max_restarts);
+        snprintf(a1, sizeof(a1), "--vmm-socket=%s", vmm_sock);
+        snprintf(a2, sizeof(a2), "--control-socket=%s", ctl_sock);
+        snprintf(a3, sizeof(a3), "--state-dir=%s", state_dir);
+        snprintf(a4, sizeof(a4), "--config=%s", conf_path);
+        generation = 0;
+        daemon_pid = spawn(argv);    /* fake-systemd: forwards SIGTERM, exits with the daemon's status */
+        wait_daemon_up(0);
 }

@@ -33,8 +33,6 @@
 #define N_VMS 3
 #define RAM_SIZE (64 * 1024)
 
-static const char *fake_bin;
-static bool use_store;
 static int rep_r = -1, rep_w = -1;     /* VMM children report lines "vm-N what" on this pipe */
 
 static bool phase_is(const char *p) {
@@ -44,90 +42,6 @@ static bool phase_is(const char *p) {
 static void ram_pattern(const char *vm, char *buf, size_t size) {
         for (size_t i = 0; i < size; i++)
                 buf[i] = (char) ((i * 131 + 7) ^ (unsigned char) vm[i % strlen(vm)] ^ (unsigned char) (i >> 9));
-}
-
-/* ---- the daemon, with or without the fd store -------------------------------------- */
-
-static char fake_log[400];
-
-/* The daemon pid fake-systemd logged for @generation, or -1. */
-static pid_t logged_pid(int generation) {
-        char line[512];
-        pid_t pid = -1;
-        FILE *f = fopen(fake_log, "re");
-
-        if (!f)
-                return -1;
-        while (fgets(line, sizeof(line), f)) {
-                int g, p;
-                if (sscanf(line, "START generation=%d pid=%d", &g, &p) == 2 && g == generation)
-                        pid = p;
-        }
-        fclose(f);
-        return pid;
-}
-
-/* What fake-systemd holds in its fd store now, after the start of @generation; -1 if unknown. */
-static int store_total(int generation) {
-        char line[512], start[64];
-        int total = -1;
-        FILE *f = fopen(fake_log, "re");
-
-        if (!f)
-                return -1;
-        snprintf(start, sizeof(start), "START generation=%d ", generation);
-        while (fgets(line, sizeof(line), f)) {
-                const char *t;
-                if (strncmp(line, start, strlen(start)) == 0 && (t = strstr(line, "listen_fds=")))
-                        total = atoi(t + 11);
-                else if (total >= 0 && (t = strstr(line, " total=")))
-                        total = atoi(t + 7);
-        }
-        fclose(f);
-        return total;
-}
-
-/* Wait until the daemon of @generation listens on the control socket. */
-static void wait_daemon_up(int generation) {
-        double end = now_s() + 20;
-
-        if (use_store) {
-                while ((daemon_fds_pid = logged_pid(generation)) <= 0) {
-                        if (now_s() > end)
-                                bail("fake-systemd did not start generation %d", generation);
-                        usleep(5000);
-                }
-        }
-        {
-                char who[64];
-                snprintf(who, sizeof(who), "daemon (generation %d)", generation);
-                wait_ctl_socket(end, who);
-        }
-        if (ctl_fd >= 0)
-                close(ctl_fd);
-        ctl_fd = -1;
-}
-
-static int generation;
-
-static void daemon_start(void) {
-        char a1[400], a2[400], a3[400], a4[400], alog[450];
-        char *argv[] = { (char *) fake_bin, alog, (char *) "--max-restarts=3", (char *) "--",
-                         (char *) daemon_bin, a1, a2, a3, a4, NULL };
-
-        if (!use_store) {
-                start_daemon();
-                return;
-        }
-        snprintf(fake_log, sizeof(fake_log), "%s/fake-systemd-%d.log", work_dir, adv_boot);
-        snprintf(alog, sizeof(alog), "--log=%s", fake_log);
-        snprintf(a1, sizeof(a1), "--vmm-socket=%s", vmm_sock);
-        snprintf(a2, sizeof(a2), "--control-socket=%s", ctl_sock);
-        snprintf(a3, sizeof(a3), "--state-dir=%s", state_dir);
-        snprintf(a4, sizeof(a4), "--config=%s", conf_path);
-        generation = 0;
-        daemon_pid = spawn(argv);    /* fake-systemd: forwards SIGTERM, exits with the daemon's status */
-        wait_daemon_up(0);
 }
 
 /* SIGKILL the daemon; the service manager (or, without one, the driver) starts it again. */
