@@ -407,6 +407,24 @@ static int session_open(Manager *m, RegSession *s, ProtoError *err) {
         return 0;
 }
 
+/*
+ * Open a session just added to @vm. EEXIST: a session of that name lives on without us, held
+ * by a VMM that got it (delegated mode) from a predecessor of ours whose record of it we do not
+ * have (restarted during a restore, the registry is the one of the kexec); the name is taken,
+ * so take the VM's next one instead of failing the VM's every request for good.
+ */
+static int session_open_new(Manager *m, RegVm *vm, RegSession *s, ProtoError *err) {
+        int r;
+
+        for (unsigned tries = 0;; tries++) {
+                r = session_open(m, s, err);
+                if (r != -EEXIST || tries >= 8 || vm->next_session == UINT32_MAX)
+                        return r;
+                log_full(LOG_NOTICE, 0, vm->id, s->name, NULL, "session name taken by a session we do not hold: using the next");
+                (void) snprintf(s->name, sizeof(s->name), "luvf:%s:%u", vm->id, vm->next_session++);
+        }
+}
+
 /* Non-delegated session with room left, creating one if needed. */
 static RegSession *vm_current_session(Manager *m, RegVm *vm, ProtoError *err) {
         RegSession *s = NULL;
@@ -428,7 +446,7 @@ static RegSession *vm_current_session(Manager *m, RegVm *vm, ProtoError *err) {
                         return NULL;
                 }
         }
-        if (session_open(m, s, err) < 0) {
+        if (session_open_new(m, vm, s, err) < 0) {
                 if (s->n_items == 0)
                         reg_vm_remove_session(vm, s);
                 return NULL;
@@ -537,7 +555,7 @@ int manager_preserve(Manager *m, RegVm *vm, const char *label, int fd_in, json_o
                 s->next_token--;
                 s->n_items--;
                 s = reg_vm_add_session(vm, false);
-                if (!s || session_open(m, s, err) < 0) {
+                if (!s || session_open_new(m, vm, s, err) < 0) {
                         if (s)
                                 reg_vm_remove_session(vm, s);
                         return proto_error_set(err, PROTO_E_KERNEL, ENOSPC, "session full and no new session");
@@ -668,7 +686,7 @@ int manager_session_get(Manager *m, RegVm *vm, int *ret_fd, json_object **ret, P
                 if (!s)
                         return proto_error_set(err, errno == ENOSPC ? PROTO_E_LIMIT : PROTO_E_INTERNAL, errno,
                                                "VM %s: %s", vm->id, errno == ENOSPC ? "session numbers used up" : "out of memory");
-                r = session_open(m, s, err);
+                r = session_open_new(m, vm, s, err);
                 if (r < 0) {
                         reg_vm_remove_session(vm, s);
                         return r;

@@ -54,7 +54,8 @@ typedef struct Item {
         int dev;               /* VFIO: /dev/vfio/devices/vfio<dev> */
         int bound;             /* VFIO: bound to an iommufd (MSI-X on) when handed over */
         uint32_t gen;          /* memfd: pattern generation the guest wrote last */
-        char st;               /* 'n' not preserved, 'p' preserved (the daemon or the VM's session holds it) */
+        char st;               /* 'n' not preserved, 'p' preserved (the daemon or the VM's session holds it),
+                                  'x' a device that came across an update: the guest keeps it unpreserved */
         char pci[20];
 } Item;
 
@@ -438,10 +439,6 @@ static int agent_connect(Agent *a) {
 
         if (a->c)
                 return 0;
-        if (a->session >= 0) {
-                close(a->session);
-                a->session = -1;
-        }
         for (;;) {
                 r = lu_client_connect(vmm_sock, a->vm.id, &a->c);
                 if (r >= 0)
@@ -535,15 +532,21 @@ static void agent_reclaim(Agent *a) {
                 a->vm.items[j].st = 'n';
                 a->delegated_preserved[j] = false;
                 a->held_by_daemon[j] = false;
-                /* a retrieved device fd is not a preservable kind (it is no cdev fd): once the VM is
-                 * finished the VMM opens the device's cdev again for the next update */
-                if (a->vm.items[j].kind == 'v' && r >= 0) {
-                        int k = item_create(a, j);
-                        if (k < 0)
-                                out(a, "BAD reopen %s after restored: %s", a->vm.items[j].label, strerror(-k));
-                }
+                /* A retrieved device fd is not a kind the daemon preserves (vfio-retrieved, not a
+                 * cdev fd) and the device cannot be bound through a second open while the guest
+                 * uses it: a device comes across one update; the guest keeps it, unpreserved. */
+                if (a->vm.items[j].kind == 'v')
+                        a->vm.items[j].st = 'x';
         }
         (void) any_failed;
+}
+
+/* Two session fds of the same LUO session (the kernel names a session fd "[luo_session] <name>"). */
+static bool same_session(int a, int b) {
+        char pa[64], pb[64], ta[128] = "", tb[128] = "";
+        snprintf(pa, sizeof(pa), "/proc/self/fd/%d", a);
+        snprintf(pb, sizeof(pb), "/proc/self/fd/%d", b);
+        return readlink(pa, ta, sizeof(ta) - 1) > 0 && readlink(pb, tb, sizeof(tb) - 1) > 0 && strcmp(ta, tb) == 0;
 }
 
 /* Hand over everything the daemon does not hold (never held, or `lost`). */
@@ -552,16 +555,29 @@ static void agent_preserve(Agent *a) {
 
         if (a->vm.delegated) {
                 bool incoming;
-                if (a->session < 0 && (r = lu_client_session_get(a->c, &a->session, &incoming)) < 0) {
+                int fd;
+                if ((r = lu_client_session_get(a->c, &fd, &incoming)) < 0) {
                         out(a, "kerr session-get %d %s", -r, lu_client_last_error(a->c));
                         return;
                 }
+                /* Reconnected to a restarted daemon: if it names another session than ours, it
+                 * does not hold ours any more, and what we preserved must go into the new one. */
+                if (a->session >= 0 && !same_session(a->session, fd)) {
+                        out(a, "delegated-session-replaced");
+                        for (int j = 0; j < a->vm.n_items; j++)
+                                a->delegated_preserved[j] = false;
+                }
+                if (a->session >= 0)
+                        close(a->session);
+                a->session = fd;
         }
         for (int j = 0; j < a->vm.n_items; j++) {
                 Item *it = &a->vm.items[j];
                 const char *state = a->vm.delegated || a->held_by_daemon[j] || a->states_stale ? NULL :
                                     lu_client_item_state(a->c, it->label);
 
+                if (it->st == 'x')
+                        continue;
                 if (a->vm.delegated ? a->delegated_preserved[j] : a->held_by_daemon[j] || (state && strcmp(state, "lost") != 0)) {
                         a->held_by_daemon[j] = true;
                         continue;
@@ -620,7 +636,7 @@ static void agent_cmd(Agent *a, char *line) {
         (void) sscanf(line, "%*s %63s %d", arg, &n);
         if (strncmp(line, "sync", 4) == 0) {
                 if (agent_connect(a) >= 0) {
-                        if (lu_client_incoming(a->c)) {
+                        if (lu_client_incoming(a->c) && !a->states_stale) {
                                 out(a, "incoming");
                                 agent_reclaim(a);
                         }
@@ -802,11 +818,13 @@ static void apply_report(Vm *v, const char *rep) {
                         st.vms_updated++;
                         v->incoming = 0;
                         for (int j = 0; j < v->n_items; j++)
-                                v->items[j].st = 'n';
+                                v->items[j].st = v->items[j].kind == 'v' ? 'x' : 'n';
                 } else if (sscanf(line, "lost %63s", label) == 1) {
                         st.items_lost++;
                         if ((it = vm_item(v, label)))
                                 it->st = 'n';
+                } else if (strcmp(line, "delegated-session-replaced") == 0) {
+                        st.items_lost += v->n_items;
                 } else if (sscanf(line, "orphan %63s", label) == 1 && (it = vm_item(v, label)))
                         it->st = 'n';
         }
