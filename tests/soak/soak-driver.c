@@ -8,7 +8,7 @@
  * SOAK_RUN, SOAK_CYCLES (update cycles of this machine), SOAK_VFIO (devices luo-emu emulates),
  * SOAK_ABI, SOAK_STORE (1: the daemon runs under fake-systemd with the fd store), SOAK_FAILS
  * (the --fail options luo-emu was given, so that the checker knows which kernel failures may
- * happen), SOAK_MAX_VMS.
+ * happen), SOAK_MAX_VMS, SOAK_CROWD (that many more VMM connections, see crowd_main()).
  *
  * Every boot draws its actions from (seed, run, boot): VMs join (1-6 items each: memfds of
  * random sizes with a pattern per item and generation, emulated VFIO devices bound to an
@@ -466,10 +466,14 @@ static void agent_reclaim(Agent *a) {
                 bool incoming = false;
                 r = lu_client_session_get(a->c, &a->session, &incoming);
                 if (r < 0) {
-                        out(a, "kerr session-get %d %s", -r, lu_client_last_error(a->c));
-                        return;
-                }
-                if (!incoming)
+                        /* the kernel failed the retrieve of the VM's session: its files are gone
+                         * (reported like a failed item); the VM is restored without them */
+                        out(a, "failed-session %d %s", -r, lu_client_last_error(a->c));
+                        a->session = -1;
+                        any_failed = true;
+                        for (int j = 0; j < a->vm.n_items; j++)
+                                a->vm.items[j].gen++;   /* the guest starts new memory (the driver's model too) */
+                } else if (!incoming)
                         out(a, "BAD delegated session not incoming after the kexec");
         }
         for (int j = 0; j < a->vm.n_items; j++) {
@@ -477,7 +481,7 @@ static void agent_reclaim(Agent *a) {
                 char pci[LU_CLIENT_PCI_MAX] = "";
                 int fd = -1;
 
-                if (it->st != 'p')
+                if (it->st != 'p' || (a->vm.delegated && a->session < 0))
                         continue;
                 if (a->vm.delegated)
                         r = lu_client_session_retrieve(a->c, a->session, (uint64_t) j + 1, &fd);
@@ -486,6 +490,7 @@ static void agent_reclaim(Agent *a) {
                 if (r < 0) {
                         out(a, "failed %s %d %s", it->label, -r, a->vm.delegated ? "" : lu_client_last_error(a->c));
                         any_failed = true;
+                        it->gen++;      /* the guest starts new memory (the driver's model too) */
                         continue;
                 }
                 item_close(a, j);
@@ -798,6 +803,19 @@ static void apply_report(Vm *v, const char *rep) {
                         }
                 } else if (sscanf(line, "kerr session-get %d", &err) == 1) {
                         (void) fault_explains(fault_pending("create-session") ? "create-session" : "retrieve-session", err, v->id);
+                } else if (sscanf(line, "failed-session %d", &err) == 1) {
+                        bool ok = false;
+                        for (int i = 0; i < n_faults && !ok; i++)
+                                ok = strcmp(faults[i].what, "retrieve-session") == 0 && faults[i].err == err &&
+                                     (faults[i].boot < 0 || faults[i].boot == adv_boot);
+                        CHECK(ok, "VM %s: its delegated session failed with errno %d (%s): an injected retrieve fault explains it",
+                              v->id, err, line);
+                        if (ok)
+                                (void) fault_explains("retrieve-session", err, v->id);
+                        for (int j = 0; j < v->n_items; j++) {
+                                v->items[j].gen++;
+                                st.items_lost++;
+                        }
                 } else if (sscanf(line, "failed %63s %d", label, &err) == 2 && (it = vm_item(v, label))) {
                         /* a retrieve the kernel failed: only with an injected retrieve fault of that errno */
                         bool ok = false;
@@ -851,6 +869,122 @@ static void agent_kill(Vm *v, int sig) {
                 v->cmd = -1;
                 v->pid = -1;
         }
+}
+
+/* ---- the crowd: many more VMM connections, one process --------------------------------- */
+
+/*
+ * SOAK_CROWD=N: N VMs ("crowd-<i>") that hold nothing, each on its own connection, all served
+ * by one child process that acknowledges every prepare and freeze, and reconnects whatever the
+ * daemon closed (a daemon restart). The soak's own VMs must update as if they were alone.
+ */
+static int crowd_n;
+static pid_t crowd_pid = -1;
+
+static int crowd_connect(int i) {
+        char hello[128];
+        json_object *r;
+        int fd = connect_sock(vmm_sock);
+
+        if (fd < 0)
+                return fd;
+        snprintf(hello, sizeof(hello), "{\"id\":1,\"method\":\"hello\",\"version\":1,\"vm\":\"crowd-%d\"}", i);
+        r = request(fd, hello, NULL, 0, 10);
+        if (!result_of(r)) {
+                json_object_put(r);
+                close(fd);
+                return -EPROTO;
+        }
+        json_object_put(r);
+        return fd;
+}
+
+static void crowd_main(int ready_fd) {
+        static struct pollfd p[4096];
+        int id = 100, n_up = 0;
+
+        for (int i = 0; i < crowd_n; i++)
+                p[i] = (struct pollfd) { .fd = -1, .events = POLLIN };
+        for (;;) {
+                /* (re)connect what is closed; say once when all are up */
+                for (int i = 0; i < crowd_n; i++)
+                        if (p[i].fd < 0 && (p[i].fd = crowd_connect(i)) < 0)
+                                p[i].fd = -1;
+                n_up = 0;
+                for (int i = 0; i < crowd_n; i++)
+                        n_up += p[i].fd >= 0;
+                if (n_up == crowd_n && ready_fd >= 0) {
+                        (void) write(ready_fd, "1", 1);
+                        close(ready_fd);
+                        ready_fd = -1;
+                }
+                if (poll(p, (nfds_t) crowd_n, n_up == crowd_n ? 1000 : 50) < 0)
+                        continue;
+                for (int i = 0; i < crowd_n; i++) {
+                        json_object *o, *ev, *seq;
+                        if (p[i].fd < 0 || !p[i].revents)
+                                continue;
+                        o = recv_any(p[i].fd, 0);
+                        if (!o) {
+                                close(p[i].fd);     /* EOF: the daemon went away */
+                                p[i].fd = -1;
+                                continue;
+                        }
+                        if (json_object_object_get_ex(o, "event", &ev) && json_object_object_get_ex(o, "seq", &seq) &&
+                            (strcmp(json_object_get_string(ev), "prepare") == 0 || strcmp(json_object_get_string(ev), "freeze") == 0)) {
+                                char ack[128];
+                                snprintf(ack, sizeof(ack), "{\"id\":%d,\"method\":\"ack\",\"seq\":%" PRId64 ",\"ok\":true}", id++,
+                                         json_object_get_int64(seq));
+                                (void) send_str(p[i].fd, ack);
+                        }
+                        json_object_put(o);
+                }
+        }
+}
+
+static void crowd_start(void) {
+        int pp[2];
+        char c;
+
+        if (crowd_n <= 0)
+                return;
+        if (pipe2(pp, O_CLOEXEC) < 0)
+                bail("pipe: %m");
+        crowd_pid = fork();
+        if (crowd_pid < 0)
+                bail("fork: %m");
+        if (crowd_pid == 0) {
+                close(pp[0]);
+                if (ctl_fd >= 0)
+                        close(ctl_fd);
+                for (int i = 0; i < n_vms; i++)
+                        if (vms[i].cmd >= 0)
+                                close(vms[i].cmd);
+                crowd_main(pp[1]);
+        }
+        close(pp[1]);
+        {
+                struct pollfd p = { .fd = pp[0], .events = POLLIN };
+                if (poll(&p, 1, 120000) <= 0 || read(pp[0], &c, 1) != 1)
+                        bail("the crowd of %d VMM connections did not connect", crowd_n);
+        }
+        close(pp[0]);
+        say("%d more VMM connections are up (the crowd, one process)", crowd_n);
+}
+
+/* The daemon counts @want VMM connections (the crowd reconnects after a daemon restart). */
+static void wait_connected(int want) {
+        json_object *r = NULL, *c;
+        int n = -1;
+        for (double end = now_s() + 60; now_s() < end; usleep(20000)) {
+                json_object_put(r);
+                r = ctl("{\"id\":3,\"method\":\"status\"}", 5);
+                n = json_object_object_get_ex(result_of(r), "connected", &c) ? json_object_get_int(c) : -1;
+                if (n == want)
+                        break;
+        }
+        json_object_put(r);
+        CHECK(n == want, "the daemon counts %d VMM connections (%d)", want, n);
 }
 
 /* ---- the checker --------------------------------------------------------------------- */
@@ -951,6 +1085,10 @@ static void check_idle(const char *what) {
         if (!bad)
                 say("ok: %s: the daemon holds what the model says (%d VMs, %d sessions, %d items, %d VMMs connected)", what, n_vms,
                     n_sessions, n_items, n_conn);
+        if (crowd_n > 0) {
+                wait_connected(n_conn + crowd_n);
+                n_conn += crowd_n;
+        }
         if (fresh_fds >= 0) {
                 char w[200];
                 snprintf(w, sizeof(w), "%s: fds of a fresh daemon + connections + sessions + items", what);
@@ -978,6 +1116,8 @@ static void soak_daemon_start(void) {
                 (void) fault_explains("open", EIO, "the daemon's open of /dev/liveupdate");
                 kill(daemon_pid, SIGTERM);
                 CHECK(wait_pid(daemon_pid, 30) == 0, "a daemon without LUO exits 0 on SIGTERM");
+                if (use_store)
+                        unlink(fake_log);   /* the new fake-systemd's START lines, not the old ones */
                 daemon_start();
         }
         json_object_put(r);
@@ -1239,6 +1379,11 @@ static void cycle(void) {
         }
 
         STEP("prepare");
+        /* every control connection gets the update's progress events (two per VM): one that is
+         * not read meanwhile would pass the unread limit with a crowd and be disconnected */
+        if (ctl_fd >= 0)
+                close(ctl_fd);
+        ctl_fd = -1;
         c = prepare_async(kind == C_STOP_PREPARE ? 1500 : 20000);
         mark_told_prepare();
         if (kind == C_CANCEL_PREPARING || kind == C_DAEMON_PREPARING || kind == C_KILL_HOLDER) {
@@ -1432,6 +1577,11 @@ static void boot_restore(void) {
 
 static void run_end(void) {
         STEP("end of run: every VM leaves");
+        if (crowd_pid > 0) {
+                kill(crowd_pid, SIGKILL);
+                (void) wait_pid(crowd_pid, 10);
+                crowd_pid = -1;
+        }
         while (n_vms > 0)
                 vm_remove(n_vms - 1);
         (void) status_state();
@@ -1465,6 +1615,9 @@ int main(int argc, char **argv) {
         cycles_wanted = atoi(getenv("SOAK_CYCLES") ?: "10");
         n_vfio = atoi(getenv("SOAK_VFIO") ?: "0");
         max_vms = atoi(getenv("SOAK_MAX_VMS") ?: "64");
+        crowd_n = atoi(getenv("SOAK_CROWD") ?: "0");
+        if (crowd_n < 0 || crowd_n > 4000)
+                bail("SOAK_CROWD: 0-4000");
         if (max_vms < 1 || max_vms > MAX_VMS)
                 max_vms = MAX_VMS;
         if (n_vfio > MAX_DEVS)
@@ -1493,7 +1646,7 @@ int main(int argc, char **argv) {
                         bail("cannot create %s", work_dir);
                 write_text(conf_path,
                            "[Service]\nDBus=no\n"
-                           "[Limits]\nMaxConnections=2048\nMaxConnectionsPerUser=2048\n"
+                           "[Limits]\nMaxConnections=8192\nMaxConnectionsPerUser=8192\nMaxVMs=8192\n"
                            "[Update]\nPrepareTimeoutSec=20\nFreezeTimeoutSec=20\n"
                            "[Restore]\nBindTimeoutSec=10\n");
                 say("abi %s, %d VFIO devices, %s, faults: %s", abi_v4 ? "v4" : "upstream", n_vfio,
@@ -1508,7 +1661,9 @@ int main(int argc, char **argv) {
                 say("a fresh daemon holds %d fds, RSS %ld KiB", fresh_fds, fresh_rss_kb);
                 if (getenv("SOAK_SHOW_FDS"))
                         say_open_fds();
+                crowd_start();
         } else {
+                crowd_start();
                 boot_restore();
         }
         while (st.cycles < cycles_wanted && !kernel_stuck && failures == 0) {
@@ -1524,6 +1679,8 @@ int main(int argc, char **argv) {
         for (int i = 0; i < n_vms; i++)
                 if (vms[i].pid > 0)
                         kill(vms[i].pid, SIGKILL);
+        if (crowd_pid > 0)
+                kill(crowd_pid, SIGKILL);
         if (failures)
                 say("FAILED at step %ld: replay with SOAK_SEED=%" PRIu64 " SOAK_RUN=%d", step, seed, run_no);
         return finish_run();
