@@ -397,6 +397,26 @@ static int registry_from_mirror(Manager *m, Registry **ret) {
         return 0;
 }
 
+/*
+ * The incoming registry @reg describes an update the mirror records as done: a predecessor in
+ * this boot failed to retrieve our state session (so it stayed in the kernel), restored from
+ * the mirror, and completed. Restoring it again would retrieve finished sessions (ENOENT) and
+ * put the VMs' new sessions aside: the incoming state is stale.
+ */
+static bool incoming_already_done(Manager *m, const Registry *reg) {
+        _cleanup_(registry_freep) Registry *file_reg = NULL;
+        json_object *in_id, *done_id, *res;
+
+        if (!reg->update || !json_object_object_get_ex(reg->update, "id", &in_id))
+                return false;
+        if (registry_load_file(m->state_dir, &file_reg) < 0 || file_reg->update || !file_reg->timeline)
+                return false;
+        return json_object_object_get_ex(file_reg->timeline, "id", &done_id) &&
+               json_object_get_int64(done_id) == json_object_get_int64(in_id) &&
+               json_object_object_get_ex(file_reg->timeline, "result", &res) &&
+               strcmp(json_object_get_string(res), "done") == 0;
+}
+
 int restore_start(Manager *m) {
         _cleanup_close_ int sfd = -EBADF, memfd = -EBADF;
         Registry *reg = NULL;
@@ -428,6 +448,14 @@ int restore_start(Manager *m) {
                         log_error_errno(r, "The incoming registry is unreadable: %m");
                         memfd = safe_close(memfd);
                 }
+        }
+        if (reg && !restarted && incoming_already_done(m, reg)) {
+                log_warning("The incoming state in %s is of an update already restored in this boot (from the "
+                            "registry mirror): finishing it, not restoring it again", REG_STATE_SESSION);
+                registry_free(reg);
+                if (luo_session_finish(m->luo, sfd) < 0)
+                        log_debug("FINISH of the stale %s failed: closing it", REG_STATE_SESSION);
+                return 0;
         }
         if (!reg) {
                 r = registry_from_mirror(m, &reg);
