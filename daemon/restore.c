@@ -398,23 +398,27 @@ static int registry_from_mirror(Manager *m, Registry **ret) {
 }
 
 /*
- * The incoming registry @reg describes an update the mirror records as done: a predecessor in
+ * The incoming registry @reg describes an update the mirror says is over: a predecessor in
  * this boot failed to retrieve our state session (so it stayed in the kernel), restored from
- * the mirror, and completed. Restoring it again would retrieve finished sessions (ENOENT) and
- * put the VMs' new sessions aside: the incoming state is stale.
+ * the mirror and completed (and maybe ran more updates since, which cancelled or failed).
+ * Restoring it again would retrieve finished sessions (ENOENT) and put the VMs' new sessions
+ * aside: the incoming state is stale. Update ids only grow: a mirror whose last finished update
+ * is this one or a later one, or which has a later one in flight, has seen this one end.
  */
 static bool incoming_already_done(Manager *m, const Registry *reg) {
         _cleanup_(registry_freep) Registry *file_reg = NULL;
-        json_object *in_id, *done_id, *res;
+        json_object *in_id, *id;
 
         if (!reg->update || !json_object_object_get_ex(reg->update, "id", &in_id))
                 return false;
-        if (registry_load_file(m->state_dir, &file_reg) < 0 || file_reg->update || !file_reg->timeline)
+        if (registry_load_file(m->state_dir, &file_reg) < 0)
                 return false;
-        return json_object_object_get_ex(file_reg->timeline, "id", &done_id) &&
-               json_object_get_int64(done_id) == json_object_get_int64(in_id) &&
-               json_object_object_get_ex(file_reg->timeline, "result", &res) &&
-               strcmp(json_object_get_string(res), "done") == 0;
+        /* a later update was started (it is in flight in the mirror: the daemon died in it) */
+        if (file_reg->update && json_object_object_get_ex(file_reg->update, "id", &id) &&
+            json_object_get_int64(id) > json_object_get_int64(in_id))
+                return true;
+        return file_reg->timeline && json_object_object_get_ex(file_reg->timeline, "id", &id) &&
+               json_object_get_int64(id) >= json_object_get_int64(in_id);
 }
 
 int restore_start(Manager *m) {

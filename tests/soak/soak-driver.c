@@ -772,6 +772,7 @@ static Item *vm_item(Vm *v, const char *label) {
 static void apply_report(Vm *v, const char *rep) {
         char line[512];
         const char *p = rep;
+        bool session_fault_counted = false;
 
         while (p && *p) {
                 const char *nl = strchr(p, '\n');
@@ -823,8 +824,10 @@ static void apply_report(Vm *v, const char *rep) {
                                 ok = (strcmp(faults[i].what, "retrieve-fd") == 0 || strcmp(faults[i].what, "retrieve-session") == 0) &&
                                      faults[i].err == err && (faults[i].boot < 0 || faults[i].boot == adv_boot);
                         CHECK(ok, "VM %s item %s failed with errno %d (%s): an injected retrieve fault explains it", v->id, label, err, line);
-                        if (ok)
-                                (void) fault_explains(fault_pending("retrieve-fd") && err == ENODEV ? "retrieve-fd" : "retrieve-session", err, v->id);
+                        /* one failed RETRIEVE_SESSION fails every item of the session: counted once */
+                        if (ok && (err == ENODEV || !session_fault_counted))
+                                (void) fault_explains(err == ENODEV ? "retrieve-fd" : "retrieve-session", err, v->id);
+                        session_fault_counted |= err != ENODEV;
                         if (it->kind == 'v' && abi_v4)
                                 kernel_stuck = true;
                         it->gen++;          /* the guest's memory is gone: it starts a new one */
