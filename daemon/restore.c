@@ -403,11 +403,11 @@ static int registry_from_mirror(Manager *m, Registry **ret) {
  * the mirror and completed (and maybe ran more updates since, which cancelled or failed).
  * Restoring it again would retrieve finished sessions (ENOENT) and put the VMs' new sessions
  * aside: the incoming state is stale. Update ids only grow: a mirror whose last finished update
- * is this one or a later one, or which has a later one in flight, has seen this one end.
+ * is this one, done, or a later one, or which has a later one in flight, has seen this one end.
  */
 static bool incoming_already_done(Manager *m, const Registry *reg) {
         _cleanup_(registry_freep) Registry *file_reg = NULL;
-        json_object *in_id, *id;
+        json_object *in_id, *id, *res;
 
         if (!reg->update || !json_object_object_get_ex(reg->update, "id", &in_id))
                 return false;
@@ -417,8 +417,15 @@ static bool incoming_already_done(Manager *m, const Registry *reg) {
         if (file_reg->update && json_object_object_get_ex(file_reg->update, "id", &id) &&
             json_object_get_int64(id) > json_object_get_int64(in_id))
                 return true;
-        return file_reg->timeline && json_object_object_get_ex(file_reg->timeline, "id", &id) &&
-               json_object_get_int64(id) >= json_object_get_int64(in_id);
+        /* this one restored and done, or a later one finished (a daemon without LUO, after a
+         * broken open, records this very update "abandoned": that one is still to restore) */
+        if (!file_reg->timeline || !json_object_object_get_ex(file_reg->timeline, "id", &id))
+                return false;
+        if (json_object_get_int64(id) > json_object_get_int64(in_id))
+                return true;
+        return json_object_get_int64(id) == json_object_get_int64(in_id) &&
+               json_object_object_get_ex(file_reg->timeline, "result", &res) &&
+               strcmp(json_object_get_string(res), "done") == 0;
 }
 
 int restore_start(Manager *m) {
