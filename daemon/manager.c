@@ -696,9 +696,13 @@ int manager_session_get(Manager *m, RegVm *vm, int *ret_fd, json_object **ret, P
                 if (s->error)
                         return proto_error_set(err, PROTO_E_KERNEL, s->error, "session %s could not be retrieved: %s",
                                                s->name, strerror(s->error));
-                r = session_open(m, s, err);   /* lost with a daemon restart: a fresh one */
+                /* Lost with a daemon restart: a fresh one. Its VMM may still hold the old one,
+                 * which keeps the name taken (EEXIST): then under the VM's next name, and the VMM
+                 * sees in the reply that the session it preserved into is not this one. */
+                r = session_open_new(m, vm, s, err);
                 if (r < 0)
                         return r;
+                manager_mark_dirty(m);
         }
         fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 3);
         if (fd < 0)
