@@ -135,7 +135,9 @@ int main(int argc, char **argv) {
                 if (bind_delay)
                         args[n++] = a_bind;
                 {
-                        char *save = NULL, *copy = strdup(fails);
+                        static char copy[sizeof(fails)];   /* the --fail arguments point into it */
+                        char *save = NULL;
+                        snprintf(copy, sizeof(copy), "%s", fails);
                         for (char *tok = strtok_r(copy, " ", &save); tok && n < 12; tok = strtok_r(NULL, " ", &save))
                                 args[n++] = tok;
                 }
