@@ -477,6 +477,14 @@ int restore_start(Manager *m) {
                 }
                 log_warning("Restoring from the registry mirror in %s, written at the same commit as the lost memfd",
                             m->state_dir);
+                /* The fd store keeps the state session with a registry memfd, so that a daemon
+                 * restarted during this restore continues it (the session cannot be retrieved
+                 * twice): it gets a copy of what the mirror says came in. */
+                if (sfd >= 0 && memfd < 0) {
+                        r = registry_write_memfd(reg, 0, &memfd);
+                        if (r < 0)
+                                log_warning_errno(r, "Cannot keep a copy of the incoming registry for a restart: %m");
+                }
         }
         m->reg = reg;
         m->boot_incoming = true;
