@@ -651,6 +651,8 @@ static void agent_cmd(Agent *a, char *line) {
                 a->hold = arg[0] == '-' ? 0 : arg[0];
         else if (strncmp(line, "veto", 4) == 0)
                 a->veto = true;
+        else if (strncmp(line, "noveto", 6) == 0)
+                a->veto = false;
         else if (strncmp(line, "skipirq", 7) == 0)
                 a->skip_irq = n != 0;
         else if (strncmp(line, "release", 7) == 0) {
@@ -1395,8 +1397,20 @@ static void cycle(void) {
         c = prepare_async(kind == C_STOP_PREPARE ? 1500 : 20000);
         mark_told_prepare();
         if (kind == C_CANCEL_PREPARING || kind == C_DAEMON_PREPARING || kind == C_KILL_HOLDER) {
-                if (!wait_state("preparing", 10) || (h >= 0 && vms[h].cmd >= 0 && vm_events(&vms[h]).prepare <= before[h].prepare))
+                if (!wait_state("preparing", 10) || (h >= 0 && vms[h].cmd >= 0 && vm_events(&vms[h]).prepare <= before[h].prepare)) {
+                        /* an injected fault may fail prepare before any VMM was asked */
+                        r = recv_reply(c, 1, NULL);
+                        if (r && !result_of(r) && !prepare_ok(r, cycle_names[kind])) {
+                                json_object_put(r);
+                                close(c);
+                                (void) agent_call(&vms[h], "hold -", 10);
+                                check_resumed(before, NULL, "failed prepare");
+                                check_idle("after the failed prepare");
+                                return;
+                        }
+                        json_object_put(r);
                         CHECK(false, "preparing while %s holds its ack", vms[h].id);
+                }
                 usleep(soak_range(&rng, 0, 20) * 1000);
                 if (kind == C_CANCEL_PREPARING) {
                         STEP("cancel in preparing");
@@ -1429,6 +1443,15 @@ static void cycle(void) {
                 before[h] = (Events) {};
         }
         r = recv_reply(c, 30, NULL);
+        if (kind == C_STOP_PREPARE && err_code(r) && strcmp(err_code(r), "kernel-error") == 0) {
+                (void) prepare_ok(r, cycle_names[kind]);   /* a fault failed it before the deadline */
+                json_object_put(r);
+                close(c);
+                kill(vms[h].pid, SIGCONT);
+                check_resumed(before, NULL, "failed prepare");
+                check_idle("after the failed prepare");
+                return;
+        }
         if (kind == C_STOP_PREPARE) {
                 CHECK(err_code(r) && strcmp(err_code(r), "timeout") == 0, "prepare with VMM %s stopped: timeout (%s)", vms[h].id,
                       r ? json_object_to_json_string(r) : "nothing");
@@ -1438,6 +1461,16 @@ static void cycle(void) {
                 st.timeouts++;
                 check_resumed(before, "failed", "prepare timeout");
                 check_idle("after the prepare timeout");
+                return;
+        }
+        if (kind == C_VETO && err_code(r) && strcmp(err_code(r), "kernel-error") == 0) {
+                /* an injected fault failed prepare before the VMM could veto */
+                (void) prepare_ok(r, cycle_names[kind]);
+                json_object_put(r);
+                close(c);
+                (void) agent_call(&vms[h], "noveto", 10);
+                check_resumed(before, NULL, "failed prepare");
+                check_idle("after the failed prepare");
                 return;
         }
         if (kind == C_VETO) {
