@@ -606,8 +606,10 @@ static void agent_preserve(Agent *a) {
                                 r = lu_client_preserve(a->c, it->label, a->fd[j], NULL);
                         if (r >= 0)
                                 break;
-                        if (it->kind == 'v' && !it->bound && r == -ENOENT && !abi_v4) {
-                                /* the upstream kernel preserves bound devices only (spec §4.1): bind, retry */
+                        if (it->kind == 'v' && !it->bound && !abi_v4 &&
+                            (r == -ENOENT || strstr(lu_client_last_error(a->c), "not bound"))) {
+                                /* the upstream kernel preserves bound devices only (spec §4.1), which the
+                                 * daemon checks first (wrong-fd-kind "... not bound to an iommufd"): bind, retry */
                                 out(a, "unbound-refused %s", it->label);
                                 it->bound = 1;
                                 if ((r = device_bind(a, j)) < 0)
@@ -793,7 +795,7 @@ static void apply_report(Vm *v, const char *rep) {
                 else if (sscanf(line, "pci %63s %19s", label, what) == 2 && (it = vm_item(v, label)))
                         snprintf(it->pci, sizeof(it->pci), "%.19s", what);
                 else if (sscanf(line, "unbound-refused %63s", label) == 1 && (it = vm_item(v, label))) {
-                        CHECK(!abi_v4, "VM %s: unbound device %s refused (ENOENT) on the upstream ABI only", v->id, label);
+                        CHECK(!abi_v4, "VM %s: unbound device %s refused on the upstream ABI only", v->id, label);
                         it->bound = 1;
                         st.unbound_refused++;
                 } else if (sscanf(line, "kerr %31s %63s %d", what, label, &err) == 3) {
