@@ -833,9 +833,46 @@ static const RegItem *session_unfinishable_item(const RegSession *s) {
         return NULL;
 }
 
+/*
+ * A session the kernel failed to hand us (RETRIEVE_SESSION failed) stays in the kernel with
+ * the VM's old files, while the VMM was told they failed and goes on without them. A daemon
+ * restarted later in this boot could retrieve it then (the failure may not repeat) and offer
+ * the VM memory older than what its guest has written since (soak: SOAK_SEED=4000
+ * SOAK_RUN=44). So once the VM is restored, try once more and drop the session: FINISH, or
+ * close it when the kernel refuses (unretrieved VFIO devices), which leaves it held and
+ * never retrievable again in this boot.
+ */
+static void session_discard_unretrieved(Manager *m, RegVm *vm, RegSession *s) {
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        r = luo_session_retrieve(m->luo, s->name, &fd);
+        if (r == -ENOENT) {
+                s->finished = true;
+                return;
+        }
+        if (r < 0) {
+                log_full(LOG_WARNING, r, vm->id, s->name, NULL,
+                         "RETRIEVE_SESSION failed again (%m): the session stays in the kernel, and a daemon "
+                         "restarted in this boot may offer its old items to the VM again");
+                return;
+        }
+        r = luo_session_finish(m->luo, fd);
+        if (r < 0)
+                log_full(LOG_WARNING, r, vm->id, s->name, NULL,
+                         "FINISH of the session the VM was told it lost failed (%m): closing it; the kernel keeps "
+                         "its files until the next live update");
+        else
+                log_full(LOG_INFO, 0, vm->id, s->name, NULL, "session the VM was told it lost retrieved late and finished");
+        s->finished = true;
+}
+
 int restore_finish_vm(Manager *m, RegVm *vm, bool release, ProtoError *err) {
         if (!vm->conn)
                 bind_unclaimed_devices(vm);
+        for (size_t i = 0; i < vm->n_sessions; i++)
+                if (vm->sessions[i].fd < 0 && !vm->sessions[i].finished)
+                        session_discard_unretrieved(m, vm, &vm->sessions[i]);
         for (size_t i = 0; i < vm->n_sessions; i++) {
                 RegSession *s = &vm->sessions[i];
                 const RegItem *bad;
