@@ -19,7 +19,7 @@ PACKAGES=(
         clang-14 libclang-rt-14-dev llvm-14
         libsystemd-dev libjson-c-dev libnl-3-dev libnl-genl-3-dev libnl-route-3-dev
         util-linux
-        dbus libglib2.0-bin systemd
+        dbus libglib2.0-bin systemd polkitd
         debhelper lintian
         cargo rustc librust-libc-dev librust-serde-json-dev
         debootstrap

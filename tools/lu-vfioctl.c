@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "polkit-agent.h"
 
 #define DEST  "org.luvfiod.LiveUpdate1"
 #define PATH  "/org/luvfiod/LiveUpdate1"
@@ -957,20 +958,26 @@ typedef struct Verb {
         const char *name;
         int min_args, max_args;   /* counting the verb itself */
         int (*run)(sd_bus *bus, int argc, char **argv);
+        bool authorized;          /* a polkit action guards it (docs/dbus.md) */
 } Verb;
+
+static void polkit_agent_closep(pid_t *pid) {
+        polkit_agent_close(*pid);
+}
 
 int main(int argc, char **argv) {
         static const Verb verbs[] = {
                 { "status", 1, 1, cmd_status },
                 { "list", 1, 1, cmd_list },
                 { "show", 2, 2, cmd_show },
-                { "prepare", 2, 2, cmd_prepare },
-                { "commit", 1, 1, cmd_commit },
-                { "cancel", 1, 1, cmd_cancel },
-                { "finish", 1, 2, cmd_finish },
+                { "prepare", 2, 2, cmd_prepare, true },
+                { "commit", 1, 1, cmd_commit, true },
+                { "cancel", 1, 1, cmd_cancel, true },
+                { "finish", 1, 2, cmd_finish, true },
                 { "last-update", 1, 1, cmd_last_update },
                 { "metrics", 1, 1, cmd_metrics },
         };
+        _cleanup_(polkit_agent_closep) pid_t agent = 0;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         const Verb *verb = NULL;
         int r, n;
@@ -1006,6 +1013,13 @@ int main(int argc, char **argv) {
                 /* Whatever the errno: no bus means lu-vfiod cannot be reached. */
                 fail(NULL, r, "cannot connect to the system bus");
                 return EXIT_UNREACHABLE;
+        }
+        /* Without an agent for this process, polkit cannot ask a person at a terminal. */
+        if (verb->authorized && arg_ask_password) {
+                r = polkit_agent_open(&agent);
+                if (r < 0 && !arg_json)
+                        fprintf(stderr, "lu-vfioctl: cannot start the polkit agent %s (%s): going on without it\n",
+                                "pkttyagent", strerror(-r));
         }
         return verb->run(bus, n, argv + optind);
 }
