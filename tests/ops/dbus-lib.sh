@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Shared helpers of the tests/ops shell tests (sourced): TAP output, a private system
-# bus with the shipped lu-vfiod policy, a kexec image, lu-vfiod under fake-systemd, example VMMs.
+# bus with the shipped lu-vfiod policy, a kexec image, example VMMs.
 n=0 fail=0
 ok()    { n=$((n + 1)); echo "ok $n - $*"; }
 bad()   { n=$((n + 1)); echo "not ok $n - $*"; fail=1; }
@@ -84,16 +84,6 @@ last_update() { gdbus call --system -d "$DEST" -o "$OBJ" -m org.freedesktop.DBus
 
 # kernel_image FILE: a 4 KiB image with the bzImage magic "HdrS" at 0x202 that the kexec loader checks
 kernel_image() { { head -c 514 /dev/zero; printf HdrS; head -c 3578 /dev/zero; } > "$1"; }
-
-# daemon_under_fake_systemd FAKE DAEMON: lu-vfiod on $dir's paths under fake-systemd (notify
-# socket, fd store, up to 2 restarts), its log in $log; sets fake_pid
-daemon_under_fake_systemd() {
-        log=$dir/fake-systemd-$boot.log
-        "$1" --log="$log" --max-restarts=2 -- \
-                "$2" --vmm-socket="$dir/vmm.sock" --control-socket="$dir/control.sock" --state-dir="$dir/state" \
-                --config="$dir/lu-vfiod.conf" 2>>"$dir/daemon-$boot.log" &
-        fake_pid=$!
-}
 
 # start_vmm VM [extra options]: the example VMM $vmm for VM (device vfio<N> for vmN); sets last_vmm
 start_vmm() {

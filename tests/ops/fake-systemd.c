@@ -2,8 +2,9 @@
 /*
  * fake-systemd: a STAND-IN (docs/reliability.md §6) for the parts of systemd's service
  * manager a Type=notify service with an fd store sees, for the tests that run without the
- * realstack machine's real systemd 252 (tests/realstack): the crash-at-every-phase runs and
- * fd-store protocol tests, also under ASan, which read its per-message log:
+ * realstack machine's real systemd 252 (tests/realstack): the randomized soak (about a thousand
+ * daemon kills per run, in the sanitizer build too) and, as the fd store of systemd >= 261
+ * that carries fds through the kexec, ops-kexec-systemd:
  *
  *   fake-systemd --log=FILE [--watchdog-usec=N] [--fdstore-max=N] [--max-restarts=N]
  *                [--fdstore-preserve] -- CMD...

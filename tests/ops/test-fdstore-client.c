@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Run under fake-systemd: the first generation (no LISTEN_FDS) stores three memfds in
- * the fd store with daemon/fdstore.c names, stores and removes a fourth, sends READY and
- * STATUS, and SIGKILLs itself. The second generation must get exactly the three back,
+ * Run as a Type=notify unit of the real systemd (realstack-notify): the first generation (no
+ * LISTEN_FDS) stores three memfds in the fd store with daemon/fdstore.c names, stores and
+ * removes a fourth, sends READY and STATUS, and SIGKILLs itself. The second generation must get exactly the three back,
  * by name, with their contents. TAP output.
  */
 #include <errno.h>

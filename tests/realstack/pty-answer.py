@@ -5,13 +5,16 @@
 # until the terminal's output matches REGEX, then types TEXT and a newline. The realstack tests
 # use it to answer polkit's text authentication agent (pkttyagent), which reads the password
 # from its controlling terminal with echo off, so the answer must come after the prompt.
-#   pty-answer.py [--timeout S] [--expect REGEX --send TEXT]... -- CMD...
+# With --secret, each answer also waits until the terminal's echo is off: a password prompt
+# turns it off with TCSAFLUSH, which would discard an answer typed in between.
+#   pty-answer.py [--timeout S] [--secret] [--expect REGEX --send TEXT]... -- CMD...
 # Copies everything the terminal printed to stdout and exits with CMD's exit status; 124 if a
 # prompt did not come or CMD did not end within the timeout (then CMD's session is hung up).
-import argparse, os, pty, re, select, signal, sys, time
+import argparse, os, pty, re, select, signal, sys, termios, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--timeout", type=float, default=60.0)
+ap.add_argument("--secret", action="store_true")
 ap.add_argument("--expect", action="append", default=[])
 ap.add_argument("--send", action="append", default=[])
 ap.add_argument("cmd", nargs=argparse.REMAINDER)
@@ -48,6 +51,9 @@ while True:
         sys.stdout.flush()
         seen += data
         while pending and re.search(pending[0][0].encode(), seen):
+            # the master reports the terminal's (the slave's) settings
+            while args.secret and termios.tcgetattr(master)[3] & termios.ECHO and time.monotonic() < deadline:
+                time.sleep(0.02)
             os.write(master, pending[0][1].encode() + b"\n")
             seen = b""
             pending.pop(0)

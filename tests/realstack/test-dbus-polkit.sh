@@ -76,7 +76,7 @@ check "reading the status needs no authorization (alice, exit $st)" test "$st" =
 as_dave_at_terminal() {
         local pw=$1 pid; shift
         pid=$(rs_init) || return 125
-        "$here_rs/pty-answer.py" --timeout 60 --expect 'Password: *$' --send "$pw" -- \
+        "$here_rs/pty-answer.py" --timeout 60 --secret --expect 'Password: *$' --send "$pw" -- \
                 nsenter -t "$pid" -m -p -n -u -i -C -r -w -- /usr/bin/env -i PATH=/usr/bin:/bin TERM=dumb \
                 setpriv --reuid=dave --regid=dave --init-groups -- lu-vfioctl "$@" >"$RS_DIR/tty.log" 2>&1
 }
