@@ -10,7 +10,10 @@
 #    prepare and a cancel, WATCHDOG=1 at half of WatchdogSec= with no missed deadline, STOPPING=1
 #    and exit 0 on stop;
 #  - a VMM that takes an item back and forgets its VM (tests/ops/test-unpreserve-client): the
-#    fd store ends up holding what it held before the VMM came.
+#    fd store ends up holding what it held before the VMM came;
+#  - the real journald's entries of the service (journalctl -o json): SYSLOG_IDENTIFIER,
+#    PRIORITY, VM=, LU_SESSION=, VFIO_BDF= on the VM's lines, MESSAGE_ID on catalogued events,
+#    MESSAGE without stderr decoration, and nothing written to stderr outside the journal.
 #   test-notify.sh LUO_EMU BUILD_ROOT EXAMPLE_VMM     (env RS_DIR)
 set -u
 LUO_EMU=$1 BUILD_ROOT=$2 RS_VMM=$3
@@ -76,6 +79,32 @@ w1=$(notifications lu-vfiod.service | grep -c "^WATCHDOG=1$")
 check "WATCHDOG=1 pings at half of WatchdogSec=800ms ($((w1 - w0)) in 2 s)" test $((w1 - w0)) -ge 4
 missed=$(journal_pid1 'lu-vfiod.service: Watchdog timeout')
 check "no missed watchdog${missed:+: $(head -n1 <<<"$missed")}" test -z "$missed"
+
+# --- the journal's fields (the real journald; parsed here, the machine has no python). By
+# SYSLOG_IDENTIFIER, not -u: with the manager at debug level, journald files the daemon's first
+# entries under init.scope, the context it cached for that pid from the manager's forked child
+# logging before the exec (`journalctl -u lu-vfiod` at the default level: realstack-update).
+rs_run journalctl -b SYSLOG_IDENTIFIER=lu-vfiod -o json >"$RS_DIR/journal.jsonl" 2>/dev/null
+jq_lines() { python3 -c "
+import json, sys
+es = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+es = [e for e in es if e.get('SYSLOG_IDENTIFIER') == 'lu-vfiod']
+sys.exit(0 if any($1 for e in es) else 1)" "$RS_DIR/journal.jsonl"; }
+check "the daemon's entries are in the journal ($(wc -l <"$RS_DIR/journal.jsonl") lines)" \
+        jq_lines 'e.get("SYSLOG_IDENTIFIER") == "lu-vfiod" and e.get("PRIORITY") == "6"'
+check "the VFIO preserve entry carries VM=, LU_SESSION= and VFIO_BDF=" \
+        jq_lines 'e.get("VM") == "vm0" and e.get("LU_SESSION") == "luvf:vm0:0" and e.get("VFIO_BDF", "").startswith("0000:") and "preserved vfio" in e.get("MESSAGE", "")'
+check "a VM's acknowledgement is filed under VM=vm0" jq_lines 'e.get("VM") == "vm0" and "acknowledged prepare" in e.get("MESSAGE", "")'
+check "MESSAGE has no stderr decoration" jq_lines '"preserved vfio" in e.get("MESSAGE", "") and not e["MESSAGE"].startswith("lu-vfiod:")'
+for id in 1c271937f0b94d14b10892686a81afb1 8b0383d72d6b4c9b86dedde28774b09d 87bab09da9cd4e85879f9f6ad59a5509; do
+        check "catalogued event $id (ready, prepared, cancelled) carries its MESSAGE_ID" jq_lines "e.get('MESSAGE_ID') == '$id'"
+done
+check "entries without a catalogue id carry none" jq_lines '"preserved vfio" in e.get("MESSAGE", "") and "MESSAGE_ID" not in e'
+check "everything went to the journal's native protocol, nothing through stderr (_TRANSPORT=journal)" \
+        bash -c '! python3 -c "
+import json, sys
+es = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+sys.exit(0 if any(e.get(\"SYSLOG_IDENTIFIER\") == \"lu-vfiod\" and e.get(\"_TRANSPORT\") == \"stdout\" for e in es) else 1)" "$0"' "$RS_DIR/journal.jsonl"
 
 # --- unpreserve and forget with the fd store
 store0=$(rs_unit_prop lu-vfiod.service NFileDescriptorStore)
