@@ -86,7 +86,7 @@ static bool dev_pinned[MAX_DEVS];
         X(daemon_kills_store) X(vmm_kills) X(vmm_stops) X(vms_updated) X(items_verified) X(bytes_verified) \
         X(items_lost) X(joins) X(leaves) X(mutations) X(fault_preserve) X(fault_create_session) \
         X(fault_freeze) X(fault_retrieve_fd) X(fault_retrieve_session) X(fault_finish) X(fault_open) \
-        X(unbound_refused) X(steps)
+        X(unbound_refused) X(memfds_copied) X(steps)
 #define X_DECL(n) long n;
 static struct { STATS(X_DECL) } st;
 
@@ -322,6 +322,21 @@ static long memfd_compare(Agent *a, Item *it, int fd) {
         return bad * 8;
 }
 
+/* A new memfd with the contents of @fd (the size of @it); negative errno on failure. */
+static int memfd_copy(int fd, const Item *it) {
+        static uint64_t buf[256 * 1024 / 8];
+        int n = memfd_create(it->label, MFD_CLOEXEC);
+
+        if (n < 0)
+                return -errno;
+        if (ftruncate(n, it->size) < 0 || pread(fd, buf, it->size, 0) != (ssize_t) it->size ||
+            pwrite(n, buf, it->size, 0) != (ssize_t) it->size) {
+                close(n);
+                return -EIO;
+        }
+        return n;
+}
+
 /* Bind a VFIO device fd to a new iommufd, attach an IOAS, turn MSI-X on (a running guest). */
 static int device_bind(Agent *a, int j) {
         uint32_t ioas;
@@ -463,8 +478,11 @@ static int agent_connect(Agent *a) {
 
 /* After the kexec: take everything back, compare it, bind devices again, report restored. */
 static void agent_reclaim(Agent *a) {
-        bool any_failed = false;
-        int r;
+        /* custodian: the session each item came in (hello), and the sessions holding a VFIO device
+         * whose retrieve failed for good: those cannot finish and are closed at restored (§5.8) */
+        char session[MAX_ITEMS][64] = {}, closed[MAX_ITEMS][64] = {};
+        bool any_failed = false, reclaimed[MAX_ITEMS] = {};
+        int n_closed = 0, r;
 
         if (a->vm.delegated) {
                 bool incoming = false;
@@ -487,6 +505,8 @@ static void agent_reclaim(Agent *a) {
 
                 if (it->st != 'p' || (a->vm.delegated && a->session < 0))
                         continue;
+                if (!a->vm.delegated && lu_client_item_session(a->c, it->label))
+                        snprintf(session[j], sizeof(session[j]), "%s", lu_client_item_session(a->c, it->label));
                 if (a->vm.delegated)
                         r = lu_client_session_retrieve(a->c, a->session, (uint64_t) j + 1, &fd);
                 else
@@ -495,10 +515,13 @@ static void agent_reclaim(Agent *a) {
                         out(a, "failed %s %d %s", it->label, -r, a->vm.delegated ? "" : lu_client_last_error(a->c));
                         any_failed = true;
                         it->gen++;      /* the guest starts new memory (the driver's model too) */
+                        if (!a->vm.delegated && it->kind == 'v' && r != -ETIMEDOUT && session[j][0])
+                                memcpy(closed[n_closed++], session[j], sizeof(closed[0]));
                         continue;
                 }
                 item_close(a, j);
                 a->fd[j] = fd;
+                reclaimed[j] = true;
                 if (it->kind == 'm') {
                         long bad = memfd_compare(a, it, fd);
                         if (bad != 0)
@@ -529,8 +552,32 @@ static void agent_reclaim(Agent *a) {
         }
         if (r < 0)
                 out(a, "BAD restored: %s (%s)", strerror(-r), lu_client_last_error(a->c));
-        else
+        else {
+                /* docs/protocol.md §5.8: the memfds reclaimed from a session closed unfinished stay
+                 * the kernel's until the next live update (preserving them again is EBUSY): the
+                 * guest's memory moves into new memfds, checked against what it held */
+                for (int j = 0; j < a->vm.n_items; j++) {
+                        Item *it = &a->vm.items[j];
+                        bool in_closed = false;
+                        for (int k = 0; k < n_closed && !in_closed; k++)
+                                in_closed = session[j][0] && strcmp(session[j], closed[k]) == 0;
+                        if (it->kind == 'm' && reclaimed[j] && in_closed) {
+                                int fd = memfd_copy(a->fd[j], it);
+                                long bad = fd < 0 ? -1 : memfd_compare(a, it, fd);
+                                if (bad != 0) {
+                                        out(a, "BAD %s: copy out of the unfinished session %s: %s", it->label, session[j],
+                                            fd < 0 ? strerror(-fd) : "differs from the guest's memory");
+                                        if (fd >= 0)
+                                                close(fd);
+                                        continue;
+                                }
+                                close(a->fd[j]);
+                                a->fd[j] = fd;
+                                out(a, "copied %s %u %s", it->label, it->size, session[j]);
+                        }
+                }
                 out(a, "restored%s", any_failed ? " with failures" : "");
+        }
         if (a->vm.delegated && a->session >= 0) {
                 close(a->session);
                 a->session = -1;
@@ -853,6 +900,9 @@ static void apply_report(Vm *v, const char *rep) {
                                 kernel_stuck = true;
                         it->gen++;          /* the guest's memory is gone: it starts a new one */
                         st.items_lost++;
+                } else if (sscanf(line, "copied %63s %u", label, &u) == 2) {
+                        st.memfds_copied++;
+                        st.bytes_verified += u;
                 } else if (sscanf(line, "verified %63s %u", label, &u) == 2) {
                         st.items_verified++;
                         st.bytes_verified += u;
