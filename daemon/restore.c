@@ -459,13 +459,17 @@ int restore_start(Manager *m) {
                  * would retrieve the sessions it already retrieved (EINVAL: they are in the store)
                  * or finished (ENOENT), and fail every item. The session, if the kernel hands it
                  * out now (the failure did not repeat), is finished when the restore completes. */
-                stored_sfd = safe_close(stored_sfd);   /* cannot be: the kernel would refuse the session */
-                if (r < 0)
+                if (stored_sfd >= 0) {
+                        /* Stored with it: the incoming session (the kernel failed this retrieve,
+                         * which would have been EINVAL: our predecessor retrieved it) */
+                        safe_close(sfd);
+                        sfd = TAKE_FD(stored_sfd);
+                } else if (r < 0)
                         sfd = -EBADF;
                 restarted = true;
-                from_mirror_copy = true;
-                log_notice("Restarted during a restore from the registry mirror: registry adopted from the fd store%s",
-                           sfd >= 0 ? ", state session retrieved now" : "");
+                from_mirror_copy = sfd < 0 || r >= 0;
+                log_notice("Restarted during the restore: registry adopted from the fd store, state session %s",
+                           r < 0 && sfd >= 0 ? "from the fd store too" : sfd >= 0 ? "retrieved now" : "lost");
         } else if (r == -EINVAL) {
                 /* A predecessor in this boot retrieved everything: nothing is left to retrieve. */
                 log_error_errno(r, "Retrieving our state session %s failed (already retrieved, and not in the fd store): %m",
