@@ -134,10 +134,12 @@ void fdstore_mirror_sync(FdStoreMirror *f) {
                 mirror_one(f, FDSTORE_STATE, m->state_memfd);
         }
         /* After the kexec: the incoming state session and registry, so that a restarted daemon can
-         * continue the restore (the session cannot be retrieved twice). */
-        if (m->boot_incoming && m->state == UPDATE_RESTORING && m->state_session_fd >= 0 && m->incoming_memfd >= 0 &&
+         * continue the restore (the session cannot be retrieved twice); the registry alone (a copy
+         * of the mirror's) when the kernel failed to hand us the session. */
+        if (m->boot_incoming && m->state == UPDATE_RESTORING && m->incoming_memfd >= 0 &&
             fdstore_name_session(REG_STATE_SESSION, name, sizeof(name)) >= 0) {
-                mirror_one(f, name, m->state_session_fd);
+                if (m->state_session_fd >= 0)
+                        mirror_one(f, name, m->state_session_fd);
                 mirror_one(f, FDSTORE_STATE, m->incoming_memfd);
         }
         for (size_t i = 0; i < f->n_pushed; i++) {

@@ -279,6 +279,11 @@ int manager_startup(Manager *m) {
                         for (size_t i = 0; i < m->reg->n_vms; i++)
                                 m->reg->vms[i]->resume_owed = true;
                         json_object_object_add(m->reg->update, "result", json_object_new_string("abandoned"));
+                        /* Without LUO we cannot tell whether this update came in (the kernel's
+                         * state is what failed to open): a daemon restarted once the device opens
+                         * may still restore it from the mirror (registry_from_mirror()). */
+                        if (!m->luo)
+                                json_object_object_add(m->reg->update, "without_luo", json_object_new_boolean(true));
                         json_object_put(m->reg->timeline);
                         m->reg->timeline = m->reg->update;
                         m->reg->update = NULL;

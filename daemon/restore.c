@@ -334,9 +334,11 @@ static int on_grace(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 /*
- * A daemon restarted during the restore: the kernel will not hand out the state session
- * again (EINVAL, already retrieved), but the service manager's fd store kept it, with the
- * registry memfd (unchanged since the kexec: it describes the incoming update).
+ * A daemon restarted during the restore: the service manager's fd store kept the registry
+ * memfd (unchanged since the kexec, or the copy of the mirror's: it describes the incoming
+ * update) and, with it, the state session, which the kernel will not hand out again (EINVAL,
+ * already retrieved). The session is missing when our predecessor could not retrieve it and
+ * restored from the mirror (*ret_sfd is then -EBADF). -ENOENT: no registry memfd stored.
  */
 static int adopt_stored_state(Manager *m, int *ret_sfd, int *ret_memfd) {
         _cleanup_close_ int sfd = -EBADF, memfd = -EBADF;
@@ -350,7 +352,7 @@ static int adopt_stored_state(Manager *m, int *ret_sfd, int *ret_memfd) {
                 return r;
         sfd = listen_fds_pop(m->stored_fds, name);
         memfd = listen_fds_pop(m->stored_fds, FDSTORE_STATE);
-        if (sfd < 0 || memfd < 0)
+        if (memfd < 0)
                 return -ENOENT;
         if (lseek(memfd, 0, SEEK_SET) < 0)   /* the store's copy shares our predecessor's offset */
                 return -errno;
@@ -390,6 +392,15 @@ static int registry_from_mirror(Manager *m, Registry **ret) {
         r = registry_load_file(m->state_dir, &reg);
         if (r < 0)
                 return r;
+        if (!reg->update && reg->timeline && json_object_object_get_ex(reg->timeline, "without_luo", &st) &&
+            json_object_get_boolean(st)) {
+                /* A daemon that could not open /dev/liveupdate in this boot recorded the frozen
+                 * update abandoned, unable to tell that it came in: it did, and is still to restore
+                 * (found by the soak, SOAK_SEED=4000 SOAK_RUN=279 and 396). */
+                reg->update = TAKE_PTR(reg->timeline);
+                json_object_object_del(reg->update, "result");
+                json_object_object_del(reg->update, "without_luo");
+        }
         if (!reg->update || !json_object_object_get_ex(reg->update, "state", &st) ||
             !json_object_is_type(st, json_type_string) || strcmp(json_object_get_string(st), "frozen") != 0)
                 return -ESTALE;
@@ -429,18 +440,36 @@ static bool incoming_already_done(Manager *m, const Registry *reg) {
 }
 
 int restore_start(Manager *m) {
-        _cleanup_close_ int sfd = -EBADF, memfd = -EBADF;
+        _cleanup_close_ int sfd = -EBADF, memfd = -EBADF, stored_sfd = -EBADF;
         Registry *reg = NULL;
-        bool waiting = false, restarted = false;
+        bool waiting = false, restarted = false, from_mirror_copy = false;
         int r;
 
         r = luo_session_retrieve(m->luo, REG_STATE_SESSION, &sfd);
         if (r == -ENOENT)
                 return 0;   /* cold boot or no update: nothing came in */
-        if (r == -EINVAL && adopt_stored_state(m, &sfd, &memfd) >= 0) {
+        if (r == -EINVAL && adopt_stored_state(m, &sfd, &memfd) >= 0 && sfd >= 0) {
                 restarted = true;
                 log_notice("Restarted during the restore: state session %s and registry adopted from the fd store",
                            REG_STATE_SESSION);
+        } else if (memfd >= 0 || (r != -EINVAL && adopt_stored_state(m, &stored_sfd, &memfd) >= 0)) {
+                /* A registry memfd in the store without the state session: our predecessor failed
+                 * to retrieve the session, restored from the mirror and kept a copy of its registry
+                 * here, then died during that restore. Continue it: restoring the update afresh
+                 * would retrieve the sessions it already retrieved (EINVAL: they are in the store)
+                 * or finished (ENOENT), and fail every item. The session, if the kernel hands it
+                 * out now (the failure did not repeat), is finished when the restore completes. */
+                if (stored_sfd >= 0) {
+                        /* Stored with it: the incoming session (the kernel failed this retrieve,
+                         * which would have been EINVAL: our predecessor retrieved it) */
+                        safe_close(sfd);
+                        sfd = TAKE_FD(stored_sfd);
+                } else if (r < 0)
+                        sfd = -EBADF;
+                restarted = true;
+                from_mirror_copy = sfd < 0 || r >= 0;
+                log_notice("Restarted during the restore: registry adopted from the fd store, state session %s",
+                           r < 0 && sfd >= 0 ? "from the fd store too" : sfd >= 0 ? "retrieved now" : "lost");
         } else if (r == -EINVAL) {
                 /* A predecessor in this boot retrieved everything: nothing is left to retrieve. */
                 log_error_errno(r, "Retrieving our state session %s failed (already retrieved, and not in the fd store): %m",
@@ -460,11 +489,12 @@ int restore_start(Manager *m) {
                         memfd = safe_close(memfd);
                 }
         }
-        if (reg && !restarted && incoming_already_done(m, reg)) {
+        /* a copy of the mirror's left in the store by a daemon that died after that restore completed */
+        if (reg && (!restarted || from_mirror_copy) && incoming_already_done(m, reg)) {
                 log_warning("The incoming state in %s is of an update already restored in this boot (from the "
                             "registry mirror): finishing it, not restoring it again", REG_STATE_SESSION);
                 registry_free(reg);
-                if (luo_session_finish(m->luo, sfd) < 0)
+                if (sfd >= 0 && luo_session_finish(m->luo, sfd) < 0)
                         log_debug("FINISH of the stale %s failed: closing it", REG_STATE_SESSION);
                 return 0;
         }
@@ -477,10 +507,10 @@ int restore_start(Manager *m) {
                 }
                 log_warning("Restoring from the registry mirror in %s, written at the same commit as the lost memfd",
                             m->state_dir);
-                /* The fd store keeps the state session with a registry memfd, so that a daemon
-                 * restarted during this restore continues it (the session cannot be retrieved
-                 * twice): it gets a copy of what the mirror says came in. */
-                if (sfd >= 0 && memfd < 0) {
+                /* The fd store keeps a registry memfd (with the state session, if we have it), so
+                 * that a daemon restarted during this restore continues it (a session cannot be
+                 * retrieved twice): it gets a copy of what the mirror says came in. */
+                if (memfd < 0) {
                         r = registry_write_memfd(reg, 0, &memfd);
                         if (r < 0)
                                 log_warning_errno(r, "Cannot keep a copy of the incoming registry for a restart: %m");

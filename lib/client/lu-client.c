@@ -61,14 +61,24 @@ const char *lu_client_abi(const LuClient *c) {
         return c->abi;
 }
 
-const char *lu_client_item_state(const LuClient *c, const char *label) {
+/* Field @key of item @label in the hello reply, NULL if no such item or field. */
+static const char *item_field(const LuClient *c, const char *label, const char *key) {
         for (size_t i = 0; c->items && label && i < json_object_array_length(c->items); i++) {
-                json_object *it = json_object_array_get_idx(c->items, i);
+                json_object *it = json_object_array_get_idx(c->items, i), *v;
                 const char *l = json_object_get_string(json_object_object_get(it, "label"));
                 if (l && strcmp(l, label) == 0)
-                        return json_object_get_string(json_object_object_get(it, "state"));
+                        return json_object_object_get_ex(it, key, &v) && json_object_is_type(v, json_type_string) ?
+                               json_object_get_string(v) : NULL;
         }
         return NULL;
+}
+
+const char *lu_client_item_state(const LuClient *c, const char *label) {
+        return item_field(c, label, "state");
+}
+
+const char *lu_client_item_session(const LuClient *c, const char *label) {
+        return item_field(c, label, "session");
 }
 
 const char *lu_client_daemon_state(const LuClient *c) {

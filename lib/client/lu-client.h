@@ -88,6 +88,16 @@ const char *lu_client_abi(const LuClient *c);
  */
 const char *lu_client_item_state(const LuClient *c, const char *label);
 
+/*
+ * lu_client_item_session() - name of the LUO session item @label is in, as reported at
+ * connect time ("luvf:vm-42:0"), or NULL. After the reboot: a session holding a VFIO device
+ * whose reclaim failed for good (a kernel error, not -ETIMEDOUT) cannot be finished and is
+ * closed at lu_client_restored(); the memfds reclaimed from that same session stay the
+ * kernel's until the next live update and cannot be handed over again (-EBUSY): copy their
+ * contents into new memfds (docs/protocol.md §5.8).
+ */
+const char *lu_client_item_session(const LuClient *c, const char *label);
+
 /* lu_client_daemon_state() - the update state reported at hello ("idle", "restoring", ...). */
 const char *lu_client_daemon_state(const LuClient *c);
 

@@ -78,7 +78,7 @@ static void *fake_daemon(void *arg) {
         /* hello */
         ok &= recv_with_fd(c, buf, sizeof(buf), &fd) > 0 && strstr(buf, "\"method\":\"hello\"") && strstr(buf, "\"vm\":\"vm-t\"");
         send_with_fd(c, "{\"id\":1,\"result\":{\"version\":1,\"abi\":\"v4\",\"state\":\"restoring\",\"incoming\":true,"
-                        "\"items\":[{\"label\":\"ram0\",\"state\":\"reclaimable\"}]}}", -1);
+                        "\"items\":[{\"label\":\"ram0\",\"session\":\"luvf:vm-t:0\",\"state\":\"reclaimable\"}]}}", -1);
         /* preserve: must carry an fd; an event arrives before the reply */
         ok &= recv_with_fd(c, buf, sizeof(buf), &fd) > 0 && strstr(buf, "\"method\":\"preserve\"") && fd >= 0;
         if (fd >= 0)
@@ -152,6 +152,8 @@ int main(void) {
         CHECK(strcmp(lu_client_daemon_state(c), "restoring") == 0);
         CHECK(lu_client_item_state(c, "ram0") && strcmp(lu_client_item_state(c, "ram0"), "reclaimable") == 0);
         CHECK(lu_client_item_state(c, "nope") == NULL);
+        CHECK(lu_client_item_session(c, "ram0") && strcmp(lu_client_item_session(c, "ram0"), "luvf:vm-t:0") == 0);
+        CHECK(lu_client_item_session(c, "nope") == NULL);
 
         fd = memfd_create("x", MFD_CLOEXEC);
         CHECK(lu_client_preserve(c, "a", fd, &token) == 0 && token == 42);
