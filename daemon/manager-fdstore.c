@@ -36,6 +36,17 @@ bool manager_fdstore_adopt_session(Manager *m, ListenFds *l, RegVm *vm, RegSessi
         fd = listen_fds_pop(l, name);
         if (fd < 0)
                 return false;
+        /* An fd store entry is only a name: where the kernel can say, check it is that session. */
+        {
+                char got[LUO_NAME_MAX + 1];
+                int r = luo_session_get_name(m->luo, fd, got);
+                if (r == 0 && strcmp(got, s->name) != 0) {
+                        log_full(LOG_WARNING, 0, vm->id, s->name, NULL,
+                                 "fd store entry %s is session \"%s\", not \"%s\": not adopted", name, got, s->name);
+                        (void) close(fd);
+                        return false;
+                }
+        }
         s->fd = fd;
         for (size_t k = 0; k < s->n_items; k++) {
                 RegItem *it = &s->items[k];

@@ -439,7 +439,9 @@ static RegSession *vm_current_session(Manager *m, RegVm *vm, ProtoError *err) {
                         s = &vm->sessions[i - 1];
                         break;
                 }
-        if (!s || s->n_items >= LUO_FILES_PER_SESSION) {
+        /* A 7.1 kernel takes 128 files per session: start the next one before it refuses. */
+        unsigned max = luo_session_files_max(m->luo);
+        if (!s || (max > 0 && s->n_items >= max)) {
                 if (strlen(vm->id) + 16 > luo_session_name_max(m->luo) + 1 && luo_session_name_max(m->luo) < 63) {
                         proto_error_set(err, PROTO_E_LIMIT, ENAMETOOLONG, "session name too long for this kernel");
                         return NULL;

@@ -283,6 +283,18 @@ static int session_name_call(Luo *l, bool create, const char *name, int *ret_fd)
         return r < 0 ? r : take_returned_fd(a.fd, ret_fd);
 }
 
+/*
+ * The first session fd tells whether the kernel has GET_NAME (Linux 7.2, spec §8.1): a read of
+ * the session's name, which changes nothing in the kernel. Its answer also stands for the
+ * kernel's limits (luo_session_files_max()).
+ */
+static void probe_get_name(Luo *l, int session_fd) {
+        char name[LUO_NAME_MAX + 1];
+
+        if (l->abi == LUO_ABI_UPSTREAM && l->get_name < 0)
+                (void) luo_session_get_name(l, session_fd, name);
+}
+
 int luo_session_create(Luo *l, const char *name, int *ret_fd) {
         int r;
 
@@ -294,7 +306,10 @@ int luo_session_create(Luo *l, const char *name, int *ret_fd) {
         r = name_validate(name, luo_session_name_max(l), true);
         if (r < 0)
                 return r;
-        return session_name_call(l, true, name, ret_fd);
+        r = session_name_call(l, true, name, ret_fd);
+        if (r >= 0)
+                probe_get_name(l, *ret_fd);
+        return r;
 }
 
 int luo_session_retrieve(Luo *l, const char *name, int *ret_fd) {
@@ -309,7 +324,26 @@ int luo_session_retrieve(Luo *l, const char *name, int *ret_fd) {
         r = name_validate(name, LUO_NAME_MAX, false);
         if (r < 0)
                 return r;
-        return session_name_call(l, false, name, ret_fd);
+        r = session_name_call(l, false, name, ret_fd);
+        if (r < 0)
+                return r;
+        /* Where the kernel can say, make sure it handed over the session asked for. */
+        if (l->abi == LUO_ABI_UPSTREAM && l->get_name != 0) {
+                char got[LUO_NAME_MAX + 1];
+                if (luo_session_get_name(l, *ret_fd, got) == 0 && strcmp(got, name) != 0) {
+                        *ret_fd = safe_close(*ret_fd);
+                        return -EBADMSG;
+                }
+        }
+        return r;
+}
+
+unsigned luo_session_files_max(const Luo *l) {
+        /* GET_NAME came with 7.2, which has no per-session limit; a kernel with GET_NAME and
+         * the limit still answers ENOSPC, which callers handle anyway. */
+        if (l && l->abi == LUO_ABI_UPSTREAM && l->get_name == 1)
+                return 0;
+        return LUO_FILES_PER_SESSION;
 }
 
 int luo_session_preserve_fd(Luo *l, int session_fd, int fd, uint64_t token) {

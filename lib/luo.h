@@ -89,9 +89,20 @@ int luo_session_create(Luo *l, const char *name, int *ret_fd);
 /*
  * luo_session_retrieve() - retrieve an incoming session after a live update.
  * -ENOENT no such incoming session (also on a cold boot), -EINVAL already retrieved
- * or finished.
+ * or finished; -EBADMSG where the kernel has GET_NAME and names the session it handed over
+ * differently (the fd is closed: never expected of a correct kernel).
  */
 int luo_session_retrieve(Luo *l, const char *name, int *ret_fd);
+
+/*
+ * luo_session_files_max() - how many files one session takes, as far as can be told without
+ * side effects: LUO_FILES_PER_SESSION on the v4 ABI and on an upstream kernel without
+ * SESSION_GET_NAME (Linux 7.1), 0 (no limit) where GET_NAME answered (7.2, which removed the
+ * limit). Known once a session was created or retrieved; before that the limit is assumed. A
+ * kernel may still refuse a file with -ENOSPC: preserving must handle it either way.
+ */
+unsigned luo_session_files_max(const Luo *l);
+
 
 /*
  * luo_session_preserve_fd() - hand @fd to the kernel for preservation under @token.
@@ -121,7 +132,11 @@ int luo_session_retrieve_fd(Luo *l, int session_fd, uint64_t token, int *ret_fd)
  */
 int luo_session_finish(Luo *l, int session_fd);
 
-/* luo_session_get_name() - linux-mm GET_NAME; -EOPNOTSUPP where the kernel lacks it. */
+/*
+ * luo_session_get_name() - the session's name from the kernel (SESSION_GET_NAME: mainline
+ * since Linux 7.2, earlier in the linux-mm tree); -EOPNOTSUPP where the kernel lacks it (7.1,
+ * v4). The answer is remembered; luo_session_create() asks once, on the first session.
+ */
 int luo_session_get_name(Luo *l, int session_fd, char ret_name[static 64]);
 
 /* luo_session_get_state() - v4 only (-EOPNOTSUPP upstream): state and incoming flag. */

@@ -484,6 +484,55 @@ static void test_strings(void) {
         TEST_ASSERT(luo_state_to_string((LuoState) 5) == NULL);
 }
 
+/*
+ * Linux 7.1 against 7.2 (spec §8), told apart by GET_NAME on the first session: the file limit
+ * is assumed until a session answers, then dropped where GET_NAME works; a retrieved session is
+ * checked against the name asked for where the kernel can name it.
+ */
+static void test_kernel_model(FakeAbi fabi) {
+        int sfd = -1, dup_fd;
+        Luo *l;
+
+        l = fake_open(fabi, 0);
+        if (!l)
+                return;
+        TEST_ASSERT(luo_session_files_max(l) == LUO_FILES_PER_SESSION);
+        fake.session_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        TEST_ASSERT(fake.session_fd >= 0);
+        /* create and retrieve hand out a dup of the fake's session fd, so it is asked again */
+        dup_fd = fcntl(fake.session_fd, F_DUPFD_CLOEXEC, 100);
+        TEST_ASSERT(dup_fd >= 0);
+        fake.new_fd = fake.session_fd;
+        fake.n_log = 0;
+        TEST_ERRNO(luo_session_create(l, "first", &sfd), 0);
+        if (fabi == FAKE_UPSTREAM_MM) {
+                TEST_ASSERT(fake.n_log == 2 && fake.log[1] == 0xBA43);   /* create, then the GET_NAME probe */
+                TEST_ASSERT(luo_session_files_max(l) == 0);
+                /* the fake names every session "from-kernel" */
+                fake.session_fd = dup_fd;
+                fake.new_fd = dup_fd;
+                TEST_ERRNO(luo_session_retrieve(l, "from-kernel", &sfd), 0);
+                TEST_ASSERT(sfd == dup_fd);
+                TEST_ERRNO(luo_session_retrieve(l, "other", &sfd), EBADMSG);
+                TEST_ASSERT(fcntl(dup_fd, F_GETFD) < 0 && errno == EBADF);   /* closed */
+                dup_fd = -1;
+        } else {
+                if (fabi == FAKE_UPSTREAM)
+                        TEST_ASSERT(fake.n_log == 2 && fake.log[1] == 0xBA43);   /* asked once: EINVAL */
+                else
+                        TEST_ASSERT(fake.n_log == 1);                              /* v4: never asked */
+                TEST_ASSERT(luo_session_files_max(l) == LUO_FILES_PER_SESSION);
+                fake.n_log = 0;
+                TEST_ERRNO(luo_session_retrieve(l, "other", &sfd), 0);
+                TEST_ASSERT(fake.n_log == 1);                                      /* the answer is remembered */
+        }
+        if (dup_fd >= 0)
+                close(dup_fd);
+        close(fake.session_fd);
+        fake.session_fd = -1;
+        luo_free(l);
+}
+
 int main(void) {
         fake.device_fd = fake.session_fd = -1;
 
@@ -494,6 +543,9 @@ int main(void) {
         test_session_ops(FAKE_UPSTREAM);
         test_session_ops(FAKE_UPSTREAM_MM);
         test_session_ops(FAKE_V4);
+        test_kernel_model(FAKE_UPSTREAM);
+        test_kernel_model(FAKE_UPSTREAM_MM);
+        test_kernel_model(FAKE_V4);
         test_null_handle();
         test_strings();
         return test_result("test-luo");

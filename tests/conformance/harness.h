@@ -31,6 +31,15 @@ static inline void harness_todo(const char *reason) {
         harness_todo_reason = reason;
 }
 
+/*
+ * Whether the kernel is expected to behave as Linux 7.2 (spec §8): luo-emu --kernel=7.2 says so
+ * in LUO_EMU_KERNEL. Everywhere else (luo-emu's default, the real 7.1.8 kernel) the 7.1 rules.
+ */
+static inline int harness_kernel_7_2(void) {
+        const char *k = getenv("LUO_EMU_KERNEL");
+        return k && strcmp(k, "7.2") == 0;
+}
+
 static inline int harness_boot(void) {
         const char *b = getenv("LUO_EMU_BOOT");
         return b ? atoi(b) : -1;

@@ -23,6 +23,9 @@
 
 enum emu_abi { EMU_ABI_UPSTREAM, EMU_ABI_V4 };
 
+/* Which upstream kernel the upstream ABI behaves as (spec §8; --kernel=). */
+enum emu_kernel { EMU_KERNEL_7_1, EMU_KERNEL_7_2 };
+
 enum fail_point {
         FAIL_OPEN,
         FAIL_CREATE_SESSION,
@@ -36,6 +39,7 @@ enum fail_point {
 
 struct emu_options {
         enum emu_abi abi;
+        enum emu_kernel kernel;
         unsigned n_vfio;
         const char *cmdline;
         unsigned bind_delay_ms;
@@ -167,6 +171,12 @@ int user_struct_in(struct call *c, uint64_t arg, void *kbuf, size_t ksize, uint3
 
 #define LUO_FILES_MAX     128
 #define LUO_SESSIONS_MAX  819
+
+/* Whether the per-session file limit and the session count limit apply: Linux 7.1 (and the v4
+ * ABI) have them; 7.2 removed both (2a441a14c2c0, 1d1153097f4d). */
+static inline bool luo_has_limits(void) {
+        return opt.abi == EMU_ABI_V4 || opt.kernel == EMU_KERNEL_7_1;
+}
 
 enum pfile_kind { PF_MEMFD, PF_VFIO };
 

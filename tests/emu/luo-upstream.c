@@ -7,8 +7,13 @@
  *
  * Direction (Linux 7.1.8 luo_session.c, luo_ioctl_type_valid()): PRESERVE_FD only on an
  * outgoing session, RETRIEVE_FD and FINISH only on an incoming (retrieved) one.
+ *
+ * --kernel=7.2 (spec §8): SESSION_GET_NAME (0x43) exists, on sessions of either direction
+ * (non-zero reserved → EINVAL); the 128-files-per-session and session-count limits are gone.
+ * Under 7.1 0x43 is past the table: EINVAL, as any unknown number.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "emu.h"
@@ -36,7 +41,14 @@ static const struct luo_op session_ops[] = {
           sizeof(struct liveupdate_session_retrieve_fd), DIR_INCOMING },
         { LIVEUPDATE_SESSION_FINISH, sizeof(struct liveupdate_session_finish),
           sizeof(struct liveupdate_session_finish), DIR_INCOMING },
+        /* 7.2 only: the dispatcher sees one entry less under 7.1 (session_ops_n()) */
+        { LIVEUPDATE_SESSION_GET_NAME, sizeof(struct liveupdate_session_get_name),
+          sizeof(struct liveupdate_session_get_name), DIR_ANY },
 };
+
+static size_t session_ops_n(void) {
+        return opt.kernel == EMU_KERNEL_7_2 ? ELEMENTSOF(session_ops) : ELEMENTSOF(session_ops) - 1;
+}
 
 /*
  * Common front half of the dispatchers; returns the op index or -errno. @retrieved:
@@ -92,7 +104,7 @@ static void dev_ioctl(struct call *c, unsigned cmd, uint64_t arg) {
                 r = fail_check(FAIL_CREATE_SESSION);
                 if (r < 0)
                         return call_reply(c, r);
-                if (luo_outgoing.count >= LUO_SESSIONS_MAX)
+                if (luo_has_limits() && luo_outgoing.count >= LUO_SESSIONS_MAX)
                         return call_reply(c, -ENOMEM);
                 if (session_find(&luo_outgoing, name))
                         return call_reply(c, -EEXIST);
@@ -130,11 +142,12 @@ static void session_ioctl(struct call *c, struct session *s, unsigned cmd, uint6
                 struct liveupdate_session_preserve_fd preserve;
                 struct liveupdate_session_retrieve_fd retrieve;
                 struct liveupdate_session_finish finish;
+                struct liveupdate_session_get_name get_name;
         } a;
         uint32_t usize;
         int r, idx, lfd, fd;
 
-        idx = luo_dispatch(c, session_ops, ELEMENTSOF(session_ops), 0x40, cmd, arg, &a, &usize, s && s->retrieved);
+        idx = luo_dispatch(c, session_ops, session_ops_n(), 0x40, cmd, arg, &a, &usize, s && s->retrieved);
         if (idx < 0)
                 return call_reply(c, idx);
         if (!s)
@@ -165,6 +178,14 @@ static void session_ioctl(struct call *c, struct session *s, unsigned cmd, uint6
                         return call_reply(c, fd);
                 a.retrieve.fd = fd;
                 (void) luo_respond(c, arg, &a, sizeof(a.retrieve), usize);
+                return call_reply(c, 0);
+        case 3:
+                if (a.get_name.reserved != 0)
+                        return call_reply(c, -EINVAL);
+                memset(a.get_name.name, 0, sizeof(a.get_name.name));
+                snprintf((char *) a.get_name.name, sizeof(a.get_name.name), "%s", s->name);
+                if (luo_respond(c, arg, &a, sizeof(a.get_name), usize) < 0)
+                        return call_reply(c, -EFAULT);
                 return call_reply(c, 0);
         default:
                 r = fail_check(FAIL_FINISH);

@@ -99,6 +99,9 @@ _noreturn_ static void machine_child(int sock) {
         snprintf(boot, sizeof(boot), "%u", emu.boot);
         if (setenv("LUO_EMU_BOOT", boot, 1) < 0)
                 child_fail(-errno, "environment");
+        /* which kernel the upstream ABI behaves as, for tests that check its rules */
+        if (opt.abi == EMU_ABI_UPSTREAM && setenv("LUO_EMU_KERNEL", opt.kernel == EMU_KERNEL_7_2 ? "7.2" : "7.1", 1) < 0)
+                child_fail(-errno, "environment");
         if (emu.boot > 0) {
                 /* lets benchmarks end a path at the reboot call itself, not at the next boot */
                 char t[32];

@@ -180,6 +180,9 @@ static void usage(FILE *f) {
               "Run COMMAND as the first process of an emulated machine whose kernel offers\n"
               "the Live Update Orchestrator, VFIO cdev devices, iommufd and kexec.\n\n"
               "  --abi=upstream|v4      LUO ABI of the emulated kernel (default upstream)\n"
+              "  --kernel=7.1|7.2       which upstream kernel the upstream ABI behaves as\n"
+              "                         (default 7.1; 7.2: SESSION_GET_NAME, no per-session\n"
+              "                         file limit, no session count limit)\n"
               "  --vfio=N               emulate N vfio-pci devices /dev/vfio/devices/vfio0..N-1\n"
               "  --cmdline=STR          kernel command line of boot 0\n"
               "                         (default \"" DEFAULT_CMDLINE "\")\n"
@@ -195,9 +198,10 @@ static void usage(FILE *f) {
 }
 
 static int parse_args(int argc, char **argv) {
-        enum { ARG_ABI = 0x100, ARG_VFIO, ARG_CMDLINE, ARG_FAIL, ARG_BIND_DELAY, ARG_VERBOSE, ARG_HELP };
+        enum { ARG_ABI = 0x100, ARG_KERNEL, ARG_VFIO, ARG_CMDLINE, ARG_FAIL, ARG_BIND_DELAY, ARG_VERBOSE, ARG_HELP };
         static const struct option options[] = {
                 { "abi", required_argument, NULL, ARG_ABI },
+                { "kernel", required_argument, NULL, ARG_KERNEL },
                 { "vfio", required_argument, NULL, ARG_VFIO },
                 { "cmdline", required_argument, NULL, ARG_CMDLINE },
                 { "fail", required_argument, NULL, ARG_FAIL },
@@ -206,6 +210,7 @@ static int parse_args(int argc, char **argv) {
                 { "help", no_argument, NULL, ARG_HELP },
                 {}
         };
+        bool kernel_given = false;
         int c;
 
         while ((c = getopt_long(argc, argv, "+", options, NULL)) >= 0) {
@@ -222,6 +227,17 @@ static int parse_args(int argc, char **argv) {
                                 log_error("unknown --abi=%s (expected upstream or v4)", optarg);
                                 return -EINVAL;
                         }
+                        break;
+                case ARG_KERNEL:
+                        if (strcmp(optarg, "7.1") == 0)
+                                opt.kernel = EMU_KERNEL_7_1;
+                        else if (strcmp(optarg, "7.2") == 0)
+                                opt.kernel = EMU_KERNEL_7_2;
+                        else {
+                                log_error("unknown --kernel=%s (expected 7.1 or 7.2)", optarg);
+                                return -EINVAL;
+                        }
+                        kernel_given = true;
                         break;
                 case ARG_VFIO:
                         v = strtol(optarg, &end, 10);
@@ -257,6 +273,11 @@ static int parse_args(int argc, char **argv) {
                 default:
                         return -EINVAL;
                 }
+        }
+        if (kernel_given && opt.abi == EMU_ABI_V4) {
+                /* v4 is an out-of-tree ABI of its own: it has no 7.1/7.2 variants */
+                log_error("--kernel= applies to --abi=upstream only");
+                return -EINVAL;
         }
         if (optind >= argc) {
                 log_error("no COMMAND given");

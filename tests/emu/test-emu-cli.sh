@@ -37,6 +37,18 @@ check "$?" 0 "COMMAND is PID 1 of its own PID namespace"
 "$emu" --abi=bogus -- true 2>/dev/null
 check "$?" 2 "bad option: usage error, exit 2"
 
+"$emu" --kernel=7.3 -- true 2>/dev/null
+check "$?" 2 "--kernel=7.3: usage error, exit 2"
+
+"$emu" --abi=v4 --kernel=7.2 -- true 2>/dev/null
+check "$?" 2 "--kernel= with --abi=v4: usage error, exit 2"
+
+"$emu" -- sh -c 'test "$LUO_EMU_KERNEL" = 7.1' 2>/dev/null
+check "$?" 0 "the default kernel model is 7.1 (LUO_EMU_KERNEL)"
+
+"$emu" --kernel=7.2 -- sh -c 'test "$LUO_EMU_KERNEL" = 7.2' 2>/dev/null
+check "$?" 0 "--kernel=7.2 is told to COMMAND (LUO_EMU_KERNEL)"
+
 "$emu" 2>/dev/null
 check "$?" 2 "no COMMAND: usage error, exit 2"
 

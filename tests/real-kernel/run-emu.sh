@@ -5,10 +5,11 @@
 # luo-emu instead of the real kernel: the same rk-init scenario as in the QEMU machine,
 # with luo-emu's emulated kexecs between the stages.
 #
-#   run-emu.sh BUILD_DIR LUO_EMU RK_INIT
+#   run-emu.sh BUILD_DIR LUO_EMU RK_INIT [LUO-EMU OPTIONS...]   (e.g. --kernel=7.2)
 set -euo pipefail
 
 build=$1 luo_emu=$2 rk_init=$3
+shift 3
 here=$(dirname "$(readlink -f "$0")")
 rc=0
 kdir=$("$here/build-kernel.sh") || rc=$?
@@ -19,6 +20,8 @@ elif [ $rc -ne 0 ]; then
         echo "FAIL: building the kernel and its selftests failed (tests/real-kernel/build-kernel.sh)"
         exit 1
 fi
-export E2E_DIR=$build/real-kernel/selftests-emu
+export E2E_DIR=$build/real-kernel/selftests-emu${1:+-${1#--kernel=}}
 rm -rf "$E2E_DIR"
-exec "$luo_emu" --abi=upstream -- "$rk_init" --emu selftests "$kdir/selftests"
+# its parent too: this test must not depend on another having run first
+mkdir -p "$E2E_DIR"
+exec "$luo_emu" --abi=upstream "$@" -- "$rk_init" --emu selftests "$kdir/selftests"

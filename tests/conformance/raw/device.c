@@ -159,8 +159,22 @@ static void check_probes(void) {
 
         memset(buf, 0, sizeof(buf));
         *(uint32_t *) buf = 72;
-        CHECK_ERRNO(ioctl(s, 0xBA43, buf), EINVAL, "GET_NAME 0xBA43 on a session -> EINVAL (not upstream)");
-        CHECK_ERRNO(ioctl(s, 0xBA44, buf), EINVAL, "0xBA44 on a session -> EINVAL (not upstream)");
+        if (harness_kernel_7_2()) {
+                /* spec §8.1: GET_NAME is mainline in 7.2, on sessions of either direction */
+                CHECK_ERRNO(ioctl(s, 0xBA43, buf), 0, "7.2: GET_NAME 0xBA43 on an outgoing session");
+                harness_check(strcmp((const char *) buf + 8, "dev-probe") == 0, "7.2: ... names it (\"%.64s\")",
+                              (const char *) buf + 8);
+                memset(buf, 0, sizeof(buf));
+                *(uint32_t *) buf = 72;
+                ((uint32_t *) buf)[1] = 1;
+                CHECK_ERRNO(ioctl(s, 0xBA43, buf), EINVAL, "7.2: GET_NAME with reserved != 0 -> EINVAL");
+                memset(buf, 0, sizeof(buf));
+                *(uint32_t *) buf = 8;
+                CHECK_ERRNO(ioctl(s, 0xBA43, buf), EINVAL, "7.2: GET_NAME with size 8 (< 72) -> EINVAL");
+                *(uint32_t *) buf = 72;
+        } else
+                CHECK_ERRNO(ioctl(s, 0xBA43, buf), EINVAL, "7.1: GET_NAME 0xBA43 on a session -> EINVAL (nr out of range)");
+        CHECK_ERRNO(ioctl(s, 0xBA44, buf), EINVAL, "0xBA44 on a session -> EINVAL (nr out of range)");
 
         close(s);
         close(dev);
