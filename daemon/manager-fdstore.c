@@ -121,9 +121,15 @@ void fdstore_mirror_sync(FdStoreMirror *f) {
         Manager *m = f->m;
         char name[FDSTORE_NAME_MAX + 1];
         size_t j = 0;
+        bool handoff;
 
         if (!m->reg)
                 return;
+        /* KexecMode=systemd, frozen: systemd holds the store through its kexec. It needs the
+         * session fds, which keep the sessions alive once we are stopped; the files in them are
+         * the kernel's to carry, and systemd >= 261 would try to preserve each memfd or device
+         * fd it finds in a store a second time (EBUSY, a warning per fd). So only sessions. */
+        handoff = f->include_state && m->state == UPDATE_FROZEN;
         for (size_t i = 0; i < f->n_pushed; i++)
                 f->pushed[i].seen = false;
         for (size_t i = 0; i < m->reg->n_vms; i++) {
@@ -134,16 +140,13 @@ void fdstore_mirror_sync(FdStoreMirror *f) {
                                 continue;
                         mirror_one(f, name, s->fd);
                         for (size_t n = 0; n < s->n_items; n++)
-                                if (s->items[n].fd >= 0 &&
+                                if (!handoff && s->items[n].fd >= 0 &&
                                     fdstore_name_item(vm->id, s->items[n].label, name, sizeof(name)) >= 0)
                                         mirror_one(f, name, s->items[n].fd);
                 }
         }
-        if (f->include_state && m->state == UPDATE_FROZEN && m->state_session_fd >= 0 && m->state_memfd >= 0 &&
-            fdstore_name_session(REG_STATE_SESSION, name, sizeof(name)) >= 0) {
+        if (handoff && m->state_session_fd >= 0 && fdstore_name_session(REG_STATE_SESSION, name, sizeof(name)) >= 0)
                 mirror_one(f, name, m->state_session_fd);
-                mirror_one(f, FDSTORE_STATE, m->state_memfd);
-        }
         /* After the kexec: the incoming state session and registry, so that a restarted daemon can
          * continue the restore (the session cannot be retrieved twice); the registry alone (a copy
          * of the mirror's) when the kernel failed to hand us the session. */
