@@ -261,6 +261,8 @@ static int assign(Ctx *x, Config *c, const char *section, const char *key, char 
         }
         if (strcmp(section, "Update") == 0 && strcmp(key, "CheckCommandLine") == 0)
                 return parse_bool(x, v, &c->check_cmdline);
+        if (strcmp(section, "Restore") == 0 && strcmp(key, "BindDevices") == 0)
+                return parse_bool(x, v, &c->bind_devices);
         if (strcmp(section, "Restore") == 0 && strcmp(key, "UnclaimedPolicy") == 0) {
                 r = parse_enum2(x, v, "keep", "release", &e);
                 if (r >= 0)

@@ -75,6 +75,7 @@ typedef struct Config {
 
         /* [Restore] (milliseconds) */
         uint64_t bind_timeout_ms;
+        bool bind_devices;           /* bind the incoming VFIO devices to vfio-pci ourselves */
         uint64_t reclaim_grace_ms;
         UnclaimedPolicy unclaimed_policy;
 } Config;

@@ -20,6 +20,7 @@
 #include "manager-fdstore.h"
 #include "manager.h"
 #include "message-ids.h"
+#include "pci-sysfs.h"
 #include "vfio-dev.h"
 
 /* Room for the registry memfd beyond its size at prepare: the update record grows at commit. */
@@ -500,6 +501,12 @@ static int kind_from_fd(Manager *m, int fd, RegKind *ret, char *pci, ProtoError 
         else if (*ret == REG_KIND_VFIO)
                 return proto_error_set(err, PROTO_E_WRONG_FD_KIND, ENODEV,
                                        "cannot find the PCI address of this VFIO device");
+        /* The PCI preservation series cannot preserve a VF (spec §8): say so before the kernel does. */
+        if (*ret == REG_KIND_VFIO && pci_is_virtfn("/sys", pci) == 1)
+                return proto_error_set(err, PROTO_E_WRONG_FD_KIND, EOPNOTSUPP,
+                                       "%s is an SR-IOV virtual function: the kernel's PCI live update cannot "
+                                       "preserve VFs; assign the physical function, or keep this device out of "
+                                       "the live update", pci);
         /* The upstream VFIO handler preserves only a device bound to an iommufd (D2 can_preserve);
          * the v4-era RFC takes any cdev. */
         if (*ret == REG_KIND_VFIO && fi.vfio_unbound && m->luo && luo_get_abi(m->luo) == LUO_ABI_UPSTREAM)

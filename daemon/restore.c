@@ -22,6 +22,7 @@
 #include "manager-fdstore.h"
 #include "message-ids.h"
 #include "pci-addr.h"
+#include "pci-sysfs.h"
 #include "vfio-dev.h"
 
 #define BIND_POLL_USEC (20 * 1000)
@@ -172,6 +173,24 @@ static void mark_retrieved_if_done(Manager *m) {
                 m->bind_watch = NULL;
         }
         m->bind_deadline = sd_event_source_disable_unref(m->bind_deadline);
+}
+
+/*
+ * BindDevices=yes: the PCI preservation series leaves binding a preserved device after the
+ * kexec to userspace. Bind it to vfio-pci here (driver_override + bind); the retrieve then
+ * waits for sysfs to show the driver, as it would for a udev rule's bind.
+ */
+static void bind_device(RegVm *vm, RegSession *s, RegItem *it) {
+        char driver[64] = "";
+        int r = pci_bind_vfio_pci("/sys", it->pci);
+
+        if (r == -EBUSY && pci_driver_name("/sys", it->pci, driver, sizeof(driver)) > 0)
+                log_full(LOG_ERR, r, vm->id, s->name, it->pci,
+                         "BindDevices: the device is bound to %s, not vfio-pci; not taking it from that driver", driver);
+        else if (r < 0)
+                log_full(LOG_ERR, r, vm->id, s->name, it->pci, "BindDevices: cannot bind the device to vfio-pci: %m");
+        else
+                log_full(LOG_INFO, 0, vm->id, s->name, it->pci, "BindDevices: asked vfio-pci to bind the device");
 }
 
 /* Retrieve every VFIO item whose device is bound now. */
@@ -559,6 +578,8 @@ int restore_start(Manager *m) {
                                         continue;   /* adopted from the fd store */
                                 /* VFIO devices must be bound first; everything else is retrieved now. */
                                 if (it->kind == REG_KIND_VFIO && s->fd >= 0) {
+                                        if (m->config->bind_devices && !pci_bound_to_vfio(it->pci))
+                                                bind_device(vm, s, it);
                                         if (pci_bound_to_vfio(it->pci))
                                                 retrieve_item(m, vm, s, it);
                                         else

@@ -475,6 +475,52 @@ static bool fd_is_memfd(int fd) {
 }
 
 /*
+ * BindDevices=yes: after the kexec the devices get no driver for a minute (--bind-delay=60000,
+ * far past BindTimeoutSec); the daemon binds them to vfio-pci itself (driver_override + bind),
+ * so both VMs restore their devices, long before any udev rule would have.
+ */
+static int scenario_bind_devices(void) {
+        double t0 = now_s();
+        int r = scenario_full(2, false, false, NULL);
+
+        if (adv_boot == 1) {
+                CHECK(now_s() - t0 < 40, "restored in %.1f s, well before the devices would have been bound (60 s)", now_s() - t0);
+                /* the new kernel left the overrides unset: the daemon wrote them */
+                CHECK(system("test \"$(cat /sys/bus/pci/devices/*/driver_override | grep -cx vfio-pci)\" = 2") == 0,
+                      "the daemon set both devices' driver_override to vfio-pci");
+        }
+        return r;
+}
+
+/*
+ * An SR-IOV virtual function (--vfio-vf=1): the PCI preservation series cannot preserve VFs,
+ * so the daemon refuses it at preserve with wrong-fd-kind naming it; the PF next to it goes.
+ */
+static int scenario_vf_refused(void) {
+        json_object *r;
+        const char *msg;
+        int fd, dev;
+
+        e2e_start_daemon();
+        fd = vmm_conn("vm-vf");
+        dev = open("/dev/vfio/devices/vfio1", O_RDWR | O_CLOEXEC);
+        if (dev < 0)
+                bail("open vfio1: %m");
+        r = request(fd, "{\"id\":2,\"method\":\"preserve\",\"label\":\"dev0\"}", &dev, 1, 10);
+        msg = r ? json_object_get_string(json_object_object_get(json_object_object_get(r, "error"), "message")) : NULL;
+        CHECK(err_code(r) && strcmp(err_code(r), "wrong-fd-kind") == 0 && msg && strstr(msg, "virtual function"),
+              "a VF is refused with wrong-fd-kind naming it (%s)", r ? json_object_to_json_string(r) : "no reply");
+        json_object_put(r);
+        close(dev);
+        r = ctl("{\"id\":3,\"method\":\"list\"}", 5);
+        CHECK(r && !strstr(json_object_to_json_string(r), "dev0"), "nothing of it was recorded");
+        json_object_put(r);
+        close(fd);
+        expect_fresh_fds("after the refused VF");
+        return 0;
+}
+
+/*
  * 200 items in one VM, across a kexec (spec §1.8 and §8.4): Linux 7.1 takes 128 files per
  * session, so the daemon starts a second session for the rest; 7.2 has no such limit (told by
  * GET_NAME on the first session), so they all stay in one. After the reboot the driver, as the
@@ -1096,6 +1142,9 @@ int main(int argc, char **argv) {
                 if (system(cmd) != 0)
                         bail("cannot create %s", work_dir);
                 write_text(conf_path,
+                           strcmp(adv_name, "bind-devices") == 0 ?
+                           "[Update]\nPrepareTimeoutSec=10\nFreezeTimeoutSec=10\n"
+                           "[Restore]\nBindTimeoutSec=10\nReclaimGraceSec=20\nUnclaimedPolicy=release\nBindDevices=yes\n" :
                            strcmp(adv_name, "access") == 0 ?
                            "[Access]\nAllowUsers=root nobody\nVMClaim=nobody vm-n*\n" :
                            "[Limits]\nMaxConnectionsPerUser=16\n"
@@ -1134,6 +1183,10 @@ int main(int argc, char **argv) {
                 r = scenario_never_returns();
         else if (strcmp(adv_name, "access") == 0)
                 r = scenario_access();
+        else if (strcmp(adv_name, "bind-devices") == 0)
+                r = scenario_bind_devices();
+        else if (strcmp(adv_name, "vf-refused") == 0)
+                r = scenario_vf_refused();
         else if (strcmp(adv_name, "session-limit") == 0 || strcmp(adv_name, "session-limit-7.2") == 0)
                 r = scenario_session_limit();
         else if (strcmp(adv_name, "bad-input") == 0)

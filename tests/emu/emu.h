@@ -41,6 +41,7 @@ struct emu_options {
         enum emu_abi abi;
         enum emu_kernel kernel;
         unsigned n_vfio;
+        uint8_t vfio_vf[32];            /* bitmap: device i is an SR-IOV VF (--vfio-vf=) */
         const char *cmdline;
         unsigned bind_delay_ms;
         bool verbose;
@@ -319,6 +320,8 @@ void fakefs_set_driver(unsigned index, bool bound);
 void fakefs_cleanup(void);
 const char *fakefs_tmp(void);
 extern int fakefs_timer_tag;
+extern int fakefs_bind_tag;
+void fakefs_on_bind(void);              /* a write to /sys/bus/pci/drivers/vfio-pci/bind */
 
 int machine_boot(void);
 void machine_kill(void);

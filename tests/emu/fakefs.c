@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -34,7 +35,10 @@
 
 static char *tmp;
 static int timer_fd = -1;
+static int bind_fd = -1;                /* inotify on drivers/vfio-pci/bind */
+static bool bind_watched;
 int fakefs_timer_tag;
+int fakefs_bind_tag;
 
 const char *fakefs_tmp(void) {
         return tmp;
@@ -105,11 +109,14 @@ static void set_driver_one(unsigned i, bool bound) {
                 log_error("cannot create sysfs driver link for %s: %m", bdf);
 }
 
-/* index UINT32_MAX: all devices (the bind-delay timer fired). */
+/* index UINT32_MAX: all devices (the bind-delay timer fired: as a udev rule would, with the override). */
 void fakefs_set_driver(unsigned index, bool bound) {
         if (index == UINT32_MAX) {
-                for (unsigned i = 0; i < opt.n_vfio; i++)
+                for (unsigned i = 0; i < opt.n_vfio; i++) {
+                        if (bound)
+                                (void) write_file(tpath("pcidev/%s/driver_override", vfio_devs[i].bdf), "vfio-pci\n");
                         set_driver_one(i, bound);
+                }
                 if (timer_fd >= 0) {
                         epoll_ctl(emu.epoll_fd, EPOLL_CTL_DEL, timer_fd, NULL);
                         timer_fd = safe_close(timer_fd);
@@ -142,6 +149,15 @@ int fakefs_setup(void) {
         r = write_file(tpath("buspci/drivers_autoprobe"), "1\n");
         if (r < 0)
                 return r;
+        /* vfio-pci's bind file: a write binds the named device if its driver_override says
+         * vfio-pci (vfio-pci has no id table), as userspace binds a preserved device after the
+         * kexec (the PCI preservation series leaves that to userspace) */
+        r = write_file(tpath("buspci/drivers/vfio-pci/bind"), "");
+        if (r < 0)
+                return r;
+        bind_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        if (bind_fd < 0 || inotify_add_watch(bind_fd, tpath("buspci/drivers/vfio-pci/bind"), IN_CLOSE_WRITE) < 0)
+                return -errno;
         fakefs_set_kexec_loaded(false);
 
         for (unsigned i = 0; i < opt.n_vfio; i++) {
@@ -178,13 +194,59 @@ int fakefs_setup(void) {
                 snprintf(target, sizeof(target), "../../../devices/pci0000:00/0000:00:01.0/%s", bdf);
                 if (symlink(target, tpath("buspci/devices/%s", bdf)) < 0)
                         return -errno;
+                /* a VF: physfn names its physical function (here the upstream bridge stands in) */
+                if ((opt.vfio_vf[i / 8] & (1u << (i % 8))) && symlink("..", tpath("pcidev/%s/physfn", bdf)) < 0)
+                        return -errno;
                 set_driver_one(i, true);
         }
         return 0;
 }
 
+void fakefs_on_bind(void) {
+        char ev[4096], buf[64] = "", override[64] = "";
+        FILE *f;
+
+        while (read(bind_fd, ev, sizeof(ev)) > 0)
+                ;
+        f = fopen(tpath("buspci/drivers/vfio-pci/bind"), "re");
+        if (f) {
+                if (!fgets(buf, sizeof(buf), f))
+                        buf[0] = '\0';
+                fclose(f);
+        }
+        (void) truncate(tpath("buspci/drivers/vfio-pci/bind"), 0);
+        buf[strcspn(buf, "\n")] = '\0';
+        for (unsigned i = 0; i < opt.n_vfio; i++) {
+                if (strcmp(vfio_devs[i].bdf, buf) != 0)
+                        continue;
+                f = fopen(tpath("pcidev/%s/driver_override", buf), "re");
+                if (f) {
+                        if (!fgets(override, sizeof(override), f))
+                                override[0] = '\0';
+                        fclose(f);
+                }
+                if (strcmp(override, "vfio-pci\n") != 0) {
+                        log_debug("bind of %s to vfio-pci ignored: driver_override is not vfio-pci", buf);
+                        return;
+                }
+                if (!vfio_devs[i].driver_bound) {
+                        log_debug("%s bound to vfio-pci on request", buf);
+                        set_driver_one(i, true);
+                }
+                return;
+        }
+        log_debug("bind of unknown device \"%s\" to vfio-pci ignored", buf);
+}
+
 int fakefs_boot(void) {
         fakefs_set_kexec_loaded(false);
+
+        if (bind_fd >= 0 && !bind_watched) {
+                struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &fakefs_bind_tag };
+                if (epoll_ctl(emu.epoll_fd, EPOLL_CTL_ADD, bind_fd, &ev) < 0)
+                        return -errno;
+                bind_watched = true;
+        }
 
         if (timer_fd >= 0) {
                 epoll_ctl(emu.epoll_fd, EPOLL_CTL_DEL, timer_fd, NULL);
@@ -197,8 +259,11 @@ int fakefs_boot(void) {
                 };
                 struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &fakefs_timer_tag };
 
-                for (unsigned i = 0; i < opt.n_vfio; i++)
+                /* a new kernel: no driver, and no override until userspace sets one */
+                for (unsigned i = 0; i < opt.n_vfio; i++) {
+                        (void) write_file(tpath("pcidev/%s/driver_override", vfio_devs[i].bdf), "(null)\n");
                         set_driver_one(i, false);
+                }
                 timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
                 if (timer_fd < 0)
                         return -errno;

@@ -184,6 +184,7 @@ static void usage(FILE *f) {
               "                         (default 7.1; 7.2: SESSION_GET_NAME, no per-session\n"
               "                         file limit, no session count limit)\n"
               "  --vfio=N               emulate N vfio-pci devices /dev/vfio/devices/vfio0..N-1\n"
+              "  --vfio-vf=I[,I...]     devices I are SR-IOV virtual functions (sysfs physfn)\n"
               "  --cmdline=STR          kernel command line of boot 0\n"
               "                         (default \"" DEFAULT_CMDLINE "\")\n"
               "  --fail=WHAT:ERRNO[:N[:SKIP]][@BOOT]\n"
@@ -198,11 +199,12 @@ static void usage(FILE *f) {
 }
 
 static int parse_args(int argc, char **argv) {
-        enum { ARG_ABI = 0x100, ARG_KERNEL, ARG_VFIO, ARG_CMDLINE, ARG_FAIL, ARG_BIND_DELAY, ARG_VERBOSE, ARG_HELP };
+        enum { ARG_ABI = 0x100, ARG_KERNEL, ARG_VFIO, ARG_VFIO_VF, ARG_CMDLINE, ARG_FAIL, ARG_BIND_DELAY, ARG_VERBOSE, ARG_HELP };
         static const struct option options[] = {
                 { "abi", required_argument, NULL, ARG_ABI },
                 { "kernel", required_argument, NULL, ARG_KERNEL },
                 { "vfio", required_argument, NULL, ARG_VFIO },
+                { "vfio-vf", required_argument, NULL, ARG_VFIO_VF },
                 { "cmdline", required_argument, NULL, ARG_CMDLINE },
                 { "fail", required_argument, NULL, ARG_FAIL },
                 { "bind-delay", required_argument, NULL, ARG_BIND_DELAY },
@@ -246,6 +248,19 @@ static int parse_args(int argc, char **argv) {
                                 return -EINVAL;
                         }
                         opt.n_vfio = (unsigned) v;
+                        break;
+                case ARG_VFIO_VF:
+                        for (char *p = optarg;;) {
+                                v = strtol(p, &end, 10);
+                                if (end == p || v < 0 || v > 255 || (*end && *end != ',')) {
+                                        log_error("bad --vfio-vf=%s (expected device numbers 0..255, comma-separated)", optarg);
+                                        return -EINVAL;
+                                }
+                                opt.vfio_vf[v / 8] |= (uint8_t) (1u << (v % 8));
+                                if (!*end)
+                                        break;
+                                p = end + 1;
+                        }
                         break;
                 case ARG_CMDLINE:
                         opt.cmdline = optarg;
@@ -435,6 +450,8 @@ static int run(void) {
                                         machine_exit_request = 128 + (int) si.ssi_signo;
                                         machine_kill();
                                 }
+                        } else if (e.data.ptr == &fakefs_bind_tag) {
+                                fakefs_on_bind();
                         } else if (e.data.ptr == &fakefs_timer_tag) {
                                 /* bind-delay timer (fakefs) */
                                 fakefs_set_driver(UINT32_MAX, true);
