@@ -23,6 +23,35 @@ static const char *const next_config_required[] = {
 /* The vfio-pci live update handler (out of tree: docs/protocol.md, luo-abi.md §4). */
 #define NEXT_CONFIG_VFIO "CONFIG_VFIO_PCI_LIVEUPDATE"
 
+/* What the next kernel image says about itself, read once for all its checks. */
+typedef struct NextImage {
+        int fd;                    /* or negative errno of the open */
+        int header_r;              /* kernel_image_read_header() */
+        KernelImageHeader h;
+        int config_r;              /* kernel_image_read_config() */
+        char *config, *source;
+        char why[400];
+} NextImage;
+
+static void next_image_read(const char *kernel, NextImage *n) {
+        *n = (NextImage) { .fd = -EBADF };
+        n->fd = open(kernel, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (n->fd < 0) {
+                n->fd = n->header_r = n->config_r = -errno;
+                (void) snprintf(n->why, sizeof(n->why), "cannot open the image: %s", strerror(-n->fd));
+                return;
+        }
+        n->header_r = kernel_image_read_header(n->fd, &n->h);
+        n->config_r = kernel_image_read_config(kernel, &n->h, &n->config, &n->source, n->why, sizeof(n->why));
+}
+
+static void next_image_done(NextImage *n) {
+        if (n->fd >= 0)
+                (void) close(n->fd);
+        free(n->config);
+        free(n->source);
+}
+
 const char *preflight_status_to_string(PreflightStatus s) {
         static const char *const names[] = {
                 [PREFLIGHT_PASS] = "pass",
@@ -87,8 +116,9 @@ static void check_orchestrator(Manager *m, bool check_only, Preflight *p) {
         add(p, "previous-update", PREFLIGHT_PASS, 0, "the kernel finished the previous live update now");
 }
 
-static void check_cmdlines(Manager *m, const char *cmdline, Preflight *p) {
+static void check_cmdlines(Manager *m, const char *cmdline, const NextImage *next, Preflight *p) {
         _cleanup_free_ char *running = NULL;
+        bool kho_default, lu, kho;
         int r;
 
         if (!m->config->check_cmdline) {
@@ -103,13 +133,17 @@ static void check_cmdlines(Manager *m, const char *cmdline, Preflight *p) {
                 add(p, "running-cmdline", PREFLIGHT_FAIL, EINVAL, "running kernel command line lacks liveupdate=on or kho=on");
         else
                 add(p, "running-cmdline", PREFLIGHT_PASS, 0, "liveupdate=on kho=on");
-        if (!kernel_cmdline_has_flag(cmdline, "liveupdate") || !kernel_cmdline_has_flag(cmdline, "kho"))
-                add(p, "next-cmdline", PREFLIGHT_FAIL, EINVAL, "next kernel command line lacks %s%s%s",
-                    kernel_cmdline_has_flag(cmdline, "liveupdate") ? "" : "liveupdate=on",
-                    !kernel_cmdline_has_flag(cmdline, "liveupdate") && !kernel_cmdline_has_flag(cmdline, "kho") ? " and " : "",
-                    kernel_cmdline_has_flag(cmdline, "kho") ? "" : "kho=on");
+        /* A next kernel built with CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT has KHO on unless kho=off. */
+        kho_default = next->config_r >= 0 && kconfig_get(next->config, "CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT") == KCONFIG_YES;
+        lu = kernel_cmdline_has_flag(cmdline, "liveupdate");
+        kho = kernel_cmdline_flag_or(cmdline, "kho", kho_default);
+        if (!lu || !kho)
+                add(p, "next-cmdline", PREFLIGHT_FAIL, EINVAL, "next kernel command line lacks %s%s%s%s",
+                    lu ? "" : "liveupdate=on", !lu && !kho ? " and " : "", kho ? "" : "kho=on",
+                    !kho && kho_default ? " (kho=off overrides CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT)" : "");
         else
-                add(p, "next-cmdline", PREFLIGHT_PASS, 0, "liveupdate=on kho=on");
+                add(p, "next-cmdline", PREFLIGHT_PASS, 0, "liveupdate=on kho=on%s",
+                    kho_default && !kernel_cmdline_has_flag(cmdline, "kho") ? " (KHO on by CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT)" : "");
 }
 
 static void check_kexec_mode(Manager *m, Preflight *p) {
@@ -172,22 +206,13 @@ static void check_files(const char *kernel, const char *initrd, Preflight *p) {
 }
 
 /* The next kernel's own configuration, version and signature. */
-static void check_image(Manager *m, const char *kernel, Preflight *p) {
-        _cleanup_free_ char *config = NULL, *source = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        KernelImageHeader h = {};
-        char why[400] = "", release[sizeof(h.version)], name[48];
+static void check_image(Manager *m, const NextImage *next, Preflight *p) {
+        char why[400] = "", release[sizeof(next->h.version)], name[48];
         const char *policy = m->config->next_kernel_versions ?: "running-series";
         struct utsname u;
-        int r, hr, enforced, sig;
-
-        fd = open(kernel, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        hr = fd < 0 ? -errno : kernel_image_read_header(fd, &h);
+        int r, enforced, sig;
 
         /* Configuration */
-        if (fd < 0)
-                (void) snprintf(why, sizeof(why), "cannot open the image: %s", strerror(-hr));
-        r = fd < 0 ? hr : kernel_image_read_config(kernel, &h, &config, &source, why, sizeof(why));
         for (size_t i = 0; i <= ELEMENTSOF(next_config_required); i++) {
                 const char *opt = i < ELEMENTSOF(next_config_required) ? next_config_required[i] : NEXT_CONFIG_VFIO;
                 KconfigValue v;
@@ -196,28 +221,29 @@ static void check_image(Manager *m, const char *kernel, Preflight *p) {
                         add(p, name, PREFLIGHT_PASS, 0, "not needed: no VM holds a VFIO device");
                         continue;
                 }
-                if (r < 0) {
-                        add(p, name, PREFLIGHT_UNKNOWN, -r, "configuration not readable: %s", why);
+                if (next->config_r < 0) {
+                        add(p, name, PREFLIGHT_UNKNOWN, -next->config_r, "configuration not readable: %s", next->why);
                         continue;
                 }
-                v = kconfig_get(config, opt);
+                v = kconfig_get(next->config, opt);
                 if (v == KCONFIG_YES)
-                        add(p, name, PREFLIGHT_PASS, 0, "%s=y (%s)", opt, source);
+                        add(p, name, PREFLIGHT_PASS, 0, "%s=y (%s)", opt, next->source);
                 else
                         add(p, name, PREFLIGHT_FAIL, ENOTSUP, "the next kernel is built without %s (%s%s, %s)", opt, opt,
-                            v == KCONFIG_MODULE ? "=m" : " unset", source);
+                            v == KCONFIG_MODULE ? "=m" : " unset", next->source);
         }
 
         /* Version */
-        if (hr < 0)
-                add(p, "next-version", PREFLIGHT_UNKNOWN, -hr, "%s", hr == -ENOEXEC ? "not a bzImage (no setup header)" :
-                    fd < 0 ? "cannot open the image" : "cannot read the setup header");
-        else if (!h.version[0])
+        if (next->header_r < 0)
+                add(p, "next-version", PREFLIGHT_UNKNOWN, -next->header_r, "%s",
+                    next->fd < 0 ? next->why : next->header_r == -ENOEXEC ? "not a bzImage (no setup header)" :
+                    "cannot read the setup header");
+        else if (!next->h.version[0])
                 add(p, "next-version", PREFLIGHT_UNKNOWN, ENODATA, "the image has no version string");
         else if (uname(&u) < 0)
                 add(p, "next-version", PREFLIGHT_UNKNOWN, errno, "uname: %s", strerror(errno));
         else {
-                r = kernel_version_allowed(policy, u.release, kernel_version_release(h.version, release, sizeof(release)),
+                r = kernel_version_allowed(policy, u.release, kernel_version_release(next->h.version, release, sizeof(release)),
                                            why, sizeof(why));
                 if (r > 0)
                         add(p, "next-version", PREFLIGHT_PASS, 0, "%s", why);
@@ -231,7 +257,7 @@ static void check_image(Manager *m, const char *kernel, Preflight *p) {
                 return;
         }
         enforced = kexec_sig_enforced("", u.release, why, sizeof(why));
-        sig = fd < 0 ? hr : kernel_image_pe_signed(fd);
+        sig = next->fd < 0 ? next->fd : kernel_image_pe_signed(next->fd);
         if (enforced == 0)
                 add(p, "next-signature", PREFLIGHT_PASS, 0, "not enforced: %s", why);
         else if (sig > 0)
@@ -246,7 +272,10 @@ static void check_image(Manager *m, const char *kernel, Preflight *p) {
 
 void preflight_run(Manager *m, const char *kernel, const char *initrd, const char *cmdline, bool check_only,
                    bool force, Preflight *ret) {
+        NextImage next;
+
         *ret = (Preflight) {};
+        next_image_read(kernel, &next);
 
         /* prepare answers wrong-state before its pre-flight; a check-prepare reports it here. */
         if (m->state == UPDATE_IDLE)
@@ -254,11 +283,12 @@ void preflight_run(Manager *m, const char *kernel, const char *initrd, const cha
         else
                 add(ret, "update-state", PREFLIGHT_FAIL, EBUSY, "update is %s", update_state_to_string(m->state));
         check_orchestrator(m, check_only, ret);
-        check_cmdlines(m, cmdline, ret);
+        check_cmdlines(m, cmdline, &next, ret);
         check_kexec_mode(m, ret);
         check_vms(m, ret);
         check_files(kernel, initrd, ret);
-        check_image(m, kernel, ret);
+        check_image(m, &next, ret);
+        next_image_done(&next);
 
         for (size_t i = 0; i < ret->n; i++) {
                 PreflightCheck *c = &ret->checks[i];

@@ -328,7 +328,7 @@ int kernel_image_read_config(const char *path, const KernelImageHeader *h, char 
         _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *dir = NULL;
         char release[sizeof(h->version)], tried[2][PATH_MAX];
-        const char *base, *comp;
+        const char *base, *comp, *embedded;
         size_t n_tried = 0;
         int r;
 
@@ -339,13 +339,17 @@ int kernel_image_read_config(const char *path, const KernelImageHeader *h, char 
                 return r;
         }
         r = file_ikconfig(fd, ret);
-        if (r >= 0)
+        if (r >= 0) {
+                embedded = "embedded IKCONFIG";
                 goto embedded;
+        }
         comp = payload_compression(fd, h);
         if (comp && strcmp(comp, "gzip") == 0) {
                 r = payload_gzip_ikconfig(fd, h, ret);
-                if (r >= 0)
+                if (r >= 0) {
+                        embedded = "embedded IKCONFIG (gzip payload)";
                         goto embedded;
+                }
         }
 
         base = strrchr(path, '/');
@@ -384,7 +388,7 @@ int kernel_image_read_config(const char *path, const KernelImageHeader *h, char 
         return -ENOENT;
 
 embedded:
-        *ret_source = strdup("embedded IKCONFIG");
+        *ret_source = strdup(embedded);
         if (!*ret_source) {
                 free(*ret);
                 *ret = NULL;

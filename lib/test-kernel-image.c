@@ -40,10 +40,14 @@ static void write_file(const char *path, const void *data, size_t n) {
         close(fd);
 }
 
-/* gzip (not zlib) framing, as IKCONFIG and gzip bzImage payloads have it. */
+/*
+ * gzip (not zlib) framing, as IKCONFIG and gzip bzImage payloads have it. Fixed Huffman codes
+ * only: a stored block would copy the IKCONFIG marker into the payload verbatim, and the raw
+ * scan of the image would find it without decompressing the payload.
+ */
 static size_t gzip(const void *in, size_t n, uint8_t *out, size_t cap) {
         z_stream z = {};
-        TEST_ASSERT(deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+        TEST_ASSERT(deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_FIXED) == Z_OK);
         z.next_in = (Bytef *) in;
         z.avail_in = (uInt) n;
         z.next_out = out;
@@ -204,7 +208,7 @@ static void test_config(void) {
         /* A bzImage with a gzip payload: IKCONFIG inside, compressed twice. */
         gn = gzip(vmlinux, n, gz, sizeof(gz));
         write_file(path_in("vmlinuz-gz"), img, fake_bzimage(img, sizeof(img), "7.1.9 #1", gz, gn));
-        read_config_of("vmlinuz-gz", 0, "embedded IKCONFIG", NULL);
+        read_config_of("vmlinuz-gz", 0, "embedded IKCONFIG (gzip payload)", NULL);
 
         /* An xz payload is not read: config-RELEASE beside the image is used... */
         write_file(path_in("vmlinuz-xz"), img, fake_bzimage(img, sizeof(img), "7.1.10-x #1", "\375" "7zXZ\0\0\0\0", 10));
@@ -218,6 +222,22 @@ static void test_config(void) {
         read_config_of("vmlinuz-next", ENOENT, NULL, "config-next");
         write_file(path_in("config-next"), config_text, strlen(config_text));
         read_config_of("vmlinuz-next", 0, path_in("config-next"), NULL);
+
+        /* The marker straddling the 256 KiB inflate chunks of the payload scan. */
+        {
+                static uint8_t big[600 * 1024], bgz[640 * 1024], bimg[700 * 1024];
+                size_t off = 256 * 1024 - 5, bn;
+                for (size_t i = 0; i < off; i++)
+                        big[i] = (uint8_t) (i % 251);   /* compressible: the first inflate call fills its 256 KiB */
+                memcpy(big + off, "IKCFG_ST", 8);
+                bn = off + 8;
+                bn += gzip(config_text, strlen(config_text), big + bn, sizeof(big) - bn);
+                memcpy(big + bn, "IKCFG_ED", 8);
+                bn += 8 + 100000;
+                gn = gzip(big, bn, bgz, sizeof(bgz));
+                write_file(path_in("vmlinuz-gzbig"), bimg, fake_bzimage(bimg, sizeof(bimg), "7.1.11 #1", bgz, gn));
+                read_config_of("vmlinuz-gzbig", 0, "embedded IKCONFIG (gzip payload)", NULL);
+        }
 
         /* A gzip payload without IKCONFIG falls back to the file too, and says it searched. */
         gn = gzip(vmlinux, 5000, gz, sizeof(gz));

@@ -168,6 +168,12 @@ PY
         out=$("$ctl" --json prepare --check --cmdline="root=/dev/vda liveupdate=on kho=on" "$dir/vmlinuz-good"); st=$?; note "$out"
         check "prepare --check --json of vmlinuz-good: exit 0, refused_by null, every config option passes" \
                 jq_py "$st == 0 and d['schema'] == 1 and d['refused_by'] is None and len([c for c in d['checks'] if c['check'].startswith('next-config:') and c['result'] == 'pass']) == 4 and not any(c['refuses'] for c in d['checks'])" <<<"$out"
+        kernel_image "$dir/vmlinuz-khodef"
+        { cat "$dir/config-good"; echo CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT=y; } >"$dir/config-khodef"
+        out=$("$ctl" prepare --check --cmdline="root=/dev/vda liveupdate=on" "$dir/vmlinuz-khodef"); st=$?; note "$out"
+        check "CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT: no kho=on needed" bash -c '[ "$0" = 0 ] && grep -qE "^pass +next-cmdline +liveupdate=on kho=on \(KHO on by CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT\)$" <<<"$1"' "$st" "$out"
+        out=$("$ctl" prepare --check --cmdline="root=/dev/vda liveupdate=on kho=off" "$dir/vmlinuz-khodef"); st=$?; note "$out"
+        check "... but kho=off still refuses" bash -c '[ "$0" = 5 ] && grep -qE "^fail +next-cmdline +next kernel command line lacks kho=on \(kho=off overrides" <<<"$1"' "$st" "$out"
         out=$("$ctl" --json prepare --check "$dir/missing" 2>/dev/null); st=$?
         check "prepare --check of a missing kernel: exit 5" test "$st" = 5
         out=$(as_nobody "$ctl" --json --no-ask-password prepare --check "$dir/vmlinuz-good" 2>/dev/null)
