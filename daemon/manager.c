@@ -860,13 +860,15 @@ static int preflight(Manager *m, const char *kernel, const char *initrd, const c
         const PreflightCheck *c;
 
         preflight_run(m, kernel, initrd, cmdline, false, force, &p);
-        for (size_t i = 0; i < p.n; i++)
-                if (p.checks[i].forced)
-                        log_warning("Prepare of %s forced past the failed pre-flight check %s: %s",
-                                    kernel, p.checks[i].name, p.checks[i].detail);
         c = p.refused_by;
-        if (!c)
+        if (!c) {
+                /* Logged only when the prepare goes ahead on it. */
+                for (size_t i = 0; i < p.n; i++)
+                        if (p.checks[i].forced)
+                                log_warning("Prepare of %s forced past the failed pre-flight check %s: %s",
+                                            kernel, p.checks[i].name, p.checks[i].detail);
                 return 0;
+        }
         /* The older checks keep their messages; a next-kernel check names itself and the way past it. */
         if (c->next_kernel && strcmp(c->name, "next-cmdline") != 0)
                 return proto_error_set(err, PROTO_E_PRECONDITION, c->error, "pre-flight %s %s: %s (force skips the next-kernel checks)",

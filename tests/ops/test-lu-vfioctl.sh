@@ -185,6 +185,9 @@ PY
         out=$(busctl --system call "$DEST" "$OBJ" "$IFACE" CheckPrepare "sssa{sv}" "$dir/vmlinuz-good" "" "" 1 timeout-ms t 5 2>&1)
         check "CheckPrepare refuses timeout-ms ($out)" grep -q "unknown option" <<<"$out"
 
+        # "$dir/missing" is a path realpath(3) accepts (the directory exists): the daemon refuses it.
+        out=$(busctl --system call "$DEST" "$OBJ" "$IFACE" Prepare "sssa{sv}" "$dir/missing" "" "" 1 force b true 2>&1)
+        check "force does not skip the other checks: a missing kernel is still refused ($out)" grep -q "PreconditionFailed\|kernel image .*missing: No such file" <<<"$out"
         out=$("$ctl" prepare --force --timeout=10 "$dir/vmlinuz-nolu"); st=$?; note "$out"
         check "prepare --force past the next-kernel check: exit 0, update 1 prepared" bash -c '[ "$0" = 0 ] && grep -q "^Update 1 prepared" <<<"$1"' "$st" "$out"
         check "... the daemon logged what it was forced past" grep -q "forced past the failed pre-flight check next-config:CONFIG_LIVEUPDATE" "$dir/daemon-$boot.log"
