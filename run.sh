@@ -17,7 +17,7 @@ cd "$(dirname "$(readlink -f "$0")")"
 PACKAGES=(
         build-essential clang meson ninja-build pkg-config python3
         clang-14 libclang-rt-14-dev llvm-14
-        libsystemd-dev libjson-c-dev libnl-3-dev libnl-genl-3-dev libnl-route-3-dev
+        libsystemd-dev libjson-c-dev libnl-3-dev libnl-genl-3-dev libnl-route-3-dev zlib1g-dev
         util-linux
         dbus libglib2.0-bin systemd polkitd
         debhelper lintian

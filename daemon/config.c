@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "kernel-image.h"
 #include "macro.h"
 
 /* true if @s equals one of up to four words (NULL-padded). */
@@ -49,7 +50,8 @@ void config_done(Config *c) {
         free(c->vmm_socket);
         free(c->control_socket);
         free(c->state_dir);
-        c->vmm_socket = c->control_socket = c->state_dir = NULL;
+        free(c->next_kernel_versions);
+        c->vmm_socket = c->control_socket = c->state_dir = c->next_kernel_versions = NULL;
         c->allow_uids = c->allow_gids = NULL;
         c->claims = NULL;
         c->n_allow_uids = c->n_allow_gids = c->n_claims = 0;
@@ -263,6 +265,19 @@ static int assign(Ctx *x, Config *c, const char *section, const char *key, char 
                 return parse_bool(x, v, &c->check_cmdline);
         if (strcmp(section, "Restore") == 0 && strcmp(key, "BindDevices") == 0)
                 return parse_bool(x, v, &c->bind_devices);
+        if (strcmp(section, "Update") == 0 && strcmp(key, "NextKernelVersions") == 0) {
+                char *t;
+                if (!kernel_versions_policy_valid(v))
+                        return fail(x, "expected \"any\", \"running-series\" or versions and ranges (7.1, 7.1.8..7.1.20, 7.2..), got \"%s\"", v);
+                t = strdup(v);
+                if (!t)
+                        return fail(x, "out of memory");
+                free(c->next_kernel_versions);
+                c->next_kernel_versions = t;
+                return 0;
+        }
+        if (strcmp(section, "Update") == 0 && strcmp(key, "NextKernelStrict") == 0)
+                return parse_bool(x, v, &c->next_kernel_strict);
         if (strcmp(section, "Restore") == 0 && strcmp(key, "UnclaimedPolicy") == 0) {
                 r = parse_enum2(x, v, "keep", "release", &e);
                 if (r >= 0)

@@ -72,6 +72,8 @@ typedef struct Config {
         uint64_t freeze_timeout_ms;
         FreezePolicy freeze_policy;
         bool check_cmdline;
+        char *next_kernel_versions;  /* NextKernelVersions= policy; NULL: "running-series" */
+        bool next_kernel_strict;     /* a next-kernel check that cannot be made refuses too */
 
         /* [Restore] (milliseconds) */
         uint64_t bind_timeout_ms;

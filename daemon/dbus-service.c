@@ -20,6 +20,7 @@ typedef enum Op {
         OP_COMMIT,
         OP_CANCEL,
         OP_FINISH,
+        OP_CHECK_PREPARE,
 } Op;
 
 static const char *const op_names[] = {
@@ -27,6 +28,7 @@ static const char *const op_names[] = {
         [OP_COMMIT] = "Commit",
         [OP_CANCEL] = "Cancel",
         [OP_FINISH] = "Finish",
+        [OP_CHECK_PREPARE] = "CheckPrepare",
 };
 
 typedef struct AuthRequest AuthRequest;
@@ -165,6 +167,18 @@ static DbusCall *dbus_call_new(DbusService *s, sd_bus_message *msg, Op op) {
 
 /* ------------------------------------------------------------------ the operations (after authorization) */
 
+static const char *jstr(json_object *o, const char *key) {
+        json_object *v = NULL;
+        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+                return "";
+        return json_object_get_string(v);
+}
+
+static bool jbool(json_object *o, const char *key) {
+        return json_object_get_boolean(json_object_object_get(o, key));
+}
+
+
 /* Options dictionaries: a{sv} with the keys documented per method; anything else is refused. */
 static int read_timeout(sd_bus_message *msg, uint64_t *ret, sd_bus_error *error) {
         char type;
@@ -189,7 +203,8 @@ static int read_timeout(sd_bus_message *msg, uint64_t *ret, sd_bus_error *error)
         return 0;
 }
 
-static int read_options(sd_bus_message *msg, bool allow_force, uint64_t *timeout_ms, bool *force, sd_bus_error *error) {
+static int read_options(sd_bus_message *msg, bool allow_timeout, bool allow_force, uint64_t *timeout_ms, bool *force,
+                        sd_bus_error *error) {
         const char *key;
         int r;
 
@@ -200,7 +215,7 @@ static int read_options(sd_bus_message *msg, bool allow_force, uint64_t *timeout
                 r = sd_bus_message_read(msg, "s", &key);
                 if (r < 0)
                         return r;
-                if (strcmp(key, "timeout-ms") == 0)
+                if (allow_timeout && strcmp(key, "timeout-ms") == 0)
                         r = read_timeout(msg, timeout_ms, error);
                 else if (allow_force && strcmp(key, "force") == 0) {
                         int b;
@@ -221,28 +236,78 @@ static int read_options(sd_bus_message *msg, bool allow_force, uint64_t *timeout
         return sd_bus_message_exit_container(msg);
 }
 
+/* Prepare's and CheckPrepare's arguments: (s kernel, s initrd, s cmdline, a{sv} options). */
+static int read_prepare_args(sd_bus_message *msg, bool allow_timeout, const char **kernel, const char **initrd,
+                             const char **cmdline, uint64_t *timeout_ms, bool *force, sd_bus_error *error) {
+        int r;
+
+        r = sd_bus_message_read(msg, "sss", kernel, initrd, cmdline);
+        if (r < 0)
+                return r;
+        r = read_options(msg, allow_timeout, true, timeout_ms, force, error);
+        if (r < 0)
+                return r;
+        if ((*kernel)[0] != '/')
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "kernel must be an absolute path");
+        if ((*initrd)[0] && (*initrd)[0] != '/')
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "initrd must be empty or an absolute path");
+        /* An empty initrd means none; an empty command line "the running kernel's" (lu-vfioctl --reuse-cmdline). */
+        if (!(*initrd)[0])
+                *initrd = NULL;
+        if (!(*cmdline)[0])
+                *cmdline = NULL;
+        return 0;
+}
+
 static int op_prepare(DbusService *s, sd_bus_message *msg, sd_bus_error *error) {
         const char *kernel, *initrd, *cmdline;
         uint64_t timeout_ms = 0;
+        bool force = false;
         DbusCall *dc;
         int r;
 
-        r = sd_bus_message_read(msg, "sss", &kernel, &initrd, &cmdline);
-        if (r < 0)
+        r = read_prepare_args(msg, true, &kernel, &initrd, &cmdline, &timeout_ms, &force, error);
+        if (r < 0 || sd_bus_error_is_set(error))
                 return r;
-        r = read_options(msg, false, &timeout_ms, NULL, error);
-        if (r < 0)
-                return r;
-        if (kernel[0] != '/')
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "kernel must be an absolute path");
-        if (initrd[0] && initrd[0] != '/')
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "initrd must be empty or an absolute path");
         dc = dbus_call_new(s, msg, OP_PREPARE);
         if (!dc)
                 return -ENOMEM;
-        /* An empty command line means "the running kernel's", as with lu-vfioctl --reuse-cmdline. */
-        manager_prepare(s->m, kernel, initrd[0] ? initrd : NULL, cmdline[0] ? cmdline : NULL, timeout_ms, &dc->call);
+        manager_prepare(s->m, kernel, initrd, cmdline, force, timeout_ms, &dc->call);
         return 1;
+}
+
+/* Every pre-flight check, nothing loaded: a(sssb) of (check, result, detail, refuses), and the refusing check or "". */
+static int op_check_prepare(DbusService *s, sd_bus_message *msg, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(json_object_put_nullp) json_object *res = NULL;
+        const char *kernel, *initrd, *cmdline;
+        json_object *checks = NULL, *by = NULL;
+        uint64_t timeout_ms = 0;
+        bool force = false;
+        int r;
+
+        r = read_prepare_args(msg, false, &kernel, &initrd, &cmdline, &timeout_ms, &force, error);
+        if (r < 0 || sd_bus_error_is_set(error))
+                return r;
+        res = manager_check_prepare(s->m, kernel, initrd, cmdline, force);
+        if (!res || !json_object_object_get_ex(res, "checks", &checks))
+                return -ENOMEM;
+        (void) json_object_object_get_ex(res, "refused_by", &by);
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "(sssb)");
+        for (size_t i = 0; r >= 0 && i < json_object_array_length(checks); i++) {
+                json_object *c = json_object_array_get_idx(checks, i);
+                r = sd_bus_message_append(reply, "(sssb)", jstr(c, "check"), jstr(c, "result"), jstr(c, "detail"),
+                                          jbool(c, "refuses"));
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "s", by ? json_object_get_string(by) : "");
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
 }
 
 static int op_commit(DbusService *s, sd_bus_message *msg, sd_bus_error *error) {
@@ -251,7 +316,7 @@ static int op_commit(DbusService *s, sd_bus_message *msg, sd_bus_error *error) {
         DbusCall *dc;
         int r;
 
-        r = read_options(msg, true, &timeout_ms, &force, error);
+        r = read_options(msg, true, true, &timeout_ms, &force, error);
         if (r < 0)
                 return r;
         dc = dbus_call_new(s, msg, OP_COMMIT);
@@ -315,6 +380,8 @@ static int op_run(DbusService *s, sd_bus_message *msg, Op op, sd_bus_error *erro
                 return op_cancel(s, msg, error);
         case OP_FINISH:
                 return op_finish(s, msg, error);
+        case OP_CHECK_PREPARE:
+                return op_check_prepare(s, msg, error);
         }
         return -EINVAL;
 }
@@ -336,6 +403,7 @@ static void op_run_deferred(DbusService *s, sd_bus_message *msg, Op op) {
 
 /* ------------------------------------------------------------------ authorization */
 
+/* CheckPrepare is prepare's: it has the daemon open and decompress files a caller names. */
 static const char *op_action(Op op) {
         return op == OP_COMMIT ? DBUS_POLKIT_ACTION_COMMIT : DBUS_POLKIT_ACTION_PREPARE;
 }
@@ -502,18 +570,11 @@ static int method_finish(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         return method_authorized(msg, userdata, OP_FINISH, error);
 }
 
+static int method_check_prepare(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return method_authorized(msg, userdata, OP_CHECK_PREPARE, error);
+}
+
 /* ------------------------------------------------------------------ reading */
-
-static const char *jstr(json_object *o, const char *key) {
-        json_object *v = NULL;
-        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-                return "";
-        return json_object_get_string(v);
-}
-
-static bool jbool(json_object *o, const char *key) {
-        return json_object_get_boolean(json_object_object_get(o, key));
-}
 
 static int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -747,6 +808,10 @@ static const sd_bus_vtable service_vtable[] = {
                 SD_BUS_ARGS("s", kernel, "s", initrd, "s", cmdline, "a{sv}", options),
                 SD_BUS_RESULT("t", update),
                 method_prepare, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("CheckPrepare",
+                SD_BUS_ARGS("s", kernel, "s", initrd, "s", cmdline, "a{sv}", options),
+                SD_BUS_RESULT("a(sssb)", checks, "s", refused_by),
+                method_check_prepare, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Commit",
                 SD_BUS_ARGS("a{sv}", options),
                 SD_BUS_NO_RESULT,

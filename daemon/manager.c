@@ -21,6 +21,7 @@
 #include "manager.h"
 #include "message-ids.h"
 #include "pci-sysfs.h"
+#include "preflight.h"
 #include "vfio-dev.h"
 
 /* Room for the registry memfd beyond its size at prepare: the update record grows at commit. */
@@ -867,61 +868,45 @@ static int state_session_write(Manager *m, ProtoError *err) {
         return 0;
 }
 
-static int preflight(Manager *m, const char *kernel, const char *initrd, const char *cmdline, ProtoError *err) {
-        _cleanup_free_ char *running = NULL;
-        int r;
+/* The pre-flight of a prepare (preflight.c): the first check that refuses is the answer. */
+static int preflight(Manager *m, const char *kernel, const char *initrd, const char *cmdline, bool force, ProtoError *err) {
+        Preflight p;
+        const PreflightCheck *c;
 
-        if (!m->luo)
-                return proto_error_set(err, PROTO_E_PRECONDITION, m->luo_error ? m->luo_error : -ENOENT,
-                                       "no Live Update Orchestrator (/dev/liveupdate: %s)",
-                                       strerror(m->luo_error ? -m->luo_error : ENOENT));
-        if (luo_get_abi(m->luo) != LUO_ABI_UPSTREAM && luo_get_abi(m->luo) != LUO_ABI_V4)
-                return proto_error_set(err, PROTO_E_PRECONDITION, EPROTONOSUPPORT, "unsupported LUO ABI %s",
-                                       luo_abi_to_string(luo_get_abi(m->luo)));
-        if (m->luo_finish_error < 0) {
-                /* v4 PREPARE needs the global FINISH of the last update; say so rather than EINVAL. */
-                r = luo_finish(m->luo);
-                if (r < 0)
-                        return proto_error_set(err, PROTO_E_PRECONDITION, r,
-                                               "the kernel has not finished the previous live update (LUO FINISH: %s): "
-                                               "a session that cannot finish holds it until the next reboot", strerror(-r));
-                m->luo_finish_error = 0;
+        preflight_run(m, kernel, initrd, cmdline, false, force, &p);
+        c = p.refused_by;
+        if (!c) {
+                /* Logged only when the prepare goes ahead on it. */
+                for (size_t i = 0; i < p.n; i++)
+                        if (p.checks[i].forced)
+                                log_warning("Prepare of %s forced past the failed pre-flight check %s: %s",
+                                            kernel, p.checks[i].name, p.checks[i].detail);
+                return 0;
         }
-        if (m->config->check_cmdline) {
-                r = kernel_cmdline_read(&running);
-                if (r < 0)
-                        return proto_error_set(err, PROTO_E_PRECONDITION, r, "cannot read /proc/cmdline: %s", strerror(-r));
-                if (!kernel_cmdline_has_flag(running, "liveupdate") || !kernel_cmdline_has_flag(running, "kho"))
-                        return proto_error_set(err, PROTO_E_PRECONDITION, EINVAL,
-                                               "running kernel command line lacks liveupdate=on or kho=on");
-                if (!kernel_cmdline_has_flag(cmdline, "liveupdate") || !kernel_cmdline_has_flag(cmdline, "kho"))
-                        return proto_error_set(err, PROTO_E_PRECONDITION, EINVAL,
-                                               "next kernel command line lacks liveupdate=on or kho=on");
-        }
-        if (m->config->kexec_mode == KEXEC_MODE_SYSTEMD) {
-                char why[256] = "";
-                r = kexec_systemd_check(why, sizeof(why));
-                if (r < 0)
-                        return proto_error_set(err, PROTO_E_PRECONDITION, r, "%s", why);
-        }
-        for (size_t i = 0; i < m->reg->n_vms; i++) {
-                RegVm *vm = m->reg->vms[i];
-                if (vm->incoming && !vm->restored)
-                        return proto_error_set(err, PROTO_E_PRECONDITION, EBUSY,
-                                               "VM %s has not been restored from the previous update", vm->id);
-                for (size_t j = 0; j < vm->n_sessions; j++)
-                        for (size_t k = 0; k < vm->sessions[j].n_items; k++)
-                                if (vm->sessions[j].items[k].lost)
-                                        return proto_error_set(err, PROTO_E_PRECONDITION, ENOENT,
-                                                               "VM %s: item \"%s\" is not preserved (VMM must preserve it again)",
-                                                               vm->id, vm->sessions[j].items[k].label);
-        }
-        if (access(kernel, R_OK) < 0)
-                return proto_error_set(err, PROTO_E_PRECONDITION, errno, "kernel image %s: %m", kernel);
-        /* Else kexec_file_load() fails on it, and that reads as the kernel's fault. */
-        if (initrd && access(initrd, R_OK) < 0)
-                return proto_error_set(err, PROTO_E_PRECONDITION, errno, "initrd %s: %m", initrd);
-        return 0;
+        /* The older checks keep their messages; a next-kernel check names itself and the way past it. */
+        if (c->next_kernel && strcmp(c->name, "next-cmdline") != 0)
+                return proto_error_set(err, PROTO_E_PRECONDITION, c->error, "pre-flight %s %s: %s (force skips the next-kernel checks)",
+                                       c->name, c->status == PREFLIGHT_FAIL ? "failed" : "not checkable (NextKernelStrict=yes)",
+                                       c->detail);
+        return proto_error_set(err, PROTO_E_PRECONDITION, c->error, "%s", c->detail);
+}
+
+json_object *manager_check_prepare(Manager *m, const char *kernel, const char *initrd, const char *cmdline_in, bool force) {
+        _cleanup_free_ char *cmdline = NULL;
+        Preflight p;
+        json_object *o;
+
+        if (cmdline_in)
+                cmdline = strdup(cmdline_in);
+        else if (kernel_cmdline_read(&cmdline) < 0)
+                cmdline = strdup("");
+        if (!cmdline)
+                return NULL;
+        preflight_run(m, kernel, initrd, cmdline, true, force, &p);
+        o = preflight_to_json(&p);
+        if (o)
+                json_object_object_add(o, "cmdline", json_object_new_string(cmdline));
+        return o;
 }
 
 static void prepared_done(Manager *m) {
@@ -1010,7 +995,7 @@ int manager_ack(Manager *m, RegVm *vm, uint64_t seq, bool ok, const char *messag
 }
 
 void manager_prepare(Manager *m, const char *kernel, const char *initrd, const char *cmdline_in,
-                     uint64_t timeout_ms, Call *call) {
+                     bool force, uint64_t timeout_ms, Call *call) {
         _cleanup_free_ char *cmdline = NULL;
         ProtoError err = {};
         int r;
@@ -1027,7 +1012,7 @@ void manager_prepare(Manager *m, const char *kernel, const char *initrd, const c
                 call_fail(call, PROTO_E_INTERNAL, ENOMEM, "out of memory");
                 return;
         }
-        if (preflight(m, kernel, initrd, cmdline, &err) < 0) {
+        if (preflight(m, kernel, initrd, cmdline, force, &err) < 0) {
                 call_complete(call, NULL, -EBADF, &err);
                 return;
         }
@@ -1043,6 +1028,8 @@ void manager_prepare(Manager *m, const char *kernel, const char *initrd, const c
         update_set(m, "kernel", json_object_new_string(kernel));
         update_set(m, "initrd", initrd ? json_object_new_string(initrd) : NULL);
         update_set(m, "cmdline", json_object_new_string(cmdline));
+        if (force)
+                update_set(m, "forced", json_object_new_boolean(true));
         update_set(m, "abi", json_object_new_string(luo_abi_to_string(luo_get_abi(m->luo))));
         update_set_time(m, "t_prepare_us");
         update_set(m, "vms", json_object_new_object());

@@ -164,8 +164,15 @@ void manager_vm_hello_done(Manager *m, RegVm *vm);
 /* ---- operator side ---- */
 json_object *manager_status(Manager *m);
 json_object *manager_list(Manager *m);
+/* @force: the next kernel's own pre-flight checks do not refuse (logged); the others still do. */
 void manager_prepare(Manager *m, const char *kernel, const char *initrd, const char *cmdline,
-                     uint64_t timeout_ms, Call *call);
+                     bool force, uint64_t timeout_ms, Call *call);
+/*
+ * manager_check_prepare() - every pre-flight check of a prepare with these arguments,
+ * without loading or freezing anything: {"checks":[...], "refused_by", "cmdline"}
+ * (preflight_to_json()); NULL when out of memory.
+ */
+json_object *manager_check_prepare(Manager *m, const char *kernel, const char *initrd, const char *cmdline, bool force);
 void manager_commit(Manager *m, bool force, uint64_t timeout_ms, Call *call);
 int manager_cancel(Manager *m, ProtoError *err);
 json_object *manager_timeline(Manager *m);

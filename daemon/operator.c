@@ -53,17 +53,33 @@ void operator_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fds)
         } else if (strcmp(method, "prepare") == 0) {
                 const char *kernel, *initrd, *cmdline;
                 uint64_t timeout = 0;
+                bool force = false;
                 Call *call;
-                FIELDS("kernel", "initrd", "cmdline", "timeout_ms");
+                FIELDS("kernel", "initrd", "cmdline", "timeout_ms", "force");
                 if (proto_get_string(req, "kernel", true, &kernel, &e) < 0 ||
                     proto_get_string(req, "initrd", false, &initrd, &e) < 0 ||
                     proto_get_string(req, "cmdline", false, &cmdline, &e) < 0 ||
-                    proto_get_uint(req, "timeout_ms", false, 7ULL * 86400 * 1000, &timeout, &e) < 0)
+                    proto_get_uint(req, "timeout_ms", false, 7ULL * 86400 * 1000, &timeout, &e) < 0 ||
+                    proto_get_bool(req, "force", false, &force, &e) < 0)
                         goto fail;
                 call = conn_new_call(c, req->id);
                 if (call)
-                        manager_prepare(m, kernel, initrd, cmdline, timeout, call);
+                        manager_prepare(m, kernel, initrd, cmdline, force, timeout, call);
                 return;
+        } else if (strcmp(method, "check-prepare") == 0) {
+                const char *kernel, *initrd, *cmdline;
+                bool force = false;
+                FIELDS("kernel", "initrd", "cmdline", "force");
+                if (proto_get_string(req, "kernel", true, &kernel, &e) < 0 ||
+                    proto_get_string(req, "initrd", false, &initrd, &e) < 0 ||
+                    proto_get_string(req, "cmdline", false, &cmdline, &e) < 0 ||
+                    proto_get_bool(req, "force", false, &force, &e) < 0)
+                        goto fail;
+                res = manager_check_prepare(m, kernel, initrd, cmdline, force);
+                if (!res) {
+                        proto_error_set(&e, PROTO_E_INTERNAL, ENOMEM, "out of memory");
+                        goto fail;
+                }
         } else if (strcmp(method, "commit") == 0) {
                 uint64_t timeout = 0;
                 bool force = false;

@@ -44,6 +44,16 @@ int main(void) {
         CHECK(parse(&c, "[Update]\nFreezeTimeoutPolicy=maybe\n", err) < 0 && strstr(err, "FreezeTimeoutPolicy"));
         CHECK(parse(&c, "[Update]\nPrepareTimeoutSec=0\n", err) < 0);
         CHECK(parse(&c, "[Update]\nCheckCommandLine=perhaps\n", err) < 0);
+        /* the next-kernel version policy and strictness (issue 15) */
+        CHECK(parse(&c, "", err) == 0 && !c.next_kernel_versions && !c.next_kernel_strict);
+        CHECK(parse(&c, "[Update]\nNextKernelVersions=7.1.8..7.1.20 7.2\nNextKernelStrict=yes\n", err) == 0 &&
+              c.next_kernel_versions && strcmp(c.next_kernel_versions, "7.1.8..7.1.20 7.2") == 0 && c.next_kernel_strict);
+        CHECK(parse(&c, "[Update]\nNextKernelVersions=any\nNextKernelVersions=running-series\n", err) == 0 &&
+              strcmp(c.next_kernel_versions, "running-series") == 0);
+        CHECK(parse(&c, "[Update]\nNextKernelVersions=7.x\n", err) < 0 &&
+              strstr(err, "t.conf:2: NextKernelVersions: expected") && strstr(err, "\"7.x\""));
+        CHECK(parse(&c, "[Update]\nNextKernelVersions=\n", err) < 0 && strstr(err, "NextKernelVersions"));
+        CHECK(parse(&c, "[Update]\nNextKernelStrict=sometimes\n", err) < 0 && strstr(err, "NextKernelStrict"));
         CHECK(parse(&c, "[Limits]\njunk\n", err) < 0 && strstr(err, "key=value"));
 
         CHECK(parse(&c, "[Access]\nAllowUsers=0 1000\nAllowGroups=root\nVMClaim=1000 vm-*\nVMClaim=@0 db-?\n", err) == 0);

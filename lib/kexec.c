@@ -177,11 +177,15 @@ static bool param_name_equal(const char *a, size_t alen, const char *b) {
 }
 
 bool kernel_cmdline_has_flag(const char *cmdline, const char *key) {
-        bool enabled = false;
+        return kernel_cmdline_flag_or(cmdline, key, false);
+}
+
+bool kernel_cmdline_flag_or(const char *cmdline, const char *key, bool default_value) {
+        bool enabled = default_value;
         const char *p;
 
         if (!cmdline || !key || !*key)
-                return false;
+                return default_value;
 
         p = cmdline;
         for (;;) {

@@ -36,3 +36,9 @@ int kernel_cmdline_read(char **ret);
  * for liveupdate= and kho= reject it and keep the previous value (default off).
  */
 bool kernel_cmdline_has_flag(const char *cmdline, const char *key);
+
+/*
+ * kernel_cmdline_flag_or() - the same with the kernel's built-in default @default_value for
+ * @key when the command line does not set it (kho= with CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT).
+ */
+bool kernel_cmdline_flag_or(const char *cmdline, const char *key, bool default_value);

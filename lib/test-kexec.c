@@ -69,6 +69,15 @@ static void test_cmdline_flags(void) {
         TEST_ASSERT(!kernel_cmdline_has_flag(NULL, "liveupdate"));
         TEST_ASSERT(!kernel_cmdline_has_flag("liveupdate", NULL));
         TEST_ASSERT(!kernel_cmdline_has_flag("liveupdate", ""));
+
+        /* A built-in default on (kho with CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT) holds unless turned off. */
+        TEST_ASSERT(kernel_cmdline_flag_or("root=/dev/vda", "kho", true));
+        TEST_ASSERT(kernel_cmdline_flag_or("kho", "kho", true));              /* bare: rejected, default kept */
+        TEST_ASSERT(kernel_cmdline_flag_or("kho=bogus", "kho", true));
+        TEST_ASSERT(!kernel_cmdline_flag_or("kho=off", "kho", true));
+        TEST_ASSERT(kernel_cmdline_flag_or("kho=off kho=on", "kho", true));
+        TEST_ASSERT(!kernel_cmdline_flag_or("root=/dev/vda", "kho", false));
+        TEST_ASSERT(kernel_cmdline_flag_or(NULL, "kho", true));
 }
 
 static void test_cmdline_read(void) {

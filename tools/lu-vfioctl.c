@@ -40,6 +40,7 @@ static bool arg_json = false;
 static bool arg_ask_password = true;
 static bool arg_force = false;
 static bool arg_reuse_cmdline = false;
+static bool arg_check = false;
 static const char *arg_initrd = NULL;
 static const char *arg_cmdline = NULL;
 static uint64_t arg_timeout_ms = 0;
@@ -510,6 +511,62 @@ static int fail_precondition(const char *what, const char *path, int r) {
         return report_error(IFACE ".Error.PreconditionFailed", message ?: strerror(-r), EXIT_PRECONDITION);
 }
 
+/* prepare --check: CheckPrepare, one line per check; exit 0 unless prepare would be refused. */
+static int check_prepare(sd_bus *bus, const char *kernel, const char *initrd) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(json_object_unrefp) json_object *o = json_object_new_object(), *a = json_object_new_array();
+        const char *by = "";
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, DEST, PATH, IFACE, "CheckPrepare");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "sss", kernel, initrd ?: "", arg_cmdline ?: "");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r >= 0 && arg_force)
+                r = sd_bus_message_append(m, "{sv}", "force", "b", 1);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return fail(NULL, r, "prepare --check");
+        r = sd_bus_call(bus, m, 120ULL * 1000000ULL, &error, &reply);
+        if (r < 0)
+                return fail(&error, r, "prepare --check");
+        r = sd_bus_message_enter_container(reply, 'a', "(sssb)");
+        while (r >= 0) {
+                const char *check, *result, *detail;
+                int refuses;
+                r = sd_bus_message_read(reply, "(sssb)", &check, &result, &detail, &refuses);
+                if (r <= 0)
+                        break;
+                if (arg_json) {
+                        json_object *c = json_object_new_object();
+                        json_object_object_add(c, "check", json_object_new_string(check));
+                        json_object_object_add(c, "result", json_object_new_string(result));
+                        json_object_object_add(c, "detail", json_object_new_string(detail));
+                        json_object_object_add(c, "refuses", json_object_new_boolean(refuses));
+                        json_object_array_add(a, c);
+                } else
+                        printf("%-8s %-34s %s%s\n", result, check, detail, refuses ? " [refuses]" : "");
+        }
+        if (r >= 0)
+                r = sd_bus_message_exit_container(reply);
+        if (r >= 0)
+                r = sd_bus_message_read(reply, "s", &by);
+        if (r < 0)
+                return fail(NULL, r, "prepare --check: bad reply");
+        if (arg_json) {
+                json_object_object_add(o, "checks", json_object_get(a));
+                json_object_object_add(o, "refused_by", by[0] ? json_object_new_string(by) : NULL);
+                json_print(o);
+        } else if (by[0])
+                printf("Prepare would be refused (precondition-failed): %s.\n", by);
+        else
+                printf("Prepare would go ahead: no check refuses%s.\n", arg_force ? " (forced past the next-kernel checks)" : "");
+        return by[0] ? EXIT_PRECONDITION : EXIT_OK;
+}
+
 static int cmd_prepare(sd_bus *bus, int argc, char **argv) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_free_ char *kernel = NULL, *initrd = NULL;
@@ -527,6 +584,8 @@ static int cmd_prepare(sd_bus *bus, int argc, char **argv) {
                 if (!initrd)
                         return fail_precondition("initrd", arg_initrd, -errno);
         }
+        if (arg_check)
+                return check_prepare(bus, kernel, initrd);
         r = sd_bus_message_new_method_call(bus, &m, DEST, PATH, IFACE, "Prepare");
         if (r >= 0)
                 r = sd_bus_message_append(m, "sss", kernel, initrd ?: "", arg_cmdline ?: "");
@@ -864,6 +923,7 @@ static void help(void) {
                "  list                     VMs known to the daemon\n"
                "  show VM                  preserved devices and memory of one VM\n"
                "  prepare KERNEL           load KERNEL and get every VMM ready\n"
+               "  prepare --check KERNEL   run every pre-flight check of prepare, load nothing\n"
                "  commit                   freeze VMMs and kexec into the prepared kernel\n"
                "  cancel                   cancel the update before the reboot\n"
                "  finish [VM]              release VMs whose VMM did not come back\n"
@@ -874,7 +934,9 @@ static void help(void) {
                "  --cmdline=STRING         kernel command line for prepare\n"
                "  --reuse-cmdline          use the running kernel's command line (default)\n"
                "  --timeout=SEC            VMM acknowledgement deadline for prepare/commit\n"
-               "  --force                  commit even if VMMs miss the freeze deadline\n"
+               "  --force                  commit even if VMMs miss the freeze deadline; prepare\n"
+               "                           past failed checks of the next kernel itself\n"
+               "  --check                  with prepare: only report the pre-flight checks\n"
                "  --json                   machine-readable output\n"
                "  --no-ask-password        do not ask for interactive polkit authorization\n"
                "  -h --help                this help\n"
@@ -883,13 +945,14 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char **argv) {
-        enum { ARG_INITRD = 0x100, ARG_CMDLINE, ARG_REUSE, ARG_TIMEOUT, ARG_FORCE, ARG_JSON, ARG_NO_ASK, ARG_VERSION };
+        enum { ARG_INITRD = 0x100, ARG_CMDLINE, ARG_REUSE, ARG_TIMEOUT, ARG_FORCE, ARG_CHECK, ARG_JSON, ARG_NO_ASK, ARG_VERSION };
         static const struct option options[] = {
                 { "initrd", required_argument, NULL, ARG_INITRD },
                 { "cmdline", required_argument, NULL, ARG_CMDLINE },
                 { "reuse-cmdline", no_argument, NULL, ARG_REUSE },
                 { "timeout", required_argument, NULL, ARG_TIMEOUT },
                 { "force", no_argument, NULL, ARG_FORCE },
+                { "check", no_argument, NULL, ARG_CHECK },
                 { "json", no_argument, NULL, ARG_JSON },
                 { "no-ask-password", no_argument, NULL, ARG_NO_ASK },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -934,6 +997,9 @@ static int parse_argv(int argc, char **argv) {
                 }
                 case ARG_FORCE:
                         arg_force = true;
+                        break;
+                case ARG_CHECK:
+                        arg_check = true;
                         break;
                 case ARG_JSON:
                         arg_json = true;
@@ -1002,8 +1068,12 @@ int main(int argc, char **argv) {
                 return usage_error("%s: wrong number of arguments (see --help)", verb->name);
         if ((arg_initrd || arg_cmdline || arg_reuse_cmdline) && verb->run != cmd_prepare)
                 return usage_error("--initrd, --cmdline and --reuse-cmdline apply to prepare only");
-        if (arg_force && verb->run != cmd_commit)
-                return usage_error("--force applies to commit only");
+        if (arg_force && verb->run != cmd_commit && verb->run != cmd_prepare)
+                return usage_error("--force applies to prepare and commit only");
+        if (arg_check && verb->run != cmd_prepare)
+                return usage_error("--check applies to prepare only");
+        if (arg_check && arg_timeout_ms)
+                return usage_error("--timeout does not apply to prepare --check");
         if (arg_json && verb->run == cmd_metrics)
                 return usage_error("metrics has its own format; --json does not apply");
         r = bus_connect(&bus);

@@ -143,10 +143,62 @@ PY
         out=$(as_nobody "$ctl" --json --no-ask-password prepare "$dir/vmlinuz-next" 2>/dev/null)
         check "unprivileged prepare --json names AccessDenied" jq_py 'd["schema"]==1 and d["error"]=="org.freedesktop.DBus.Error.AccessDenied" and d["exit"]==3' <<<"$out"
 
+        # The next kernel's own pre-flight (issue 15): configuration beside the image, command line.
+        kernel_image "$dir/vmlinuz-nolu"
+        printf 'CONFIG_KEXEC_HANDOVER=y\n# CONFIG_LIVEUPDATE is not set\nCONFIG_LIVEUPDATE_MEMFD=y\nCONFIG_VFIO_PCI_LIVEUPDATE=y\n' >"$dir/config-nolu"
+        kernel_image "$dir/vmlinuz-good"
+        printf 'CONFIG_KEXEC_HANDOVER=y\nCONFIG_LIVEUPDATE=y\nCONFIG_LIVEUPDATE_MEMFD=y\nCONFIG_VFIO_PCI_LIVEUPDATE=y\n' >"$dir/config-good"
+        out=$("$ctl" prepare --cmdline="root=/dev/vda kho=on" "$dir/vmlinuz-good" 2>&1); st=$?; note "$out"
+        check "next command line without liveupdate=on: exit 5 naming it" bash -c '[ "$0" = 5 ] && grep -q "next kernel command line lacks liveupdate=on$" <<<"$1"' "$st" "$out"
+        out=$("$ctl" prepare "$dir/vmlinuz-nolu" 2>&1); st=$?; note "$out"
+        check "config-nolu without CONFIG_LIVEUPDATE: exit 5 naming the check" bash -c '[ "$0" = 5 ] && grep -q "pre-flight next-config:CONFIG_LIVEUPDATE failed: the next kernel is built without CONFIG_LIVEUPDATE" <<<"$1"' "$st" "$out"
+        out=$("$ctl" --json prepare "$dir/vmlinuz-nolu" 2>/dev/null)
+        check "... over --json: PreconditionFailed, exit 5" jq_py 'd["error"]=="org.luvfiod.LiveUpdate1.Error.PreconditionFailed" and d["exit"]==5 and "CONFIG_LIVEUPDATE" in d["message"]' <<<"$out"
+        check "... nothing loaded, still idle" bash -c 'test "$(cat /sys/kernel/kexec_loaded)" = 0 && grep -q "^State: *idle$" <<<"$("$0" status)"' "$ctl"
+
+        out=$("$ctl" prepare --check "$dir/vmlinuz-nolu"); st=$?; note "$out"
+        check "prepare --check of vmlinuz-nolu: exit 5" test "$st" = 5
+        check "prepare --check: the failed check marked as refusing" grep -qE "^fail +next-config:CONFIG_LIVEUPDATE +the next kernel is built without CONFIG_LIVEUPDATE .*config-nolu\).* \[refuses\]$" <<<"$out"
+        check "prepare --check: the other config options pass" test "$(grep -cE "^pass +next-config:CONFIG_(KEXEC_HANDOVER|LIVEUPDATE_MEMFD|VFIO_PCI_LIVEUPDATE) " <<<"$out")" = 3
+        check "prepare --check: a line per check, orchestrator to signature" bash -c 'for c in update-state orchestrator previous-update running-cmdline next-cmdline kexec-mode vm-state kernel-file initrd-file next-version next-signature; do grep -qE "^[a-z]+ +$c " <<<"$0" || exit 1; done' "$out"
+        check "prepare --check: a fake image has no version: unknown, not refusing" grep -qE "^unknown +next-version +the image has no version string$" <<<"$out"
+        check "prepare --check: the verdict names the check" grep -q "^Prepare would be refused (precondition-failed): next-config:CONFIG_LIVEUPDATE\.$" <<<"$out"
+        out=$("$ctl" prepare --check --force "$dir/vmlinuz-nolu"); st=$?; note "$out"
+        check "prepare --check --force: exit 0, the failure shown but not refusing" bash -c '[ "$0" = 0 ] && grep -qE "^fail +next-config:CONFIG_LIVEUPDATE .*[^]]$" <<<"$1" && grep -q "^Prepare would go ahead" <<<"$1"' "$st" "$out"
+        out=$("$ctl" --json prepare --check --cmdline="root=/dev/vda liveupdate=on kho=on" "$dir/vmlinuz-good"); st=$?; note "$out"
+        check "prepare --check --json of vmlinuz-good: exit 0, refused_by null, every config option passes" \
+                jq_py "$st == 0 and d['schema'] == 1 and d['refused_by'] is None and len([c for c in d['checks'] if c['check'].startswith('next-config:') and c['result'] == 'pass']) == 4 and not any(c['refuses'] for c in d['checks'])" <<<"$out"
+        kernel_image "$dir/vmlinuz-khodef"
+        { cat "$dir/config-good"; echo CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT=y; } >"$dir/config-khodef"
+        out=$("$ctl" prepare --check --cmdline="root=/dev/vda liveupdate=on" "$dir/vmlinuz-khodef"); st=$?; note "$out"
+        check "CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT: no kho=on needed" bash -c '[ "$0" = 0 ] && grep -qE "^pass +next-cmdline +liveupdate=on kho=on \(KHO on by CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT\)$" <<<"$1"' "$st" "$out"
+        out=$("$ctl" prepare --check --cmdline="root=/dev/vda liveupdate=on kho=off" "$dir/vmlinuz-khodef"); st=$?; note "$out"
+        check "... but kho=off still refuses" bash -c '[ "$0" = 5 ] && grep -qE "^fail +next-cmdline +next kernel command line lacks kho=on \(kho=off overrides" <<<"$1"' "$st" "$out"
+        out=$("$ctl" --json prepare --check "$dir/missing" 2>/dev/null); st=$?
+        check "prepare --check of a missing kernel: exit 5" test "$st" = 5
+        out=$(as_nobody "$ctl" --json --no-ask-password prepare --check "$dir/vmlinuz-good" 2>/dev/null)
+        check "unprivileged prepare --check: AccessDenied (the prepare action)" jq_py 'd["error"]=="org.freedesktop.DBus.Error.AccessDenied" and d["exit"]==3' <<<"$out"
+        "$ctl" --check status >/dev/null 2>&1
+        check "--check outside prepare: exit 2" test $? = 2
+        check "prepare --check loaded nothing and told no VMM: idle, update 0, kexec_loaded 0" \
+                bash -c 'test "$(cat /sys/kernel/kexec_loaded)" = 0 && grep -q "^State: *idle$" <<<"$("$0" status)" && test "$1" = 0' "$ctl" "$(prop UpdateId)"
+        out=$(busctl --system call "$DEST" "$OBJ" "$IFACE" CheckPrepare "sssa{sv}" "$dir/vmlinuz-good" "" "" 1 timeout-ms t 5 2>&1)
+        check "CheckPrepare refuses timeout-ms ($out)" grep -q "unknown option" <<<"$out"
+
+        # "$dir/missing" is a path realpath(3) accepts (the directory exists): the daemon refuses it.
+        out=$(busctl --system call "$DEST" "$OBJ" "$IFACE" Prepare "sssa{sv}" "$dir/missing" "" "" 1 force b true 2>&1)
+        check "force does not skip the other checks: a missing kernel is still refused ($out)" grep -q "PreconditionFailed\|kernel image .*missing: No such file" <<<"$out"
+        out=$("$ctl" prepare --force --timeout=10 "$dir/vmlinuz-nolu"); st=$?; note "$out"
+        check "prepare --force past the next-kernel check: exit 0, update 1 prepared" bash -c '[ "$0" = 0 ] && grep -q "^Update 1 prepared" <<<"$1"' "$st" "$out"
+        check "... the daemon logged what it was forced past" grep -q "forced past the failed pre-flight check next-config:CONFIG_LIVEUPDATE" "$dir/daemon-$boot.log"
+        check "... the update records forced" grep -qE 'forced\\?": ?true' <<<"$(prop CurrentUpdate)"
+        "$ctl" cancel >/dev/null 2>&1
+        check "... cancelled: idle" grep -q "^State: *idle$" <<<"$("$ctl" status)"
+
         out=$("$ctl" prepare --timeout=10 --reuse-cmdline "$dir/vmlinuz-next"); st=$?; note "$out"
         check "prepare: exit 0" test $st = 0
         check "prepare: live per-VM progress [1/2] and [2/2]" bash -c 'grep -qE "^  \[1/2\] vm[01] acknowledged prepare$" <<<"$0" && grep -qE "^  \[2/2\] vm[01] acknowledged prepare$" <<<"$0"' "$out"
-        check "prepare: update 1 prepared" grep -q "^Update 1 prepared" <<<"$out"
+        check "prepare: update 2 prepared" grep -q "^Update 2 prepared" <<<"$out"
         check "status after prepare: prepared" grep -q "^State: *prepared$" <<<"$("$ctl" status)"
         "$ctl" prepare "$dir/vmlinuz-next" >/dev/null 2>&1
         check "prepare while prepared: exit 4" test $? = 4
@@ -165,7 +217,7 @@ PY
 import json, sys
 lines = [json.loads(l) for l in sys.argv[1].splitlines()]
 acks = [l for l in lines if l.get(\"event\") == \"progress\" and l[\"message\"] == \"acknowledged prepare\"]
-sys.exit(0 if len(acks) == 2 and all(l[\"schema\"] == 1 for l in lines) and lines[-1] == {\"state\": \"prepared\", \"update\": 2, \"schema\": 1} else 1)" "$0"' "$out"
+sys.exit(0 if len(acks) == 2 and all(l[\"schema\"] == 1 for l in lines) and lines[-1] == {\"state\": \"prepared\", \"update\": 3, \"schema\": 1} else 1)" "$0"' "$out"
         note "$out"
         echo "$fail" > "$dir/boot0.fail"
         echo "$n" > "$dir/boot0.n"
@@ -183,7 +235,7 @@ check "status: this boot came in with a live update" grep -q "^This boot: *came 
 for p in "${pids[@]}"; do wait "$p"; check "restarted VMM restored its VM (exit $?)" test $? = 0; done
 check "back to idle" wait_prop State idle
 out=$("$ctl" last-update); note "$out"
-check "last-update: update 2" grep -q "^Update: *2$" <<<"$out"
+check "last-update: update 3" grep -q "^Update: *3$" <<<"$out"
 check "last-update: freeze and restore durations" bash -c 'grep -qE "^freeze \(commit->registry\) +[0-9.]+ ms$" <<<"$0" && grep -qE "^restore \(all VMs\) +[0-9.]+ ms$" <<<"$0"' "$out"
 check "last-update: per-VM table" bash -c 'grep -qE "^VM +RECLAIMED_MS +RESTORED_MS$" <<<"$0" && grep -qE "^vm1 +[0-9.]+ +[0-9.]+$" <<<"$0"' "$out"
 out=$("$ctl" --json last-update)

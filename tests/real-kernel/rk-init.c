@@ -386,6 +386,21 @@ static bool reply_is(json_object *r, const char *path, const char *value) {
         return v && strcmp(json_object_get_string(v), value) == 0;
 }
 
+/* The result ("pass", "fail", ...) of pre-flight check @name in a check-prepare reply, its detail in @detail. */
+static const char *check_result(json_object *r, const char *name, const char **detail) {
+        json_object *checks = reply_get(r, "result.checks");
+
+        for (size_t i = 0; checks && i < json_object_array_length(checks); i++) {
+                json_object *c = json_object_array_get_idx(checks, i);
+                if (reply_is(c, "check", name)) {
+                        *detail = json_object_get_string(reply_get(c, "detail"));
+                        return json_object_get_string(reply_get(c, "result"));
+                }
+        }
+        *detail = "";
+        return NULL;
+}
+
 static void scenario_update(void) {
         static Vm v[80];
         size_t n = vms_make(v, ELEMS(v));
@@ -419,6 +434,31 @@ static void scenario_update(void) {
 
                 initrd_save();
                 cmdline_next(next, sizeof(next));
+
+                /* The pre-flight of the real next kernel: its config-7.1.8 beside it, its version. */
+                snprintf(req, sizeof(req),
+                         "{\"id\":6,\"method\":\"check-prepare\",\"kernel\":\"%s\",\"initrd\":\"%s\",\"cmdline\":\"%s\"}",
+                         RK_KERNEL, RK_INITRD, next);
+                r = ctl(req, 120);
+                CHECK(result_of(r) && !reply_get(r, "result.refused_by"), "check-prepare of the real next kernel: nothing refuses (%s)",
+                      r ? json_object_to_json_string(r) : "no reply");
+                {
+                        static const char *const opts[] = { "next-config:CONFIG_KEXEC_HANDOVER", "next-config:CONFIG_LIVEUPDATE",
+                                                            "next-config:CONFIG_LIVEUPDATE_MEMFD" };
+                        const char *res, *detail;
+                        for (size_t i = 0; i < ELEMS(opts); i++) {
+                                res = check_result(r, opts[i], &detail);
+                                CHECK(res && strcmp(res, "pass") == 0 && strstr(detail, "/boot/config-"),
+                                      "%s passes, read from /boot/config-* (%s: %s)", opts[i], res ?: "missing", detail);
+                        }
+                        res = check_result(r, "next-version", &detail);
+                        CHECK(res && strcmp(res, "pass") == 0, "next-version: the running series (%s: %s)", res ?: "missing", detail);
+                        res = check_result(r, "next-signature", &detail);
+                        say("next-signature: %s: %s", res ?: "missing", detail);
+                }
+                json_object_put(r);
+                CHECK(strcmp(status_state(), "idle") == 0, "check-prepare left the state idle");
+
                 snprintf(req, sizeof(req),
                          "{\"id\":4,\"method\":\"prepare\",\"kernel\":\"%s\",\"initrd\":\"%s\",\"cmdline\":\"%s\"}",
                          RK_KERNEL, RK_INITRD, next);

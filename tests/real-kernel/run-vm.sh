@@ -46,6 +46,9 @@ install -m 0755 "$daemon" "$root/bin/lu-vfiod"
 install -m 0755 "$example_vmm" "$root/bin/example-vmm"
 install -m 0755 "$rk_vmm" "$root/bin/rk-vmm"
 install -m 0644 "$kdir/bzImage" "$root/boot/bzImage"
+# Its .config beside it as config-RELEASE (the directory is RELEASE-KEY), as distributions
+# install it: what the daemon's pre-flight reads of an xz-compressed image.
+rel=$(basename "$kdir"); install -m 0644 "$kdir/config" "$root/boot/config-${rel%-*}"
 install -m 0755 "$kdir"/selftests/* "$root/selftests/"
 drive=()
 if [ "$scenario" = conformance ] || [ "$scenario" = bench ]; then
