@@ -27,6 +27,8 @@ printf '[Service]\nWatchdogSec=800ms\n' >"$RS_DIR/root/etc/systemd/system/lu-vfi
 rs_boot --vfio=1
 rs_wait_up 90 || bail "the machine's systemd did not finish booting"
 rs_exec systemd-analyze log-level debug
+# the package enables the service at boot: start it afresh, so that its READY=1 is logged
+rs_exec systemctl stop lu-vfiod.service
 # journal_pid1 PATTERN: lines of the manager's own log (this boot) matching PATTERN
 journal_pid1() { rs_run sh -c 'journalctl -b _PID=1 -o cat | grep -E "^$0"' "$1"; }
 # notifications UNIT: what UNIT's processes sent on the notify socket, one message per line
