@@ -403,6 +403,17 @@ impl Client {
         self.items.iter().find(|i| i.label == label).map(|i| i.state.as_str())
     }
 
+    /// The LUO session `label` is in, as reported at hello (`"luvf:vm-42:0"`), `None` if the
+    /// daemon holds no such item (the C library's `lu_client_item_session()`). After the
+    /// reboot a session holding a VFIO device whose reclaim failed for good (a kernel error,
+    /// not a bind timeout) cannot be finished and is closed at [`Client::restored`]; the
+    /// memfds reclaimed from that same session stay the kernel's until the next update and
+    /// are refused if handed over again (`kernel-error` EBUSY): copy their contents into new
+    /// memfds and preserve those (docs/protocol.md §5.8).
+    pub fn item_session(&self, label: &str) -> Option<&str> {
+        self.items.iter().find(|i| i.label == label).map(|i| i.session.as_str())
+    }
+
     fn send(&mut self, method: &str, params: Value, fd: Option<BorrowedFd<'_>>) -> Result<u64> {
         self.next_id += 1;
         let id = self.next_id;

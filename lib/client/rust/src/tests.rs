@@ -82,6 +82,8 @@ fn hello_reports_what_the_daemon_said() {
     assert_eq!(c.daemon_state(), "restoring");
     assert_eq!(c.item_state("ram0"), Some("reclaimable"));
     assert_eq!(c.item_state("nope"), None);
+    assert_eq!(c.item_session("dev0"), Some("luvf:vm-1:0"));
+    assert_eq!(c.item_session("nope"), None);
     assert_eq!(c.items()[1].pci.as_deref(), Some("0000:00:04.0"));
     assert_eq!(c.items()[1].errno, Some(19));
 }
