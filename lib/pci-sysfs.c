@@ -23,6 +23,20 @@ static int device_path(const char *sysfs, const char *bdf, const char *leaf, cha
         return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
 }
 
+/* The device's leaf path in @buf, once its directory is known to exist (-ENOENT: no such device;
+ * a missing leaf is the caller's to interpret). */
+static int device_leaf(const char *sysfs, const char *bdf, const char *leaf, char *buf, size_t size) {
+        struct stat st;
+        int r;
+
+        r = device_path(sysfs, bdf, NULL, buf, size);
+        if (r < 0)
+                return r;
+        if (stat(buf, &st) < 0)
+                return -errno;
+        return device_path(sysfs, bdf, leaf, buf, size);
+}
+
 static int write_text(const char *path, const char *text) {
         _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
         size_t len = strlen(text);
@@ -41,12 +55,7 @@ int pci_is_virtfn(const char *sysfs, const char *bdf) {
         struct stat st;
         int r;
 
-        r = device_path(sysfs, bdf, NULL, path, sizeof(path));
-        if (r < 0)
-                return r;
-        if (stat(path, &st) < 0)
-                return -errno;
-        r = device_path(sysfs, bdf, "physfn", path, sizeof(path));
+        r = device_leaf(sysfs, bdf, "physfn", path, sizeof(path));
         if (r < 0)
                 return r;
         if (lstat(path, &st) == 0)
@@ -56,7 +65,6 @@ int pci_is_virtfn(const char *sysfs, const char *bdf) {
 
 int pci_driver_name(const char *sysfs, const char *bdf, char *buf, size_t size) {
         char path[PATH_MAX], target[PATH_MAX];
-        struct stat st;
         const char *base;
         ssize_t n;
         int r;
@@ -64,12 +72,7 @@ int pci_driver_name(const char *sysfs, const char *bdf, char *buf, size_t size) 
         if (!buf || size == 0)
                 return -EINVAL;
         buf[0] = '\0';
-        r = device_path(sysfs, bdf, NULL, path, sizeof(path));
-        if (r < 0)
-                return r;
-        if (stat(path, &st) < 0)
-                return -errno;
-        r = device_path(sysfs, bdf, "driver", path, sizeof(path));
+        r = device_leaf(sysfs, bdf, "driver", path, sizeof(path));
         if (r < 0)
                 return r;
         n = readlink(path, target, sizeof(target) - 1);
