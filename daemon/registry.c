@@ -398,20 +398,153 @@ int registry_from_json(json_object *o, Registry **ret) {
         return 0;
 }
 
-int registry_serialize(const Registry *r, char **ret, size_t *ret_len) {
-        json_object *o = registry_to_json(r);
-        const char *s;
+/* A growing output buffer for the direct serialiser below; on OOM it stops growing and says so. */
+typedef struct Out {
+        char *p;
+        size_t n, cap;
+        bool oom;
+} Out;
+
+static void out_add(Out *o, const char *s, size_t n) {
+        if (o->oom)
+                return;
+        if (o->n + n + 1 > o->cap) {
+                size_t cap = MAX(o->cap * 2, o->n + n + 1);
+                char *t = realloc(o->p, MAX(cap, (size_t) 4096));
+                if (!t) {
+                        o->oom = true;
+                        return;
+                }
+                o->p = t;
+                o->cap = MAX(cap, (size_t) 4096);
+        }
+        memcpy(o->p + o->n, s, n);
+        o->n += n;
+        o->p[o->n] = 0;
+}
+
+#define out_lit(o, s) out_add(o, s, sizeof(s) - 1)
+
+static void out_u64(Out *o, uint64_t v) {
+        char b[21], *e = b + sizeof(b), *q = e;
+
+        do
+                *--q = (char) ('0' + v % 10);
+        while ((v /= 10) > 0);
+        out_add(o, q, (size_t) (e - q));
+}
+
+/* json-c's own text of @v, so that what we write matches it byte for byte. */
+static void out_json(Out *o, json_object *v) {
+        const char *t;
         size_t n;
 
-        if (!o)
+        if (!v) {
+                out_lit(o, "null");
+                return;
+        }
+        t = json_object_to_json_string_length(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+        if (!t)
+                o->oom = true;
+        else
+                out_add(o, t, n);
+}
+
+/* A JSON string: printable ASCII without '"' or '\' goes out as it is; anything else (rare:
+ * ids and labels are validated) through json-c, whose escaping is then used exactly. */
+static void out_str(Out *o, const char *s) {
+        size_t n = strlen(s);
+
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char) s[i];
+                if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+                        json_object *j = json_object_new_string(s);
+                        if (!j)
+                                o->oom = true;
+                        else
+                                out_json(o, j);
+                        json_object_put(j);
+                        return;
+                }
+        }
+        out_lit(o, "\"");
+        out_add(o, s, n);
+        out_lit(o, "\"");
+}
+
+/*
+ * The text json-c makes of registry_to_json() (JSON_C_TO_STRING_PLAIN, no slash escape), but
+ * written directly from the model: building the json-c tree, printing it and freeing it was
+ * half of the freeze path's instructions at 256 VMs (docs/performance.md). The update record
+ * and the timeline are json-c objects already and printed by json-c. test-registry checks
+ * that both texts are identical.
+ */
+int registry_serialize(const Registry *r, char **ret, size_t *ret_len) {
+        Out o = {};
+
+        out_lit(&o, "{\"version\":");
+        out_u64(&o, REGISTRY_VERSION);
+        out_lit(&o, ",\"generation\":");
+        out_u64(&o, r->generation);
+        out_lit(&o, ",\"vms\":[");
+        for (size_t i = 0; i < r->n_vms; i++) {
+                const RegVm *vm = r->vms[i];
+
+                if (i)
+                        out_lit(&o, ",");
+                out_lit(&o, "{\"id\":");
+                out_str(&o, vm->id);
+                out_lit(&o, ",\"uid\":");
+                out_u64(&o, vm->uid);
+                out_lit(&o, ",\"next_session\":");
+                out_u64(&o, vm->next_session);
+                out_lit(&o, ",\"sessions\":[");
+                for (size_t j = 0; j < vm->n_sessions; j++) {
+                        const RegSession *s = &vm->sessions[j];
+
+                        if (j)
+                                out_lit(&o, ",");
+                        out_lit(&o, "{\"name\":");
+                        out_str(&o, s->name);
+                        if (s->delegated)
+                                out_lit(&o, ",\"delegated\":true,\"next_token\":");
+                        else
+                                out_lit(&o, ",\"delegated\":false,\"next_token\":");
+                        out_u64(&o, s->next_token);
+                        out_lit(&o, ",\"items\":[");
+                        for (size_t k = 0; k < s->n_items; k++) {
+                                const RegItem *it = &s->items[k];
+
+                                if (k)
+                                        out_lit(&o, ",");
+                                out_lit(&o, "{\"label\":");
+                                out_str(&o, it->label);
+                                out_lit(&o, ",\"token\":");
+                                out_u64(&o, it->token);
+                                out_lit(&o, ",\"kind\":");
+                                out_str(&o, reg_kind_to_string(it->kind));
+                                out_lit(&o, ",\"pci\":");
+                                if (it->pci[0])
+                                        out_str(&o, it->pci);
+                                else
+                                        out_lit(&o, "null");
+                                out_lit(&o, "}");
+                        }
+                        out_lit(&o, "]}");
+                }
+                out_lit(&o, "]}");
+        }
+        out_lit(&o, "],\"update\":");
+        out_json(&o, r->update);
+        out_lit(&o, ",\"timeline\":");
+        out_json(&o, r->timeline);
+        out_lit(&o, "}");
+        if (o.oom || !o.p) {
+                free(o.p);
                 return -ENOMEM;
-        /* Compact: this is written in the freeze path, where every microsecond counts. */
-        s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-        *ret = s ? strndup(s, n) : NULL;
-        json_object_put(o);
-        if (!*ret)
-                return -ENOMEM;
-        *ret_len = n;
+        }
+        *ret = o.p;
+        *ret_len = o.n;
         return 0;
 }
 

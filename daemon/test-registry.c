@@ -57,6 +57,45 @@ int main(void) {
         it = reg_vm_find_item(vm, "dev0", NULL);
         CHECK(it && it->token == 2 && strcmp(it->pci, "0000:00:04.0") == 0 && it->kind == REG_KIND_VFIO && it->fd < 0);
         CHECK(vm->sessions[0].next_token == 3 && vm->sessions[1].delegated);
+        /* registry_serialize() writes the model directly: it must be the text json-c makes of
+         * registry_to_json(), byte for byte, whatever the strings hold (serialize-direct). */
+        {
+                _cleanup_(registry_freep) Registry *d = registry_new();
+                _cleanup_free_ char *t = NULL;
+                static const char *const odd[] = { "q\"uote", "back\\slash", "sl/ash", "tab\tnl\n", "\x01ctl\x1f",
+                                                   "del\x7f", "utf8-\xc3\xa9", "" };
+                RegVm *dv;
+                RegSession *ds;
+                json_object *ref;
+                size_t tn;
+
+                CHECK(d && registry_add_vm(d, "vm-odd", 4294967295u, &dv) == 0);
+                ds = dv ? reg_vm_add_session(dv, false) : NULL;
+                for (size_t i = 0; ds && i < sizeof(odd) / sizeof(odd[0]); i++) {
+                        RegItem *x = reg_session_add_item(ds, "x", i % 2 ? REG_KIND_MEMFD : REG_KIND_VFIO, i % 2 ? NULL : "0000:00:04.0");
+                        if (x)   /* labels are validated on the way in: put the odd ones in directly */
+                                snprintf(x->label, sizeof(x->label), "%s", odd[i]);
+                }
+                CHECK(dv && reg_vm_add_session(dv, true));
+                CHECK(d && registry_add_vm(d, "vm-empty", 0, NULL) == 0);
+                d->generation = UINT64_MAX;
+                d->update = json_object_new_object();
+                json_object_object_add(d->update, "kernel", json_object_new_string("/boot/vm\"linuz/\x02"));
+                json_object_object_add(d->update, "vms", json_object_new_object());
+                d->timeline = json_object_new_array();
+                CHECK(registry_serialize(d, &t, &tn) == 0);
+                ref = registry_to_json(d);
+                CHECK(ref && t && strcmp(t, json_object_to_json_string_ext(ref, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) == 0);
+                CHECK(t && strlen(t) == tn);
+                json_object_put(ref);
+                free(t);
+                t = NULL;
+                /* and the one above, with an update record and no timeline */
+                ref = registry_to_json(r);
+                CHECK(registry_serialize(r, &t, &tn) == 0);
+                CHECK(ref && t && strcmp(t, json_object_to_json_string_ext(ref, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) == 0);
+                json_object_put(ref);
+        }
         /* Tokens keep increasing after an unpreserve: never reused within a session. */
         reg_session_remove_item(&vm->sessions[0], reg_vm_find_item(vm, "ram0", NULL));
         it = reg_session_add_item(&vm->sessions[0], "ram1", REG_KIND_MEMFD, NULL);
