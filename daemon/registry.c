@@ -654,6 +654,28 @@ static int read_all_fd(int fd, char **ret, size_t *ret_len) {
         return 0;
 }
 
+int registry_file_equals_fd(const char *dir, int fd) {
+        _cleanup_free_ char *path = NULL, *a = NULL, *b = NULL;
+        _cleanup_close_ int ffd = -EBADF;
+        size_t na, nb;
+        int k;
+
+        if (asprintf(&path, "%s/%s", dir, REGISTRY_FILE) < 0)
+                return -ENOMEM;
+        ffd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (ffd < 0)
+                return -errno;
+        k = read_all_fd(ffd, &a, &na);
+        if (k >= 0)
+                k = read_all_fd(fd, &b, &nb);
+        if (k < 0)
+                return k;
+        /* Both as their readers see them: up to the first NUL (the memfd has room to spare). */
+        na = strlen(a);
+        nb = strlen(b);
+        return na == nb && memcmp(a, b, na) == 0;
+}
+
 int registry_load_file(const char *dir, Registry **ret) {
         _cleanup_free_ char *path = NULL, *buf = NULL;
         _cleanup_close_ int fd = -EBADF;

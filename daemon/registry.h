@@ -123,5 +123,10 @@ int registry_rewrite_memfd(const Registry *r, int fd);
  * and <dir>/registry.json, without fsync: for the freeze path, where the caller sync()s.
  */
 int registry_save_both(Registry *r, const char *dir, int memfd);
+/*
+ * registry_file_equals_fd() - 1 if <dir>/registry.json holds the same registry text as @fd
+ * (each up to its first NUL), 0 if not: a cheap way to tell that both came from one write.
+ */
+int registry_file_equals_fd(const char *dir, int fd);
 /* registry_read_fd() - parse a registry from the start of @fd, up to the first NUL. */
 int registry_read_fd(int fd, Registry **ret);

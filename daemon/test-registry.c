@@ -174,6 +174,22 @@ int main(void) {
         CHECK(registry_save_file(r, dir) == 0 && r->generation == 2);
         CHECK(registry_load_file(dir, &r3) == 0 && r3->generation == 2 && r3->n_vms == 1);
         CHECK(r3->update && strcmp(json_object_get_string(json_object_object_get(r3->update, "state")), "prepared") == 0);
+        /* registry_save_both(): the mirror and the memfd hold one text (restore.c relies on
+         * registry_file_equals_fd() to skip parsing the mirror again) */
+        {
+                int mfd = -EBADF;
+                CHECK(registry_write_memfd(r, 1 << 16, &mfd) == 0);
+                CHECK(registry_file_equals_fd(dir, mfd) == 1);   /* the same text as the file (generation 2) */
+                r->generation++;
+                CHECK(registry_rewrite_memfd(r, mfd) == 0);
+                CHECK(registry_file_equals_fd(dir, mfd) == 0);   /* generation 3 in the memfd only */
+                CHECK(registry_save_both(r, dir, mfd) == 0);
+                CHECK(registry_file_equals_fd(dir, mfd) == 1);
+                r->generation++;
+                CHECK(registry_rewrite_memfd(r, mfd) == 0);      /* a later text, shorter or longer */
+                CHECK(registry_file_equals_fd(dir, mfd) == 0);
+                safe_close(mfd);
+        }
         {
                 char p[128];
                 snprintf(p, sizeof(p), "%s/.registry.json.tmp", dir);
