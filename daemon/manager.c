@@ -733,23 +733,29 @@ int manager_session_get(Manager *m, RegVm *vm, int *ret_fd, json_object **ret, P
 
 /* ---------------------------------------------------------------- update state machine */
 
+/* One event to every connected VM: its text is made once, each connection adds its own seq. */
 static void send_all(Manager *m, const char *event, uint64_t deadline_ms, bool want_ack, const char *reason, const char *message) {
+        _cleanup_free_ char *head = NULL;
+        size_t len = 0;
+        json_object *f;
+
+        f = json_object_new_object();
+        json_object_object_add(f, "update", json_object_new_uint64(m->update_id));
+        if (deadline_ms)
+                json_object_object_add(f, "deadline_ms", json_object_new_uint64(deadline_ms));
+        if (reason)
+                json_object_object_add(f, "reason", json_object_new_string(reason));
+        if (message)
+                json_object_object_add(f, "message", json_object_new_string(message));
+        head = proto_event_head(event, f, &len);
         for (size_t i = 0; i < m->reg->n_vms; i++) {
                 RegVm *vm = m->reg->vms[i];
-                json_object *f;
                 int64_t seq;
 
                 if (!vm->conn)
                         continue;
-                f = json_object_new_object();
-                json_object_object_add(f, "update", json_object_new_uint64(m->update_id));
-                if (deadline_ms)
-                        json_object_object_add(f, "deadline_ms", json_object_new_uint64(deadline_ms));
-                if (reason)
-                        json_object_object_add(f, "reason", json_object_new_string(reason));
-                if (message)
-                        json_object_object_add(f, "message", json_object_new_string(message));
-                seq = m->vmm_ops.send_event(vm->conn, event, f);
+                /* no text (out of memory): as for a failed send, the VM's acknowledgement is not awaited */
+                seq = head ? m->vmm_ops.send_event_head(vm->conn, head, len) : -ENOMEM;
                 if (want_ack) {
                         vm->ack_pending = seq > 0;
                         vm->ack_seq = seq > 0 ? (uint64_t) seq : 0;

@@ -55,6 +55,8 @@ void call_fail(Call *c, ProtoErrorCode code, int error, const char *fmt, ...) _p
 typedef struct VmmOps {
         /* send @event with @fields (ownership taken) to @conn; returns the seq used, or negative errno */
         int64_t (*send_event)(void *conn, const char *event, json_object *fields);
+        /* the same with the event's text up to its seq (proto_event_head()), for one event to every VM */
+        int64_t (*send_event_head)(void *conn, const char *head, size_t len);
 } VmmOps;
 
 /* Progress subscribers (operator connections, later D-Bus signals). */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Decoding, validating and encoding protocol messages; see protocol.h and docs/protocol.md. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -386,6 +387,37 @@ char *proto_reply_error(bool has_id, uint64_t id, const ProtoError *e) {
         json_object_object_add(eo, "message", json_object_new_string(e->message));
         json_object_object_add(o, "error", eo);
         return to_string_free(o);
+}
+
+char *proto_event_head(const char *name, json_object *fields, size_t *ret_len) {
+        json_object *o = fields ? fields : json_object_new_object();
+        char *s;
+        size_t n;
+
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "event", json_object_new_string(name));
+        s = to_string_free(o);
+        if (!s)
+                return NULL;
+        n = strlen(s);
+        if (n < 2 || s[n - 1] != '}') {
+                free(s);
+                return NULL;
+        }
+        s[--n] = 0;   /* the closing brace comes after the seq */
+        *ret_len = n;
+        return s;
+}
+
+char *proto_event_finish(const char *head, size_t len, uint64_t seq) {
+        char *s = malloc(len + 32);
+
+        if (!s)
+                return NULL;
+        memcpy(s, head, len);
+        (void) snprintf(s + len, 32, ",\"seq\":%" PRIu64 "}", seq);
+        return s;
 }
 
 char *proto_event(const char *name, uint64_t seq, json_object *fields) {

@@ -106,6 +106,13 @@ char *proto_reply_ok(uint64_t id, json_object *result);
 char *proto_reply_error(bool has_id, uint64_t id, const ProtoError *e);
 /* proto_event() - {"event": name, "seq": seq, ...fields}; takes ownership of @fields (may be NULL). */
 char *proto_event(const char *name, uint64_t seq, json_object *fields);
+/*
+ * The same text in two steps, for one event sent to many connections (each with its own seq):
+ * proto_event_head() prints @fields (ownership taken) with "event" once, without its closing
+ * brace; proto_event_finish() adds ,"seq":N}. The result is proto_event()'s, byte for byte.
+ */
+char *proto_event_head(const char *name, json_object *fields, size_t *ret_len);
+char *proto_event_finish(const char *head, size_t len, uint64_t seq);
 
 static inline json_object *json_object_put_null(json_object *o) {
         json_object_put(o);

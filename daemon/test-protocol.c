@@ -138,6 +138,27 @@ int main(void) {
         out = proto_event("prepare", 5, NULL);
         CHECK(out && strcmp(out, "{\"event\":\"prepare\",\"seq\":5}") == 0);
         free(out);
+        /* one event to many connections (send_all()): head once, each its seq; proto_event()'s text */
+        {
+                char *head, *one;
+                size_t len;
+                json_object *f = json_object_new_object(), *g = json_object_new_object();
+
+                json_object_object_add(f, "update", json_object_new_uint64(7));
+                json_object_object_add(f, "reason", json_object_new_string("a \"quoted\" reason/x"));
+                json_object_object_add(g, "update", json_object_new_uint64(7));
+                json_object_object_add(g, "reason", json_object_new_string("a \"quoted\" reason/x"));
+                head = proto_event_head("resume", f, &len);
+                one = proto_event_finish(head, len, 18446744073709551615ULL);
+                out = proto_event("resume", 18446744073709551615ULL, g);
+                CHECK(head && one && out && strcmp(one, out) == 0);
+                free(one);
+                free(out);
+                one = proto_event_finish(head, len, 1);
+                CHECK(one && strcmp(one, "{\"update\":7,\"reason\":\"a \\\"quoted\\\" reason/x\",\"event\":\"resume\",\"seq\":1}") == 0);
+                free(one);
+                free(head);
+        }
         for (unsigned c = 0; c < _PROTO_E_MAX; c++)
                 CHECK(proto_error_to_string(c) != NULL);
 
