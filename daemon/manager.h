@@ -9,6 +9,7 @@
 #pragma once
 
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
@@ -102,6 +103,13 @@ typedef struct Manager {
         sd_event_source *deadline;
         sd_event_source *save_defer;
         bool dirty;
+        /* the registry written at commit (freeze_write_early()): its length and generation, and
+         * the sync() of its mirror running meanwhile */
+        bool early_written;
+        size_t early_len;
+        uint64_t early_generation;
+        bool sync_running;
+        pthread_t sync_thread;
 
         /* after the reboot */
         bool boot_incoming;

@@ -725,7 +725,7 @@ int registry_rewrite_memfd(const Registry *r, int fd) {
         return pwrite_all(fd, buf, n + 1, 0);
 }
 
-int registry_save_both(Registry *r, const char *dir, int memfd) {
+int registry_save_both(Registry *r, const char *dir, int memfd, size_t *ret_len) {
         _cleanup_free_ char *buf = NULL;
         struct stat st;
         size_t n;
@@ -742,7 +742,117 @@ int registry_save_both(Registry *r, const char *dir, int memfd) {
         k = pwrite_all(memfd, buf, n + 1, 0);
         if (k < 0)
                 return k;
-        return save_buffer(dir, buf, n, false);
+        k = save_buffer(dir, buf, n, false);
+        if (k < 0)
+                return k;
+        if (ret_len)
+                *ret_len = n;
+        return 0;
+}
+
+/* An integer as json-c prints it (int64 or uint64), else json-c's own text. */
+static void out_int_json(Out *o, json_object *v) {
+        if (json_object_is_type(v, json_type_int) && json_object_get_int64(v) >= 0)
+                out_u64(o, json_object_get_uint64(v));
+        else
+                out_json(o, v);
+}
+
+int registry_write_final(int memfd, size_t offset, json_object *update) {
+        static const char *const keys[] = { "id", "t_frozen_us", "t_reboot_us" };
+        json_object *v, *vms, *ack;
+        struct stat st;
+        Out o = {};
+        bool first = true;
+        int k;
+
+        if (!update || !json_object_object_get_ex(update, "id", &v))
+                return -EINVAL;
+        out_add(&o, REG_FINAL_MAGIC, strlen(REG_FINAL_MAGIC));
+        out_lit(&o, "{");
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+                if (!json_object_object_get_ex(update, keys[i], &v) || !json_object_is_type(v, json_type_int))
+                        continue;
+                if (!first)
+                        out_lit(&o, ",");
+                first = false;
+                out_str(&o, keys[i]);
+                out_lit(&o, ":");
+                out_int_json(&o, v);
+        }
+        out_lit(&o, ",\"vms\":{");
+        first = true;
+        if (json_object_object_get_ex(update, "vms", &vms) && json_object_is_type(vms, json_type_object)) {
+                json_object_object_foreach(vms, id, rec) {
+                        if (!rec || !json_object_is_type(rec, json_type_object) ||
+                            !json_object_object_get_ex(rec, "t_freeze_ack_us", &ack) || !json_object_is_type(ack, json_type_int))
+                                continue;
+                        if (!first)
+                                out_lit(&o, ",");
+                        first = false;
+                        out_str(&o, id);
+                        out_lit(&o, ":{\"t_freeze_ack_us\":");
+                        out_int_json(&o, ack);
+                        out_lit(&o, "}");
+                }
+        }
+        out_lit(&o, "}}");
+        if (o.oom || !o.p) {
+                free(o.p);
+                return -ENOMEM;
+        }
+        k = fstat(memfd, &st) < 0 ? -errno : 0;
+        if (k >= 0 && (off_t) (offset + o.n + 1) > st.st_size)
+                k = -ENOSPC;
+        if (k >= 0)
+                k = pwrite_all(memfd, o.p, o.n + 1, (off_t) offset);   /* with its NUL */
+        free(o.p);
+        return k;
+}
+
+int registry_merge_final(Registry *r, int memfd) {
+        _cleanup_free_ char *buf = NULL;
+        json_object *fin, *id, *in_id, *v, *vms, *in_vms, *ack;
+        size_t n, start;
+        int k;
+
+        if (!r->update || !json_object_object_get_ex(r->update, "id", &in_id))
+                return -ENOENT;
+        k = read_all_fd(memfd, &buf, &n);
+        if (k < 0)
+                return k;
+        start = strlen(buf) + 1;
+        if (start >= n || strncmp(buf + start, REG_FINAL_MAGIC, strlen(REG_FINAL_MAGIC)) != 0)
+                return -ENOENT;
+        start += strlen(REG_FINAL_MAGIC);
+        fin = json_tokener_parse(buf + start);   /* up to its NUL: read_all_fd() ends the buffer with one too */
+        if (!fin || !json_object_is_type(fin, json_type_object) || !json_object_object_get_ex(fin, "id", &id) ||
+            !json_object_is_type(id, json_type_int) || !json_object_is_type(in_id, json_type_int) ||
+            json_object_get_uint64(id) != json_object_get_uint64(in_id)) {
+                json_object_put(fin);
+                return -ENOENT;   /* not written, or of another update: the registry alone is the record */
+        }
+        json_object_object_foreach(fin, key, val) {
+                if (strcmp(key, "id") != 0 && strcmp(key, "vms") != 0 && val && json_object_is_type(val, json_type_int))
+                        json_object_object_add(r->update, key, json_object_get(val));
+        }
+        if (json_object_object_get_ex(fin, "vms", &vms) && json_object_is_type(vms, json_type_object) &&
+            json_object_object_get_ex(r->update, "vms", &in_vms) && json_object_is_type(in_vms, json_type_object)) {
+                json_object_object_foreach(vms, vm, rec) {
+                        if (!rec || !json_object_is_type(rec, json_type_object) ||
+                            !json_object_object_get_ex(rec, "t_freeze_ack_us", &ack) || !json_object_is_type(ack, json_type_int))
+                                continue;
+                        if (!json_object_object_get_ex(in_vms, vm, &v) || !v || !json_object_is_type(v, json_type_object)) {
+                                v = json_object_new_object();
+                                if (!v)
+                                        break;
+                                json_object_object_add(in_vms, vm, v);
+                        }
+                        json_object_object_add(v, "t_freeze_ack_us", json_object_get(ack));
+                }
+        }
+        json_object_put(fin);
+        return 0;
 }
 
 int registry_write_memfd(const Registry *r, size_t size, int *ret_fd) {

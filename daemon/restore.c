@@ -399,9 +399,10 @@ static void adopt_session(Manager *m, RegVm *vm, RegSession *s) {
 
 /*
  * The kernel failed our state session or its memfd, but an update did come in: the mirror
- * file was written from the same serialisation as the memfd and synced right before the
- * reboot call, so while it still records that update as frozen it describes the incoming
- * sessions exactly, and the VMs' sessions (intact in the kernel) need not be lost.
+ * file was written from the same serialisation as the memfd and synced before the reboot
+ * call, so while it still records that update as freezing (written at commit, when the
+ * registry stops changing) or frozen (by a daemon that wrote it at the reboot) it describes
+ * the incoming sessions exactly, and the VMs' sessions (intact in the kernel) need not be lost.
  */
 static int registry_from_mirror(Manager *m, Registry **ret) {
         _cleanup_(registry_freep) Registry *reg = NULL;
@@ -421,7 +422,8 @@ static int registry_from_mirror(Manager *m, Registry **ret) {
                 json_object_object_del(reg->update, "without_luo");
         }
         if (!reg->update || !json_object_object_get_ex(reg->update, "state", &st) ||
-            !json_object_is_type(st, json_type_string) || strcmp(json_object_get_string(st), "frozen") != 0)
+            !json_object_is_type(st, json_type_string) ||
+            (strcmp(json_object_get_string(st), "frozen") != 0 && strcmp(json_object_get_string(st), "freezing") != 0))
                 return -ESTALE;
         *ret = TAKE_PTR(reg);
         return 0;
@@ -513,6 +515,12 @@ int restore_start(Manager *m) {
                 if (r < 0) {
                         log_error_errno(r, "The incoming registry is unreadable: %m");
                         memfd = safe_close(memfd);
+                } else {
+                        /* the update record's last entries, appended at the reboot (do_kexec()):
+                         * without them (none written, or unreadable) only the timeline has less */
+                        r = registry_merge_final(reg, memfd);
+                        if (r < 0 && r != -ENOENT)
+                                log_warning_errno(r, "Cannot read the final entries of the incoming update record: %m");
                 }
         }
         /* a copy of the mirror's left in the store by a daemon that died after that restore completed */

@@ -183,8 +183,53 @@ int main(void) {
                 r->generation++;
                 CHECK(registry_rewrite_memfd(r, mfd) == 0);
                 CHECK(registry_file_equals_fd(dir, mfd) == 0);   /* generation 3 in the memfd only */
-                CHECK(registry_save_both(r, dir, mfd) == 0);
+                size_t len = 0;
+                Registry *rd = NULL;
+                json_object *u, *vv, *x;
+
+                CHECK(registry_save_both(r, dir, mfd, &len) == 0 && len > 0);
                 CHECK(registry_file_equals_fd(dir, mfd) == 1);
+                /* the final record after it (do_kexec()), read back into the update (restore_start()) */
+                CHECK(registry_read_fd(mfd, &rd) == 0 && registry_merge_final(rd, mfd) == -ENOENT);   /* none yet */
+                registry_free(rd);
+                rd = NULL;
+                u = r->update;
+                json_object_object_add(u, "id", json_object_new_uint64(9));
+                json_object_object_add(u, "t_frozen_us", json_object_new_uint64(1764680000000001ULL));
+                json_object_object_add(u, "t_reboot_us", json_object_new_uint64(18446744073709551615ULL));
+                vv = json_object_new_object();
+                x = json_object_new_object();
+                json_object_object_add(x, "t_prepare_ack_us", json_object_new_uint64(5));
+                json_object_object_add(x, "t_freeze_ack_us", json_object_new_uint64(6));
+                json_object_object_add(vv, "vm1", x);
+                json_object_object_add(vv, "vm\"2", json_object_new_object());   /* no ack: left out */
+                json_object_object_add(u, "vms", vv);
+                CHECK(registry_write_final(mfd, len + 1, u) == 0);
+                CHECK(registry_file_equals_fd(dir, mfd) == 1);   /* readers up to the NUL see the same text */
+                CHECK(registry_read_fd(mfd, &rd) == 0 && rd->update);
+                /* the registry as written at commit: no id yet; then the same update id in both */
+                CHECK(rd && registry_merge_final(rd, mfd) == -ENOENT);
+                if (rd && rd->update) {
+                        json_object_object_add(rd->update, "id", json_object_new_uint64(8));
+                        CHECK(registry_merge_final(rd, mfd) == -ENOENT);   /* another update's */
+                        json_object_object_add(rd->update, "id", json_object_new_uint64(9));
+                        json_object_object_add(rd->update, "vms", json_object_new_object());
+                        CHECK(registry_merge_final(rd, mfd) == 0);
+                        CHECK(json_object_get_uint64(json_object_object_get(rd->update, "t_reboot_us")) == 18446744073709551615ULL);
+                        CHECK(json_object_get_uint64(json_object_object_get(rd->update, "t_frozen_us")) == 1764680000000001ULL);
+                        x = json_object_object_get(json_object_object_get(rd->update, "vms"), "vm1");
+                        CHECK(x && json_object_get_uint64(json_object_object_get(x, "t_freeze_ack_us")) == 6);
+                        CHECK(!json_object_object_get(json_object_object_get(rd->update, "vms"), "vm\"2"));
+                }
+                registry_free(rd);
+                {
+                        struct stat st;
+                        CHECK(fstat(mfd, &st) == 0 && registry_write_final(mfd, (size_t) st.st_size - 8, u) == -ENOSPC);
+                }
+                json_object_object_del(u, "id");
+                json_object_object_del(u, "t_frozen_us");
+                json_object_object_del(u, "t_reboot_us");
+                json_object_object_del(u, "vms");
                 r->generation++;
                 CHECK(registry_rewrite_memfd(r, mfd) == 0);      /* a later text, shorter or longer */
                 CHECK(registry_file_equals_fd(dir, mfd) == 0);
