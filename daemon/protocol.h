@@ -104,6 +104,12 @@ int proto_check_fields(const ProtoRequest *r, const char *const *allowed, ProtoE
 char *proto_reply_ok(uint64_t id, json_object *result);
 /* proto_reply_error() - @has_id false gives "id": null (the request had no usable id). */
 char *proto_reply_error(bool has_id, uint64_t id, const ProtoError *e);
+/*
+ * proto_json_text() - the text json-c prints for @v (JSON_C_TO_STRING_PLAIN | NOSLASHESCAPE),
+ * byte for byte, written directly: json-c's printbuf and a sprintf per number were a fifth of
+ * the freeze path (docs/performance.md). NULL on OOM.
+ */
+char *proto_json_text(json_object *v, size_t *ret_len);
 /* proto_event() - {"event": name, "seq": seq, ...fields}; takes ownership of @fields (may be NULL). */
 char *proto_event(const char *name, uint64_t seq, json_object *fields);
 /*

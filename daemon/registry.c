@@ -434,16 +434,16 @@ static void out_u64(Out *o, uint64_t v) {
         out_add(o, q, (size_t) (e - q));
 }
 
-/* json-c's own text of @v, so that what we write matches it byte for byte. */
+/* json-c's text of @v (proto_json_text(): the same bytes), so that what we write matches it. */
 static void out_json(Out *o, json_object *v) {
-        const char *t;
+        _cleanup_free_ char *t = NULL;
         size_t n;
 
         if (!v) {
                 out_lit(o, "null");
                 return;
         }
-        t = json_object_to_json_string_length(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+        t = proto_json_text(v, &n);
         if (!t)
                 o->oom = true;
         else
