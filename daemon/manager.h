@@ -9,6 +9,7 @@
 #pragma once
 
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
@@ -55,6 +56,8 @@ void call_fail(Call *c, ProtoErrorCode code, int error, const char *fmt, ...) _p
 typedef struct VmmOps {
         /* send @event with @fields (ownership taken) to @conn; returns the seq used, or negative errno */
         int64_t (*send_event)(void *conn, const char *event, json_object *fields);
+        /* the same with the event's text up to its seq (proto_event_head()), for one event to every VM */
+        int64_t (*send_event_head)(void *conn, const char *head, size_t len);
 } VmmOps;
 
 /* Progress subscribers (operator connections, later D-Bus signals). */
@@ -100,6 +103,13 @@ typedef struct Manager {
         sd_event_source *deadline;
         sd_event_source *save_defer;
         bool dirty;
+        /* the registry written at commit (freeze_write_early()): its length and generation, and
+         * the sync() of its mirror running meanwhile */
+        bool early_written;
+        size_t early_len;
+        uint64_t early_generation;
+        bool sync_running;
+        pthread_t sync_thread;
 
         /* after the reboot */
         bool boot_incoming;

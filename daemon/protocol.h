@@ -104,8 +104,21 @@ int proto_check_fields(const ProtoRequest *r, const char *const *allowed, ProtoE
 char *proto_reply_ok(uint64_t id, json_object *result);
 /* proto_reply_error() - @has_id false gives "id": null (the request had no usable id). */
 char *proto_reply_error(bool has_id, uint64_t id, const ProtoError *e);
+/*
+ * proto_json_text() - the text json-c prints for @v (JSON_C_TO_STRING_PLAIN | NOSLASHESCAPE),
+ * byte for byte, written directly: json-c's printbuf and a sprintf per number were a fifth of
+ * the freeze path (docs/performance.md). NULL on OOM.
+ */
+char *proto_json_text(json_object *v, size_t *ret_len);
 /* proto_event() - {"event": name, "seq": seq, ...fields}; takes ownership of @fields (may be NULL). */
 char *proto_event(const char *name, uint64_t seq, json_object *fields);
+/*
+ * The same text in two steps, for one event sent to many connections (each with its own seq):
+ * proto_event_head() prints @fields (ownership taken) with "event" once, without its closing
+ * brace; proto_event_finish() adds ,"seq":N}. The result is proto_event()'s, byte for byte.
+ */
+char *proto_event_head(const char *name, json_object *fields, size_t *ret_len);
+char *proto_event_finish(const char *head, size_t len, uint64_t seq);
 
 static inline json_object *json_object_put_null(json_object *o) {
         json_object_put(o);

@@ -398,20 +398,153 @@ int registry_from_json(json_object *o, Registry **ret) {
         return 0;
 }
 
-int registry_serialize(const Registry *r, char **ret, size_t *ret_len) {
-        json_object *o = registry_to_json(r);
-        const char *s;
+/* A growing output buffer for the direct serialiser below; on OOM it stops growing and says so. */
+typedef struct Out {
+        char *p;
+        size_t n, cap;
+        bool oom;
+} Out;
+
+static void out_add(Out *o, const char *s, size_t n) {
+        if (o->oom)
+                return;
+        if (o->n + n + 1 > o->cap) {
+                size_t cap = MAX(o->cap * 2, o->n + n + 1);
+                char *t = realloc(o->p, MAX(cap, (size_t) 4096));
+                if (!t) {
+                        o->oom = true;
+                        return;
+                }
+                o->p = t;
+                o->cap = MAX(cap, (size_t) 4096);
+        }
+        memcpy(o->p + o->n, s, n);
+        o->n += n;
+        o->p[o->n] = 0;
+}
+
+#define out_lit(o, s) out_add(o, s, sizeof(s) - 1)
+
+static void out_u64(Out *o, uint64_t v) {
+        char b[21], *e = b + sizeof(b), *q = e;
+
+        do
+                *--q = (char) ('0' + v % 10);
+        while ((v /= 10) > 0);
+        out_add(o, q, (size_t) (e - q));
+}
+
+/* json-c's text of @v (proto_json_text(): the same bytes), so that what we write matches it. */
+static void out_json(Out *o, json_object *v) {
+        _cleanup_free_ char *t = NULL;
         size_t n;
 
-        if (!o)
+        if (!v) {
+                out_lit(o, "null");
+                return;
+        }
+        t = proto_json_text(v, &n);
+        if (!t)
+                o->oom = true;
+        else
+                out_add(o, t, n);
+}
+
+/* A JSON string: printable ASCII without '"' or '\' goes out as it is; anything else (rare:
+ * ids and labels are validated) through json-c, whose escaping is then used exactly. */
+static void out_str(Out *o, const char *s) {
+        size_t n = strlen(s);
+
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char) s[i];
+                if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+                        json_object *j = json_object_new_string(s);
+                        if (!j)
+                                o->oom = true;
+                        else
+                                out_json(o, j);
+                        json_object_put(j);
+                        return;
+                }
+        }
+        out_lit(o, "\"");
+        out_add(o, s, n);
+        out_lit(o, "\"");
+}
+
+/*
+ * The text json-c makes of registry_to_json() (JSON_C_TO_STRING_PLAIN, no slash escape), but
+ * written directly from the model: building the json-c tree, printing it and freeing it was
+ * half of the freeze path's instructions at 256 VMs (docs/performance.md). The update record
+ * and the timeline are json-c objects already and printed by json-c. test-registry checks
+ * that both texts are identical.
+ */
+int registry_serialize(const Registry *r, char **ret, size_t *ret_len) {
+        Out o = {};
+
+        out_lit(&o, "{\"version\":");
+        out_u64(&o, REGISTRY_VERSION);
+        out_lit(&o, ",\"generation\":");
+        out_u64(&o, r->generation);
+        out_lit(&o, ",\"vms\":[");
+        for (size_t i = 0; i < r->n_vms; i++) {
+                const RegVm *vm = r->vms[i];
+
+                if (i)
+                        out_lit(&o, ",");
+                out_lit(&o, "{\"id\":");
+                out_str(&o, vm->id);
+                out_lit(&o, ",\"uid\":");
+                out_u64(&o, vm->uid);
+                out_lit(&o, ",\"next_session\":");
+                out_u64(&o, vm->next_session);
+                out_lit(&o, ",\"sessions\":[");
+                for (size_t j = 0; j < vm->n_sessions; j++) {
+                        const RegSession *s = &vm->sessions[j];
+
+                        if (j)
+                                out_lit(&o, ",");
+                        out_lit(&o, "{\"name\":");
+                        out_str(&o, s->name);
+                        if (s->delegated)
+                                out_lit(&o, ",\"delegated\":true,\"next_token\":");
+                        else
+                                out_lit(&o, ",\"delegated\":false,\"next_token\":");
+                        out_u64(&o, s->next_token);
+                        out_lit(&o, ",\"items\":[");
+                        for (size_t k = 0; k < s->n_items; k++) {
+                                const RegItem *it = &s->items[k];
+
+                                if (k)
+                                        out_lit(&o, ",");
+                                out_lit(&o, "{\"label\":");
+                                out_str(&o, it->label);
+                                out_lit(&o, ",\"token\":");
+                                out_u64(&o, it->token);
+                                out_lit(&o, ",\"kind\":");
+                                out_str(&o, reg_kind_to_string(it->kind));
+                                out_lit(&o, ",\"pci\":");
+                                if (it->pci[0])
+                                        out_str(&o, it->pci);
+                                else
+                                        out_lit(&o, "null");
+                                out_lit(&o, "}");
+                        }
+                        out_lit(&o, "]}");
+                }
+                out_lit(&o, "]}");
+        }
+        out_lit(&o, "],\"update\":");
+        out_json(&o, r->update);
+        out_lit(&o, ",\"timeline\":");
+        out_json(&o, r->timeline);
+        out_lit(&o, "}");
+        if (o.oom || !o.p) {
+                free(o.p);
                 return -ENOMEM;
-        /* Compact: this is written in the freeze path, where every microsecond counts. */
-        s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-        *ret = s ? strndup(s, n) : NULL;
-        json_object_put(o);
-        if (!*ret)
-                return -ENOMEM;
-        *ret_len = n;
+        }
+        *ret = o.p;
+        *ret_len = o.n;
         return 0;
 }
 
@@ -521,6 +654,28 @@ static int read_all_fd(int fd, char **ret, size_t *ret_len) {
         return 0;
 }
 
+int registry_file_equals_fd(const char *dir, int fd) {
+        _cleanup_free_ char *path = NULL, *a = NULL, *b = NULL;
+        _cleanup_close_ int ffd = -EBADF;
+        size_t na, nb;
+        int k;
+
+        if (asprintf(&path, "%s/%s", dir, REGISTRY_FILE) < 0)
+                return -ENOMEM;
+        ffd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (ffd < 0)
+                return -errno;
+        k = read_all_fd(ffd, &a, &na);
+        if (k >= 0)
+                k = read_all_fd(fd, &b, &nb);
+        if (k < 0)
+                return k;
+        /* Both as their readers see them: up to the first NUL (the memfd has room to spare). */
+        na = strlen(a);
+        nb = strlen(b);
+        return na == nb && memcmp(a, b, na) == 0;
+}
+
 int registry_load_file(const char *dir, Registry **ret) {
         _cleanup_free_ char *path = NULL, *buf = NULL;
         _cleanup_close_ int fd = -EBADF;
@@ -570,7 +725,7 @@ int registry_rewrite_memfd(const Registry *r, int fd) {
         return pwrite_all(fd, buf, n + 1, 0);
 }
 
-int registry_save_both(Registry *r, const char *dir, int memfd) {
+int registry_save_both(Registry *r, const char *dir, int memfd, size_t *ret_len) {
         _cleanup_free_ char *buf = NULL;
         struct stat st;
         size_t n;
@@ -587,7 +742,117 @@ int registry_save_both(Registry *r, const char *dir, int memfd) {
         k = pwrite_all(memfd, buf, n + 1, 0);
         if (k < 0)
                 return k;
-        return save_buffer(dir, buf, n, false);
+        k = save_buffer(dir, buf, n, false);
+        if (k < 0)
+                return k;
+        if (ret_len)
+                *ret_len = n;
+        return 0;
+}
+
+/* An integer as json-c prints it (int64 or uint64), else json-c's own text. */
+static void out_int_json(Out *o, json_object *v) {
+        if (json_object_is_type(v, json_type_int) && json_object_get_int64(v) >= 0)
+                out_u64(o, json_object_get_uint64(v));
+        else
+                out_json(o, v);
+}
+
+int registry_write_final(int memfd, size_t offset, json_object *update) {
+        static const char *const keys[] = { "id", "t_frozen_us", "t_reboot_us" };
+        json_object *v, *vms, *ack;
+        struct stat st;
+        Out o = {};
+        bool first = true;
+        int k;
+
+        if (!update || !json_object_object_get_ex(update, "id", &v))
+                return -EINVAL;
+        out_add(&o, REG_FINAL_MAGIC, strlen(REG_FINAL_MAGIC));
+        out_lit(&o, "{");
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+                if (!json_object_object_get_ex(update, keys[i], &v) || !json_object_is_type(v, json_type_int))
+                        continue;
+                if (!first)
+                        out_lit(&o, ",");
+                first = false;
+                out_str(&o, keys[i]);
+                out_lit(&o, ":");
+                out_int_json(&o, v);
+        }
+        out_lit(&o, ",\"vms\":{");
+        first = true;
+        if (json_object_object_get_ex(update, "vms", &vms) && json_object_is_type(vms, json_type_object)) {
+                json_object_object_foreach(vms, id, rec) {
+                        if (!rec || !json_object_is_type(rec, json_type_object) ||
+                            !json_object_object_get_ex(rec, "t_freeze_ack_us", &ack) || !json_object_is_type(ack, json_type_int))
+                                continue;
+                        if (!first)
+                                out_lit(&o, ",");
+                        first = false;
+                        out_str(&o, id);
+                        out_lit(&o, ":{\"t_freeze_ack_us\":");
+                        out_int_json(&o, ack);
+                        out_lit(&o, "}");
+                }
+        }
+        out_lit(&o, "}}");
+        if (o.oom || !o.p) {
+                free(o.p);
+                return -ENOMEM;
+        }
+        k = fstat(memfd, &st) < 0 ? -errno : 0;
+        if (k >= 0 && (off_t) (offset + o.n + 1) > st.st_size)
+                k = -ENOSPC;
+        if (k >= 0)
+                k = pwrite_all(memfd, o.p, o.n + 1, (off_t) offset);   /* with its NUL */
+        free(o.p);
+        return k;
+}
+
+int registry_merge_final(Registry *r, int memfd) {
+        _cleanup_free_ char *buf = NULL;
+        json_object *fin, *id, *in_id, *v, *vms, *in_vms, *ack;
+        size_t n, start;
+        int k;
+
+        if (!r->update || !json_object_object_get_ex(r->update, "id", &in_id))
+                return -ENOENT;
+        k = read_all_fd(memfd, &buf, &n);
+        if (k < 0)
+                return k;
+        start = strlen(buf) + 1;
+        if (start >= n || strncmp(buf + start, REG_FINAL_MAGIC, strlen(REG_FINAL_MAGIC)) != 0)
+                return -ENOENT;
+        start += strlen(REG_FINAL_MAGIC);
+        fin = json_tokener_parse(buf + start);   /* up to its NUL: read_all_fd() ends the buffer with one too */
+        if (!fin || !json_object_is_type(fin, json_type_object) || !json_object_object_get_ex(fin, "id", &id) ||
+            !json_object_is_type(id, json_type_int) || !json_object_is_type(in_id, json_type_int) ||
+            json_object_get_uint64(id) != json_object_get_uint64(in_id)) {
+                json_object_put(fin);
+                return -ENOENT;   /* not written, or of another update: the registry alone is the record */
+        }
+        json_object_object_foreach(fin, key, val) {
+                if (strcmp(key, "id") != 0 && strcmp(key, "vms") != 0 && val && json_object_is_type(val, json_type_int))
+                        json_object_object_add(r->update, key, json_object_get(val));
+        }
+        if (json_object_object_get_ex(fin, "vms", &vms) && json_object_is_type(vms, json_type_object) &&
+            json_object_object_get_ex(r->update, "vms", &in_vms) && json_object_is_type(in_vms, json_type_object)) {
+                json_object_object_foreach(vms, vm, rec) {
+                        if (!rec || !json_object_is_type(rec, json_type_object) ||
+                            !json_object_object_get_ex(rec, "t_freeze_ack_us", &ack) || !json_object_is_type(ack, json_type_int))
+                                continue;
+                        if (!json_object_object_get_ex(in_vms, vm, &v) || !v || !json_object_is_type(v, json_type_object)) {
+                                v = json_object_new_object();
+                                if (!v)
+                                        break;
+                                json_object_object_add(in_vms, vm, v);
+                        }
+                        json_object_object_add(v, "t_freeze_ack_us", json_object_get(ack));
+                }
+        }
+        json_object_put(fin);
+        return 0;
 }
 
 int registry_write_memfd(const Registry *r, size_t size, int *ret_fd) {

@@ -122,6 +122,23 @@ int registry_rewrite_memfd(const Registry *r, int fd);
  * registry_save_both() - serialise once into @memfd (in place, as registry_rewrite_memfd())
  * and <dir>/registry.json, without fsync: for the freeze path, where the caller sync()s.
  */
-int registry_save_both(Registry *r, const char *dir, int memfd);
+int registry_save_both(Registry *r, const char *dir, int memfd, size_t *ret_len);
+/*
+ * The freeze path writes the registry at commit (registry_save_both(), while the VMMs freeze)
+ * and at the reboot only the update record's last entries, after the registry's NUL in the
+ * memfd (docs/protocol.md §7): REG_FINAL_MAGIC, then
+ * {"id":N,"t_frozen_us":..,"t_reboot_us":..,"vms":{"<vm>":{"t_freeze_ack_us":..}}} and a NUL.
+ * Readers that stop at the first NUL (registry_read_fd()) do not see it.
+ * registry_write_final() - write it at @offset (the registry's length + 1); -ENOSPC if it does not fit.
+ * registry_merge_final() - add it to @r->update; -ENOENT if there is none, or of another update.
+ */
+#define REG_FINAL_MAGIC "\001luvf-final 1\n"
+int registry_write_final(int memfd, size_t offset, json_object *update);
+int registry_merge_final(Registry *r, int memfd);
+/*
+ * registry_file_equals_fd() - 1 if <dir>/registry.json holds the same registry text as @fd
+ * (each up to its first NUL), 0 if not: a cheap way to tell that both came from one write.
+ */
+int registry_file_equals_fd(const char *dir, int fd);
 /* registry_read_fd() - parse a registry from the start of @fd, up to the first NUL. */
 int registry_read_fd(int fd, Registry **ret);

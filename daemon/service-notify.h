@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Talking to the service manager (systemd Type=notify): READY=1 once the sockets are up,
- * a STATUS= line for every phase of an update and, coalesced over 200 ms, one whenever
+ * a STATUS= line for every phase of an update (its per-VM lines at most every 100 ms, the
+ * latest, flushed before the next phase's line) and, coalesced over 200 ms, one whenever
  * the number of VMs or of connected VMMs changes, WATCHDOG=1 pings from the event loop
  * (sd_event_set_watchdog(): at half of WatchdogSec=, and only while the loop turns), and
  * STOPPING=1. Every call is a no-op when $NOTIFY_SOCKET is not set.

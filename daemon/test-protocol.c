@@ -138,6 +138,72 @@ int main(void) {
         out = proto_event("prepare", 5, NULL);
         CHECK(out && strcmp(out, "{\"event\":\"prepare\",\"seq\":5}") == 0);
         free(out);
+        /* one event to many connections (send_all()): head once, each its seq; proto_event()'s text */
+        {
+                char *head, *one;
+                size_t len;
+                json_object *f = json_object_new_object(), *g = json_object_new_object();
+
+                json_object_object_add(f, "update", json_object_new_uint64(7));
+                json_object_object_add(f, "reason", json_object_new_string("a \"quoted\" reason/x"));
+                json_object_object_add(g, "update", json_object_new_uint64(7));
+                json_object_object_add(g, "reason", json_object_new_string("a \"quoted\" reason/x"));
+                head = proto_event_head("resume", f, &len);
+                one = proto_event_finish(head, len, 18446744073709551615ULL);
+                out = proto_event("resume", 18446744073709551615ULL, g);
+                CHECK(head && one && out && strcmp(one, out) == 0);
+                free(one);
+                free(out);
+                one = proto_event_finish(head, len, 1);
+                CHECK(one && strcmp(one, "{\"update\":7,\"reason\":\"a \\\"quoted\\\" reason/x\",\"event\":\"resume\",\"seq\":1}") == 0);
+                free(one);
+                free(head);
+        }
+        /* proto_json_text() is json-c's text, byte for byte, whatever the tree holds (json-text) */
+        {
+                static const char *const docs[] = {
+                        "{\"a\":1,\"b\":-9223372036854775808,\"c\":18446744073709551615,\"d\":9223372036854775807,"
+                        "\"e\":1.5,\"f\":-0.0,\"g\":1e300,\"h\":0.1000,\"i\":true,\"j\":false,\"k\":null,\"l\":[],\"m\":{},"
+                        "\"n\":[1,null,\"x\",[[]],{\"o\":{}}],\"q\\\"uo\\\\te\":\"s\\/l\\u0001\\u001f\\u007f\\u00e9\\ud83d\\ude00\\t\\n\","
+                        "\"\":\"\",\"z\":-1}",
+                        "[]", "\"plain\"", "0", "-5", "3.25",
+                        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1,{\"deep\":2.5}]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+                };
+                for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+                        json_object *o = json_tokener_parse(docs[i]);
+                        size_t n = 0;
+                        char *t = o ? proto_json_text(o, &n) : NULL;
+                        const char *ref = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : NULL;
+                        CHECK(o && t && ref && strcmp(t, ref) == 0 && n == strlen(ref));
+                        if (t && ref && strcmp(t, ref) != 0)
+                                fprintf(stderr, "json-text %zu:\n  ours   %s\n  json-c %s\n", i, t, ref);
+                        free(t);
+                        json_object_put(o);
+                }
+                /* built, not parsed: doubles without their text, int32 and uint64, embedded NUL, a NULL member */
+                {
+                        json_object *o = json_object_new_object(), *a = json_object_new_array();
+                        char *t;
+                        json_object_object_add(o, "d", json_object_new_double(2.0 / 3.0));
+                        json_object_object_add(o, "i", json_object_new_int(-2147483647 - 1));
+                        json_object_object_add(o, "u", json_object_new_uint64(18446744073709551615ULL));
+                        json_object_object_add(o, "s", json_object_new_string_len("a\0b", 3));
+                        json_object_object_add(o, "nul", NULL);
+                        json_object_array_add(a, NULL);
+                        json_object_array_add(a, json_object_new_boolean(1));
+                        json_object_object_add(o, "a", a);
+                        for (int d = 0; d < 40; d++) {   /* deeper than the direct printer goes */
+                                json_object *w = json_object_new_array();
+                                json_object_array_add(w, a == json_object_object_get(o, "a") ? json_object_new_string("in\"ner") : a);
+                                a = w;
+                        }
+                        json_object_object_add(o, "deep", a);
+                        t = proto_json_text(o, NULL);
+                        CHECK(t && strcmp(t, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) == 0);
+                        free(t);
+                        json_object_put(o);
+                }
+        }
         for (unsigned c = 0; c < _PROTO_E_MAX; c++)
                 CHECK(proto_error_to_string(c) != NULL);
 

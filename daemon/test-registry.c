@@ -57,6 +57,45 @@ int main(void) {
         it = reg_vm_find_item(vm, "dev0", NULL);
         CHECK(it && it->token == 2 && strcmp(it->pci, "0000:00:04.0") == 0 && it->kind == REG_KIND_VFIO && it->fd < 0);
         CHECK(vm->sessions[0].next_token == 3 && vm->sessions[1].delegated);
+        /* registry_serialize() writes the model directly: it must be the text json-c makes of
+         * registry_to_json(), byte for byte, whatever the strings hold (serialize-direct). */
+        {
+                _cleanup_(registry_freep) Registry *d = registry_new();
+                _cleanup_free_ char *t = NULL;
+                static const char *const odd[] = { "q\"uote", "back\\slash", "sl/ash", "tab\tnl\n", "\x01ctl\x1f",
+                                                   "del\x7f", "utf8-\xc3\xa9", "" };
+                RegVm *dv;
+                RegSession *ds;
+                json_object *ref;
+                size_t tn;
+
+                CHECK(d && registry_add_vm(d, "vm-odd", 4294967295u, &dv) == 0);
+                ds = dv ? reg_vm_add_session(dv, false) : NULL;
+                for (size_t i = 0; ds && i < sizeof(odd) / sizeof(odd[0]); i++) {
+                        RegItem *x = reg_session_add_item(ds, "x", i % 2 ? REG_KIND_MEMFD : REG_KIND_VFIO, i % 2 ? NULL : "0000:00:04.0");
+                        if (x)   /* labels are validated on the way in: put the odd ones in directly */
+                                snprintf(x->label, sizeof(x->label), "%s", odd[i]);
+                }
+                CHECK(dv && reg_vm_add_session(dv, true));
+                CHECK(d && registry_add_vm(d, "vm-empty", 0, NULL) == 0);
+                d->generation = UINT64_MAX;
+                d->update = json_object_new_object();
+                json_object_object_add(d->update, "kernel", json_object_new_string("/boot/vm\"linuz/\x02"));
+                json_object_object_add(d->update, "vms", json_object_new_object());
+                d->timeline = json_object_new_array();
+                CHECK(registry_serialize(d, &t, &tn) == 0);
+                ref = registry_to_json(d);
+                CHECK(ref && t && strcmp(t, json_object_to_json_string_ext(ref, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) == 0);
+                CHECK(t && strlen(t) == tn);
+                json_object_put(ref);
+                free(t);
+                t = NULL;
+                /* and the one above, with an update record and no timeline */
+                ref = registry_to_json(r);
+                CHECK(registry_serialize(r, &t, &tn) == 0);
+                CHECK(ref && t && strcmp(t, json_object_to_json_string_ext(ref, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) == 0);
+                json_object_put(ref);
+        }
         /* Tokens keep increasing after an unpreserve: never reused within a session. */
         reg_session_remove_item(&vm->sessions[0], reg_vm_find_item(vm, "ram0", NULL));
         it = reg_session_add_item(&vm->sessions[0], "ram1", REG_KIND_MEMFD, NULL);
@@ -135,6 +174,67 @@ int main(void) {
         CHECK(registry_save_file(r, dir) == 0 && r->generation == 2);
         CHECK(registry_load_file(dir, &r3) == 0 && r3->generation == 2 && r3->n_vms == 1);
         CHECK(r3->update && strcmp(json_object_get_string(json_object_object_get(r3->update, "state")), "prepared") == 0);
+        /* registry_save_both(): the mirror and the memfd hold one text (restore.c relies on
+         * registry_file_equals_fd() to skip parsing the mirror again) */
+        {
+                int mfd = -EBADF;
+                CHECK(registry_write_memfd(r, 1 << 16, &mfd) == 0);
+                CHECK(registry_file_equals_fd(dir, mfd) == 1);   /* the same text as the file (generation 2) */
+                r->generation++;
+                CHECK(registry_rewrite_memfd(r, mfd) == 0);
+                CHECK(registry_file_equals_fd(dir, mfd) == 0);   /* generation 3 in the memfd only */
+                size_t len = 0;
+                Registry *rd = NULL;
+                json_object *u, *vv, *x;
+
+                CHECK(registry_save_both(r, dir, mfd, &len) == 0 && len > 0);
+                CHECK(registry_file_equals_fd(dir, mfd) == 1);
+                /* the final record after it (do_kexec()), read back into the update (restore_start()) */
+                CHECK(registry_read_fd(mfd, &rd) == 0 && registry_merge_final(rd, mfd) == -ENOENT);   /* none yet */
+                registry_free(rd);
+                rd = NULL;
+                u = r->update;
+                json_object_object_add(u, "id", json_object_new_uint64(9));
+                json_object_object_add(u, "t_frozen_us", json_object_new_uint64(1764680000000001ULL));
+                json_object_object_add(u, "t_reboot_us", json_object_new_uint64(18446744073709551615ULL));
+                vv = json_object_new_object();
+                x = json_object_new_object();
+                json_object_object_add(x, "t_prepare_ack_us", json_object_new_uint64(5));
+                json_object_object_add(x, "t_freeze_ack_us", json_object_new_uint64(6));
+                json_object_object_add(vv, "vm1", x);
+                json_object_object_add(vv, "vm\"2", json_object_new_object());   /* no ack: left out */
+                json_object_object_add(u, "vms", vv);
+                CHECK(registry_write_final(mfd, len + 1, u) == 0);
+                CHECK(registry_file_equals_fd(dir, mfd) == 1);   /* readers up to the NUL see the same text */
+                CHECK(registry_read_fd(mfd, &rd) == 0 && rd->update);
+                /* the registry as written at commit: no id yet; then the same update id in both */
+                CHECK(rd && registry_merge_final(rd, mfd) == -ENOENT);
+                if (rd && rd->update) {
+                        json_object_object_add(rd->update, "id", json_object_new_uint64(8));
+                        CHECK(registry_merge_final(rd, mfd) == -ENOENT);   /* another update's */
+                        json_object_object_add(rd->update, "id", json_object_new_uint64(9));
+                        json_object_object_add(rd->update, "vms", json_object_new_object());
+                        CHECK(registry_merge_final(rd, mfd) == 0);
+                        CHECK(json_object_get_uint64(json_object_object_get(rd->update, "t_reboot_us")) == 18446744073709551615ULL);
+                        CHECK(json_object_get_uint64(json_object_object_get(rd->update, "t_frozen_us")) == 1764680000000001ULL);
+                        x = json_object_object_get(json_object_object_get(rd->update, "vms"), "vm1");
+                        CHECK(x && json_object_get_uint64(json_object_object_get(x, "t_freeze_ack_us")) == 6);
+                        CHECK(!json_object_object_get(json_object_object_get(rd->update, "vms"), "vm\"2"));
+                }
+                registry_free(rd);
+                {
+                        struct stat st;
+                        CHECK(fstat(mfd, &st) == 0 && registry_write_final(mfd, (size_t) st.st_size - 8, u) == -ENOSPC);
+                }
+                json_object_object_del(u, "id");
+                json_object_object_del(u, "t_frozen_us");
+                json_object_object_del(u, "t_reboot_us");
+                json_object_object_del(u, "vms");
+                r->generation++;
+                CHECK(registry_rewrite_memfd(r, mfd) == 0);      /* a later text, shorter or longer */
+                CHECK(registry_file_equals_fd(dir, mfd) == 0);
+                safe_close(mfd);
+        }
         {
                 char p[128];
                 snprintf(p, sizeof(p), "%s/.registry.json.tmp", dir);

@@ -273,6 +273,14 @@ int64_t conn_send_event(Conn *c, const char *event, json_object *fields) {
         return c->dead ? -EPIPE : (int64_t) seq;
 }
 
+static int64_t vmm_send_event_head(void *conn, const char *head, size_t len) {
+        Conn *c = conn;
+        uint64_t seq = ++c->next_seq;
+
+        conn_send(c, proto_event_finish(head, len, seq), -EBADF);
+        return c->dead ? -EPIPE : (int64_t) seq;
+}
+
 static int64_t vmm_send_event(void *conn, const char *event, json_object *fields) {
         Conn *c = conn;
         int64_t r = conn_send_event(c, event, fields);
@@ -733,6 +741,7 @@ int server_new(sd_event *e, Manager *m, Config *config, Server **ret) {
                 return -ENOMEM;
         }
         m->vmm_ops.send_event = vmm_send_event;
+        m->vmm_ops.send_event_head = vmm_send_event_head;
         *ret = s;
         return 0;
 }

@@ -73,6 +73,12 @@ fail=$(cat "$dir/boot0.fail" 2>/dev/null || echo 1)
 check "boot 0 ended in a kexec" test -e "$dir/boot0.n"
 check "the daemon asked systemd for the kexec (twice: refused, then accepted)" test "$(grep -c "^StartUnit kexec.target replace-irreversibly from " "$dir/systemd1.log")" = 2
 check "... and systemd (not the daemon) rebooted" grep -q "^REBOOT-KEXEC" "$dir/systemd1.log"
+# Per-VM STATUS= lines are held back for up to 100 ms (service-notify.c); the next phase's line
+# must send the held one first, never drop it.
+check "STATUS= of vm0's acknowledgement sent, before the prepared line" awk '
+        /^MSG STATUS=preparing: vm0: acknowledged prepare$/ { ack = NR }
+        /^MSG STATUS=prepared: every VMM acknowledged prepare$/ { if (!ack) exit 1; ok = 1 }
+        END { exit !ok }' "$dir/fake-systemd-0.log"
 check "systemd stopped the daemon before the kexec, the store preserved" \
         bash -c 'grep -q "^STOP " "$0" && grep -q "^PRESERVE stored=" "$1"' "$dir/systemd1.log" "$dir/fake-systemd-0.log"
 note "lu-vfioctl commit: $(cat "$dir/commit.out" 2>/dev/null)"
