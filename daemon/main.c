@@ -11,15 +11,15 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
-#include "config.h"
-#include "dbus-service.h"
-#include "fdstore.h"
-#include "log.h"
-#include "manager-fdstore.h"
-#include "manager.h"
-#include "message-ids.h"
-#include "service-notify.h"
-#include "vmm-server.h"
+#include "common/config.h"
+#include "frontends/dbus-service.h"
+#include "system/fdstore.h"
+#include "system/log.h"
+#include "core/manager-fdstore.h"
+#include "core/manager.h"
+#include "common/message-ids.h"
+#include "frontends/service-notify.h"
+#include "frontends/vmm-server.h"
 
 #define DEFAULT_VMM_SOCKET     LU_RUNSTATEDIR "/lu-vfiod/vmm.sock"
 #define DEFAULT_CONTROL_SOCKET LU_RUNSTATEDIR "/lu-vfiod/control.sock"

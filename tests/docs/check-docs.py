@@ -7,12 +7,12 @@ code, both ways, so that a name in one and not the other fails the suite.
   check-docs.py SOURCE_ROOT [LU_VFIOD]
 
 Checks (TAP output), each in both directions:
-  * error codes: daemon/protocol.c's table <-> docs/protocol.md §3 (and the Rust crate's ErrorCode)
-  * methods: daemon/vmm-server.c and daemon/operator.c <-> docs/protocol.md §5 headings and §6 table
+  * error codes: daemon/common/protocol.c's table <-> docs/protocol.md §3 (and the Rust crate's ErrorCode)
+  * methods: daemon/frontends/vmm-server.c and daemon/frontends/operator.c <-> docs/protocol.md §5 headings and §6 table
   * request fields per method: what the code reads or allows <-> the request examples and
     parameter column of docs/protocol.md
   * reply, event, timeline and registry fields: the keys the daemon writes <-> docs/protocol.md
-  * configuration keys per section: daemon/config.c <-> docs/configuration.md tables (parsed as
+  * configuration keys per section: daemon/common/config.c <-> docs/configuration.md tables (parsed as
     tables: a row cut off from its table by a blank line counts as missing) <-> conf/lu-vfiod.conf
   * lu-vfioctl --json fields: tools/lu-vfioctl.c <-> docs/json.md
 and, with LU_VFIOD and as root, runs the control-socket script of docs/operations.md against it.
@@ -116,23 +116,23 @@ def c_blocks(src, start_re):
 proto = read("docs/protocol.md")
 
 # ---- error codes
-codes = set(re.findall(r'\[PROTO_E_\w+\]\s*=\s*"([a-z-]+)"', read("daemon/protocol.c")))
+codes = set(re.findall(r'\[PROTO_E_\w+\]\s*=\s*"([a-z-]+)"', read("daemon/common/protocol.c")))
 t, _ = tables(section(proto, r"^## 3\. Error codes"))
-both_ways(codes, first_col_names(t[0]) if t else [], "error code", "daemon/protocol.c", "docs/protocol.md §3")
+both_ways(codes, first_col_names(t[0]) if t else [], "error code", "daemon/common/protocol.c", "docs/protocol.md §3")
 rust_codes = set(re.findall(r'\(ErrorCode::\w+, "([a-z-]+)"\)', read("lib/client/rust/src/error.rs")))
-both_ways(codes, rust_codes, "error code", "daemon/protocol.c", "the Rust crate's ErrorCode")
+both_ways(codes, rust_codes, "error code", "daemon/common/protocol.c", "the Rust crate's ErrorCode")
 
 # ---- methods
-vmm_src, op_src = read("daemon/vmm-server.c"), read("daemon/operator.c")
+vmm_src, op_src = read("daemon/frontends/vmm-server.c"), read("daemon/frontends/operator.c")
 vmm_blocks = c_blocks(vmm_src, r'strcmp\(method, "([a-z-]+)"\) == 0\)')
 op_blocks = c_blocks(op_src, r'strcmp\(method, "([a-z-]+)"\) == 0\)')
 vmm_doc = section(proto, r"^## 5\. VMM socket")
 both_ways(vmm_blocks, re.findall(r"^### 5\.\w+ `([a-z-]+)`", vmm_doc, re.M), "VMM socket method",
-          "daemon/vmm-server.c", "docs/protocol.md §5")
+          "daemon/frontends/vmm-server.c", "docs/protocol.md §5")
 op_doc = section(proto, r"^## 6\. Control socket")
 t, _ = tables(op_doc)
 op_rows = {first_col_names([r])[0]: r for r in (t[0] if t else []) if first_col_names([r])}
-both_ways(op_blocks, op_rows, "control socket method", "daemon/operator.c", "docs/protocol.md §6")
+both_ways(op_blocks, op_rows, "control socket method", "daemon/frontends/operator.c", "docs/protocol.md §6")
 
 
 # ---- request fields
@@ -156,16 +156,21 @@ def doc_fields(text, method):
 
 for name, block in sorted(vmm_blocks.items()):
     both_ways(code_fields(block) | {"_"}, doc_fields(proto, name) | {"_"}, f"field of the {name} request",
-              "daemon/vmm-server.c", "docs/protocol.md")
+              "daemon/frontends/vmm-server.c", "docs/protocol.md")
 for name, block in sorted(op_blocks.items()):
     params = set()
     if name in op_rows and op_rows[name][1] != "—":
         params = set(re.findall(r"`([a-z_]+)`", op_rows[name][1]))
     both_ways(code_fields(block) | {"_"}, params | doc_fields(proto, name) | {"_"}, f"field of the control {name} request",
-              "daemon/operator.c", "docs/protocol.md §6")
+              "daemon/frontends/operator.c", "docs/protocol.md §6")
 
 # ---- reply, event, timeline and registry fields
-daemon_c = {f: read(f"daemon/{f}") for f in sorted(os.listdir(os.path.join(root, "daemon"))) if f.endswith(".c")}
+# every daemon source by its file name (they are unique across daemon/'s folders)
+daemon_c = {}
+for d, _, fs in sorted(os.walk(os.path.join(root, "daemon"))):
+    for f in sorted(fs):
+        if f.endswith(".c"):
+            daemon_c[f] = read(os.path.relpath(os.path.join(d, f), root))
 written = set()
 for f in ["vmm-server.c", "operator.c", "manager.c", "restore.c", "registry.c", "protocol.c"]:
     s = daemon_c[f]
@@ -184,7 +189,7 @@ check(not doc_keys - literals, "every field of a JSON example in docs/protocol.m
       f"not in the code: {sorted(doc_keys - literals)}")
 
 # ---- configuration keys
-conf_c = read("daemon/config.c")
+conf_c = read("daemon/common/config.c")
 code_keys = set(re.findall(r'(?:U32|SEC)\("(\w+)", "(\w+)"', conf_c))
 code_keys |= set(re.findall(r'strcmp\(section, "(\w+)"\) == 0 && strcmp\(key, "(\w+)"\) == 0', conf_c))
 cfg = read("docs/configuration.md")
@@ -198,7 +203,7 @@ for sec in sorted({s for s, _ in code_keys} | set(re.findall(r"^## \[(\w+)\]", c
 check(not strays, "docs/configuration.md: every key row belongs to a table (no blank line inside a table)",
       "\n".join(strays))
 both_ways({f"[{s}] {k}" for s, k in code_keys}, {f"[{s}] {k}" for s, k in doc_keys}, "configuration key",
-          "daemon/config.c", "docs/configuration.md")
+          "daemon/common/config.c", "docs/configuration.md")
 shipped, sec = set(), None
 for line in read("conf/lu-vfiod.conf").splitlines():
     m = re.match(r"^\[(\w+)\]", line)
@@ -207,7 +212,7 @@ for line in read("conf/lu-vfiod.conf").splitlines():
     m = re.match(r"^#?([A-Z]\w*)=", line)
     if m and sec:
         shipped.add(f"[{sec}] {m.group(1)}")
-both_ways({f"[{s}] {k}" for s, k in code_keys}, shipped, "configuration key", "daemon/config.c", "conf/lu-vfiod.conf")
+both_ways({f"[{s}] {k}" for s, k in code_keys}, shipped, "configuration key", "daemon/common/config.c", "conf/lu-vfiod.conf")
 
 # ---- the daemon's command line: --help <-> docs/configuration.md "Command line options"
 if daemon:

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Fuzz target for the configuration parser (daemon/config.c): one input is the content
+ * Fuzz target for the configuration parser (daemon/common/config.c): one input is the content
  * of lu-vfiod.conf. It is parsed from memory (config_parse_string) and from a file
  * (config_parse_file, through a memfd's /proc/self/fd path); both must agree, a refusal
  * must come with a "name:line: key: problem" message, and an accepted configuration
@@ -13,7 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "common/config.h"
 #include "fuzz.h"
 #include "macro.h"
 

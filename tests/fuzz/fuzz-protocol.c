@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Fuzz target for the wire protocol decoder (daemon/protocol.c): one input is one
+ * Fuzz target for the wire protocol decoder (daemon/common/protocol.c): one input is one
  * SEQPACKET datagram. The message is decoded as the server does (proto_request_parse
  * with the default MaxJSONDepth), then put through the per-method validation of
- * daemon/vmm-server.c (VMM socket) and daemon/operator.c (control socket), and every
+ * daemon/frontends/vmm-server.c (VMM socket) and daemon/frontends/operator.c (control socket), and every
  * reply the daemon would send is encoded and decoded again the way a strict client
  * would.
  *
@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "protocol.h"
+#include "common/protocol.h"
 
 #define DEFAULT_MAX_DEPTH 8       /* Config default MaxJSONDepth */
 #define LARGEST_MAX_DEPTH 64      /* largest MaxJSONDepth the config accepts */

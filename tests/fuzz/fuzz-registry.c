@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Fuzz target for the registry reader (daemon/registry.c): one input is the content of
+ * Fuzz target for the registry reader (daemon/core/registry.c): one input is the content of
  * registry.json or of the state memfd read back after a restart or a kexec. It is read
  * both ways the daemon reads it (registry_parse() on the file's bytes, registry_read_fd()
  * on a memfd, which stops at the first NUL), and whatever is accepted must be a registry
@@ -14,8 +14,8 @@
 
 #include "fuzz.h"
 #include "pci-addr.h"
-#include "protocol.h"
-#include "registry.h"
+#include "common/protocol.h"
+#include "core/registry.h"
 
 static int input_fd = -EBADF;
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# The journal catalog: journalctl indexes it, and its ids are exactly daemon/message-ids.h's.
+# The journal catalog: journalctl indexes it, and its ids are exactly daemon/common/message-ids.h's.
 #   test-catalog.sh CATALOG MESSAGE_IDS_H
 set -uo pipefail
 cat=$(readlink -f "$1") ids=$(readlink -f "$2")

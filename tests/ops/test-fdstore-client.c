@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Run as a Type=notify unit of the real systemd (realstack-notify): the first generation (no
- * LISTEN_FDS) stores three memfds in the fd store with daemon/fdstore.c names, stores and
+ * LISTEN_FDS) stores three memfds in the fd store with daemon/system/fdstore.c names, stores and
  * removes a fourth, sends READY and STATUS, and SIGKILLs itself. The second generation must get exactly the three back,
  * by name, with their contents. TAP output.
  */
@@ -14,7 +14,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
-#include "fdstore.h"
+#include "system/fdstore.h"
 
 static int n, failed;
 

@@ -3,7 +3,7 @@
 # The service-manager protocol of the daemon against the real systemd 252: what it sends on the
 # notify socket and what it keeps in the fd store, read from systemd's own debug log ("Got
 # notification message from PID …", "Added fd … to fd store") and unit properties:
-#  - daemon/fdstore.c's helpers in a transient Type=notify unit (tests/ops/test-fdstore-client):
+#  - daemon/system/fdstore.c's helpers in a transient Type=notify unit (tests/ops/test-fdstore-client):
 #    three memfds stored by name and one stored and removed (FDSTOREREMOVE), SIGKILL, and the
 #    restarted unit gets exactly the three back, by name, with their contents;
 #  - lu-vfiod.service: READY=1, a STATUS= per burst of VM changes (coalesced), per phase of a

@@ -6,4 +6,4 @@
  */
 #pragma once
 
-#include "vmm-server.h"
+#include "frontends/vmm-server.h"

@@ -8,7 +8,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
-#include "fdstore.h"
+#include "system/fdstore.h"
 #include "macro.h"
 
 static bool fdname_char_ok(char c) {

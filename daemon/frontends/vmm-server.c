@@ -10,10 +10,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "system/log.h"
 #include <systemd/sd-daemon.h>
 
-#include "vmm-server.h"
+#include "frontends/vmm-server.h"
 
 /* Unsent messages a slow client may accumulate before it is disconnected. */
 #define OUTQ_MAX 1024

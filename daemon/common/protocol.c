@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "protocol.h"
+#include "common/protocol.h"
 
 static void utf8_truncate_end(char *s);
 

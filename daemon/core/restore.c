@@ -16,11 +16,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fdstore.h"
-#include "log.h"
-#include "manager.h"
-#include "manager-fdstore.h"
-#include "message-ids.h"
+#include "system/fdstore.h"
+#include "system/log.h"
+#include "core/manager.h"
+#include "core/manager-fdstore.h"
+#include "common/message-ids.h"
 #include "pci-addr.h"
 #include "pci-sysfs.h"
 #include "vfio-dev.h"

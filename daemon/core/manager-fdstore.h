@@ -14,8 +14,8 @@
  */
 #pragma once
 
-#include "fdstore.h"
-#include "manager.h"
+#include "system/fdstore.h"
+#include "core/manager.h"
 
 typedef struct FdStoreMirror FdStoreMirror;
 

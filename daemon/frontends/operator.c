@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "operator.h"
+#include "frontends/operator.h"
 
 static void on_progress(void *userdata, const char *state, const char *vm, const char *detail) {
         Conn *c = userdata;

@@ -14,14 +14,14 @@
 #include <unistd.h>
 
 #include "fd-kind.h"
-#include "kexec-systemd.h"
+#include "system/kexec-systemd.h"
 #include "kexec.h"
-#include "log.h"
-#include "manager-fdstore.h"
-#include "manager.h"
-#include "message-ids.h"
+#include "system/log.h"
+#include "core/manager-fdstore.h"
+#include "core/manager.h"
+#include "common/message-ids.h"
 #include "pci-sysfs.h"
-#include "preflight.h"
+#include "core/preflight.h"
 #include "vfio-dev.h"
 
 /* Room for the registry memfd beyond its size at prepare: the update record grows at commit. */

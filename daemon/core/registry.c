@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "protocol.h"
-#include "registry.h"
+#include "common/protocol.h"
+#include "core/registry.h"
 
 static const char *const kind_names[_REG_KIND_MAX] = {
         [REG_KIND_MEMFD] = "memfd",

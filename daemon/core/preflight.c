@@ -10,9 +10,9 @@
 #include <unistd.h>
 
 #include "kernel-image.h"
-#include "kexec-systemd.h"
+#include "system/kexec-systemd.h"
 #include "kexec.h"
-#include "preflight.h"
+#include "core/preflight.h"
 
 /* What a next kernel needs to take the VMs over (kernel/liveupdate/Kconfig). */
 static const char *const next_config_required[] = {

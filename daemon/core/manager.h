@@ -14,10 +14,10 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
-#include "config.h"
+#include "common/config.h"
 #include "luo.h"
-#include "protocol.h"
-#include "registry.h"
+#include "common/protocol.h"
+#include "core/registry.h"
 
 typedef enum UpdateState {
         UPDATE_IDLE,

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <systemd/sd-bus.h>
 
-#include "kexec-systemd.h"
+#include "system/kexec-systemd.h"
 #include "macro.h"
 
 static void bus_closep(sd_bus **bus) {

@@ -11,7 +11,7 @@
 
 #include <systemd/sd-event.h>
 
-#include "manager.h"
+#include "core/manager.h"
 
 /* service_notify_start() - enable watchdog pings on @e, subscribe STATUS= to @m's progress and
  * watch its VM counts. */

@@ -12,7 +12,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
-#include "manager.h"
+#include "core/manager.h"
 
 #define DBUS_SERVICE_NAME      "org.luvfiod.LiveUpdate1"
 #define DBUS_SERVICE_PATH      "/org/luvfiod/LiveUpdate1"

@@ -5,8 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dbus-service.h"
-#include "log.h"
+#include "frontends/dbus-service.h"
+#include "system/log.h"
 
 #define POLKIT_TIMEOUT_USEC             (25ULL * 1000000ULL)
 #define POLKIT_INTERACTIVE_TIMEOUT_USEC (300ULL * 1000000ULL)

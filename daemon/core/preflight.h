@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "manager.h"
+#include "core/manager.h"
 
 typedef enum PreflightStatus {
         PREFLIGHT_PASS,

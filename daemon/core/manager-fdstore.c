@@ -6,8 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "manager-fdstore.h"
+#include "system/log.h"
+#include "core/manager-fdstore.h"
 
 typedef struct Pushed {
         char name[FDSTORE_NAME_MAX + 1];
