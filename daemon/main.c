@@ -12,14 +12,14 @@
 #include <systemd/sd-event.h>
 
 #include "common/config.h"
-#include "frontends/dbus-service.h"
-#include "system/fdstore.h"
-#include "system/log.h"
+#include "common/message-ids.h"
 #include "core/manager-fdstore.h"
 #include "core/manager.h"
-#include "common/message-ids.h"
+#include "frontends/dbus-service.h"
 #include "frontends/service-notify.h"
 #include "frontends/vmm-server.h"
+#include "system/fdstore.h"
+#include "system/log.h"
 
 #define DEFAULT_VMM_SOCKET     LU_RUNSTATEDIR "/lu-vfiod/vmm.sock"
 #define DEFAULT_CONTROL_SOCKET LU_RUNSTATEDIR "/lu-vfiod/control.sock"

@@ -11,9 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/config.h"
 #include "kernel-image.h"
 #include "macro.h"
+
+#include "common/config.h"
 
 /* true if @s equals one of up to four words (NULL-padded). */
 static bool streq_any5(const char *s, const char *a, const char *b, const char *c, const char *d) {

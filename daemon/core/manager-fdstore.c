@@ -6,8 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "system/log.h"
 #include "core/manager-fdstore.h"
+#include "core/progress.h"
+#include "system/log.h"
 
 typedef struct Pushed {
         char name[FDSTORE_NAME_MAX + 1];

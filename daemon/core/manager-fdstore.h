@@ -14,8 +14,8 @@
  */
 #pragma once
 
+#include "core/state.h"
 #include "system/fdstore.h"
-#include "core/manager.h"
 
 typedef struct FdStoreMirror FdStoreMirror;
 

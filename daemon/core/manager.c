@@ -14,59 +14,20 @@
 #include <unistd.h>
 
 #include "fd-kind.h"
-#include "system/kexec-systemd.h"
 #include "kexec.h"
-#include "system/log.h"
+#include "pci-sysfs.h"
+#include "vfio-dev.h"
+
+#include "common/message-ids.h"
 #include "core/manager-fdstore.h"
 #include "core/manager.h"
-#include "common/message-ids.h"
-#include "pci-sysfs.h"
 #include "core/preflight.h"
-#include "vfio-dev.h"
+#include "core/restore.h"
+#include "system/kexec-systemd.h"
+#include "system/log.h"
 
 /* Room for the registry memfd beyond its size at prepare: the update record grows at commit. */
 #define STATE_MEMFD_SLACK (256 * 1024)
-
-static const char *const state_names[_UPDATE_STATE_MAX] = {
-        [UPDATE_IDLE] = "idle",
-        [UPDATE_PREPARING] = "preparing",
-        [UPDATE_PREPARED] = "prepared",
-        [UPDATE_FREEZING] = "freezing",
-        [UPDATE_FROZEN] = "frozen",
-        [UPDATE_RESTORING] = "restoring",
-        [UPDATE_FINISHING] = "finishing",
-};
-
-const char *update_state_to_string(UpdateState s) {
-        return (unsigned) s < _UPDATE_STATE_MAX ? state_names[s] : "unknown";
-}
-
-uint64_t now_realtime_us(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
-}
-
-void call_complete(Call *c, json_object *result, int fd, const ProtoError *err) {
-        int fds[1] = { fd };
-
-        c->complete(c, result, fds, fd >= 0 ? 1 : 0, err);
-}
-
-void call_complete_fds(Call *c, json_object *result, int *fds, size_t n_fds, const ProtoError *err) {
-        c->complete(c, result, fds, n_fds, err);
-}
-
-void call_fail(Call *c, ProtoErrorCode code, int error, const char *fmt, ...) {
-        ProtoError e = { .code = code, .error = error < 0 ? -error : error };
-        va_list ap;
-
-        va_start(ap, fmt);
-        (void) vsnprintf(e.message, sizeof(e.message), fmt, ap);
-        va_end(ap);
-        utf8_truncate(e.message);
-        call_complete(c, NULL, -EBADF, &e);
-}
 
 int manager_new(sd_event *e, Config *config, const ManagerOptions *opts, Manager **ret) {
         _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(Manager));
@@ -117,88 +78,20 @@ Manager *manager_free(Manager *m) {
         return NULL;
 }
 
-int manager_subscribe(Manager *m, ProgressFn fn, void *userdata) {
-        Subscriber *s = calloc(1, sizeof(Subscriber));
-        if (!s)
-                return -ENOMEM;
-        s->fn = fn;
-        s->userdata = userdata;
-        s->next = m->subscribers;
-        m->subscribers = s;
-        return 0;
-}
-
-void manager_unsubscribe(Manager *m, void *userdata) {
-        for (Subscriber **p = &m->subscribers; *p; p = &(*p)->next)
-                if ((*p)->userdata == userdata) {
-                        Subscriber *s = *p;
-                        *p = s->next;
-                        free(s);
-                        return;
-                }
-}
-
-static void progressv(Manager *m, const char *message_id, const char *vm, const char *fmt, va_list ap) _printf_(4, 0);
-static void progressv(Manager *m, const char *message_id, const char *vm, const char *fmt, va_list ap) {
-        char detail[256];
-
-        (void) vsnprintf(detail, sizeof(detail), fmt, ap);
-        utf8_truncate(detail);
-        log_event(message_id ? LOG_NOTICE : LOG_INFO, message_id, 0, vm, NULL, NULL, "%s: %s",
-                  update_state_to_string(m->state), detail);
-        /* A subscriber may unsubscribe while being called: walk a snapshot of next pointers. */
-        for (Subscriber *s = m->subscribers, *n; s; s = n) {
-                n = s->next;
-                s->fn(s->userdata, update_state_to_string(m->state), vm, detail);
+void manager_vm_hello_done(Manager *m, RegVm *vm) {
+        if (vm->resume_owed && vm->conn) {
+                json_object *f = json_object_new_object();
+                json_object_object_add(f, "update", json_object_new_uint64(m->update_id));
+                json_object_object_add(f, "reason", json_object_new_string("failed"));
+                json_object_object_add(f, "message", json_object_new_string("the daemon restarted during the update"));
+                (void) m->vmm_ops.send_event(vm->conn, "resume", f);
+                vm->resume_owed = false;
         }
-}
-
-void manager_progress(Manager *m, const char *vm, const char *fmt, ...) {
-        va_list ap;
-
-        va_start(ap, fmt);
-        progressv(m, NULL, vm, fmt, ap);
-        va_end(ap);
-}
-
-void manager_progress_event(Manager *m, const char *message_id, const char *vm, const char *fmt, ...) {
-        va_list ap;
-
-        va_start(ap, fmt);
-        progressv(m, message_id, vm, fmt, ap);
-        va_end(ap);
-}
-
-int manager_save(Manager *m) {
-        int r;
-
-        m->dirty = false;
-        r = registry_save_file(m->reg, m->state_dir);
-        if (r < 0)
-                log_error_errno(r, "Failed to save registry to %s: %m", m->state_dir);
-        return r;
-}
-
-static int on_save_defer(sd_event_source *s, void *userdata) {
-        Manager *m = userdata;
-
-        (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
-        if (m->dirty)
-                (void) manager_save(m);
-        return 0;
-}
-
-/* Coalesce the many small changes of a burst of requests into one atomic write. */
-void manager_mark_dirty(Manager *m) {
-        m->dirty = true;
-        if (!m->save_defer) {
-                if (sd_event_add_defer(m->event, &m->save_defer, on_save_defer, m) < 0) {
-                        (void) manager_save(m);
-                        return;
-                }
-                (void) sd_event_source_set_priority(m->save_defer, SD_EVENT_PRIORITY_IDLE);
+        if (vm->incoming && !vm->restored && vm->conn) {
+                json_object *f = json_object_new_object();
+                json_object_object_add(f, "update", json_object_new_uint64(m->update_id));
+                (void) m->vmm_ops.send_event(vm->conn, "restore-ready", f);
         }
-        (void) sd_event_source_set_enabled(m->save_defer, SD_EVENT_ONESHOT);
 }
 
 static void update_set(Manager *m, const char *key, json_object *v) {

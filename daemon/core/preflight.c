@@ -10,9 +10,10 @@
 #include <unistd.h>
 
 #include "kernel-image.h"
-#include "system/kexec-systemd.h"
 #include "kexec.h"
+
 #include "core/preflight.h"
+#include "system/kexec-systemd.h"
 
 /* What a next kernel needs to take the VMs over (kernel/liveupdate/Kconfig). */
 static const char *const next_config_required[] = {

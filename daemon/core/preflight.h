@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "core/manager.h"
+#include "core/state.h"
 
 typedef enum PreflightStatus {
         PREFLIGHT_PASS,

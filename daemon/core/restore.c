@@ -16,14 +16,19 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "system/fdstore.h"
-#include "system/log.h"
-#include "core/manager.h"
-#include "core/manager-fdstore.h"
-#include "common/message-ids.h"
 #include "pci-addr.h"
 #include "pci-sysfs.h"
 #include "vfio-dev.h"
+
+#include "common/message-ids.h"
+#include "core/call.h"
+#include "core/manager-fdstore.h"
+#include "core/persist.h"
+#include "core/progress.h"
+#include "core/restore.h"
+#include "core/state.h"
+#include "system/fdstore.h"
+#include "system/log.h"
 
 #define BIND_POLL_USEC (20 * 1000)
 

@@ -6,8 +6,8 @@
 #include <time.h>
 #include <systemd/sd-daemon.h>
 
-#include "system/log.h"
 #include "frontends/service-notify.h"
+#include "system/log.h"
 
 /* A burst of VMMs (re)connecting, e.g. after a kexec, becomes one STATUS= line. */
 #define COUNT_STATUS_DELAY_USEC (200 * 1000)

@@ -13,6 +13,7 @@
 #include "system/log.h"
 #include <systemd/sd-daemon.h>
 
+#include "core/restore.h"
 #include "frontends/vmm-server.h"
 
 /* Unsent messages a slow client may accumulate before it is disconnected. */
@@ -522,22 +523,6 @@ fail:
         safe_close(fd);
         conn_reply_error(c, true, req->id, &e);
 #undef FIELDS
-}
-
-void manager_vm_hello_done(Manager *m, RegVm *vm) {
-        if (vm->resume_owed && vm->conn) {
-                json_object *f = json_object_new_object();
-                json_object_object_add(f, "update", json_object_new_uint64(m->update_id));
-                json_object_object_add(f, "reason", json_object_new_string("failed"));
-                json_object_object_add(f, "message", json_object_new_string("the daemon restarted during the update"));
-                (void) m->vmm_ops.send_event(vm->conn, "resume", f);
-                vm->resume_owed = false;
-        }
-        if (vm->incoming && !vm->restored && vm->conn) {
-                json_object *f = json_object_new_object();
-                json_object_object_add(f, "update", json_object_new_uint64(m->update_id));
-                (void) m->vmm_ops.send_event(vm->conn, "restore-ready", f);
-        }
 }
 
 /* ---------------------------------------------------------------- I/O */

@@ -12,8 +12,8 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
-#include "core/manager.h"
 #include "common/protocol.h"
+#include "core/manager.h"
 
 typedef enum ConnRole {
         CONN_VMM,

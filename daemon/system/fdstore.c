@@ -8,8 +8,9 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
-#include "system/fdstore.h"
 #include "macro.h"
+
+#include "system/fdstore.h"
 
 static bool fdname_char_ok(char c) {
         return c >= ' ' && c <= '~' && c != ':';

@@ -6,8 +6,9 @@
 #include <string.h>
 #include <systemd/sd-bus.h>
 
-#include "system/kexec-systemd.h"
 #include "macro.h"
+
+#include "system/kexec-systemd.h"
 
 static void bus_closep(sd_bus **bus) {
         if (*bus)
