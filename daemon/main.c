@@ -16,6 +16,7 @@
 #include "core/manager-fdstore.h"
 #include "core/manager.h"
 #include "frontends/dbus-service.h"
+#include "frontends/operator.h"
 #include "frontends/service-notify.h"
 #include "frontends/vmm-server.h"
 #include "system/fdstore.h"
@@ -196,6 +197,7 @@ int main(int argc, char **argv) {
         }
         if (r < 0)
                 goto out;
+        vmm_protocol_attach(m);
         r = server_new(e, m, &config, &server);
         if (r < 0)
                 goto out;
@@ -217,20 +219,20 @@ int main(int argc, char **argv) {
         if (r < 0)
                 goto out;
         if (vmm_fd >= 0) {
-                r = server_adopt(server, CONN_VMM, TAKE_FD(vmm_fd));
+                r = server_adopt(server, &vmm_protocol, TAKE_FD(vmm_fd));
                 if (r < 0) {
                         log_error_errno(r, "Cannot use the VMM socket passed by the service manager: %m");
                         goto out;
                 }
                 log_info("VMM socket passed by the service manager (socket activation)");
         } else {
-                r = server_listen(server, CONN_VMM, arg_vmm_socket);
+                r = server_listen(server, &vmm_protocol, arg_vmm_socket);
                 if (r < 0) {
                         log_error_errno(r, "Cannot listen on %s: %m", arg_vmm_socket);
                         goto out;
                 }
         }
-        r = server_listen(server, CONN_OPERATOR, arg_control_socket);
+        r = server_listen(server, &operator_protocol, arg_control_socket);
         if (r < 0) {
                 log_error_errno(r, "Cannot listen on %s: %m", arg_control_socket);
                 goto out;

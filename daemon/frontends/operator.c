@@ -15,15 +15,15 @@ static void on_progress(void *userdata, const char *state, const char *vm, const
         (void) conn_send_event(c, "progress", f);
 }
 
-void operator_connected(Conn *c) {
+static void operator_connected(Conn *c) {
         (void) manager_subscribe(conn_manager(c), on_progress, c);
 }
 
-void operator_disconnected(Conn *c) {
+static void operator_disconnected(Conn *c) {
         manager_unsubscribe(conn_manager(c), c);
 }
 
-void operator_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fds) {
+static void operator_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fds) {
         Manager *m = conn_manager(c);
         const char *method = req->method;
         json_object *res = NULL;
@@ -111,3 +111,18 @@ fail:
         conn_reply_error(c, true, req->id, &e);
 #undef FIELDS
 }
+
+static int operator_admit(Server *s, const struct ucred *peer, ProtoError *e) {
+        if (peer->uid != 0)
+                return proto_error_set(e, PROTO_E_PERMISSION_DENIED, EPERM, "the control socket is for root only");
+        return 0;
+}
+
+const ConnProtocol operator_protocol = {
+        .name = "control",
+        .socket_mode = 0600,
+        .admit = operator_admit,
+        .connected = operator_connected,
+        .disconnected = operator_disconnected,
+        .dispatch = operator_dispatch,
+};

@@ -38,14 +38,13 @@ typedef struct ConnCall {
 
 struct Conn {
         Server *server;
-        ConnRole role;
+        const ConnProtocol *proto;
+        void *userdata;         /* the protocol's: the VMM protocol's RegVm after hello */
         int fd;
         sd_event_source *io;
         uid_t uid;
         gid_t gid;
         pid_t pid;
-        RegVm *vm;
-        bool hello;
         bool dead;
         bool in_dispatch;
         uint64_t next_seq;
@@ -56,13 +55,23 @@ struct Conn {
         Conn *next, *prev;
 };
 
+/* A listening socket and the protocol spoken on its connections. */
+typedef struct Listener {
+        Server *server;
+        const ConnProtocol *proto;
+        int fd;
+        sd_event_source *io;
+        char *path;             /* bound by server_listen(), unlinked at the end; NULL if adopted */
+} Listener;
+
+#define SERVER_LISTENERS_MAX 4
+
 struct Server {
         sd_event *event;
         Manager *manager;
         Config *config;
-        int listen_fd[2];
-        sd_event_source *listen_io[2];
-        char *path[2];
+        Listener listeners[SERVER_LISTENERS_MAX];
+        size_t n_listeners;
         Conn *conns;
         size_t n_conns;
         char *rxbuf;
@@ -73,8 +82,28 @@ Manager *conn_manager(Conn *c) {
         return c->server->manager;
 }
 
+Config *conn_config(Conn *c) {
+        return c->server->config;
+}
+
 uid_t conn_uid(Conn *c) {
         return c->uid;
+}
+
+gid_t conn_gid(Conn *c) {
+        return c->gid;
+}
+
+pid_t conn_pid(Conn *c) {
+        return c->pid;
+}
+
+void *conn_get_userdata(Conn *c) {
+        return c->userdata;
+}
+
+void conn_set_userdata(Conn *c, void *userdata) {
+        c->userdata = userdata;
 }
 
 static void close_fds(int *fds, size_t n) {
@@ -85,13 +114,8 @@ static void close_fds(int *fds, size_t n) {
 static void conn_free(Conn *c) {
         Server *s = c->server;
 
-        if (c->role == CONN_VMM && c->vm) {
-                RegVm *vm = c->vm;
-                c->vm = NULL;
-                manager_vm_disconnect(s->manager, vm);
-        }
-        if (c->role == CONN_OPERATOR)
-                operator_disconnected(c);
+        if (c->proto->disconnected)
+                c->proto->disconnected(c);
         /* Calls still owned by the manager are answered into the void. */
         for (ConnCall *cc = c->calls; cc; cc = cc->next) {
                 cc->conn = NULL;
@@ -274,21 +298,13 @@ int64_t conn_send_event(Conn *c, const char *event, json_object *fields) {
         return c->dead ? -EPIPE : (int64_t) seq;
 }
 
-static int64_t vmm_send_event_head(void *conn, const char *head, size_t len) {
-        Conn *c = conn;
+int64_t conn_send_event_head(Conn *c, const char *head, size_t len) {
         uint64_t seq = ++c->next_seq;
 
         conn_send(c, proto_event_finish(head, len, seq), -EBADF);
         return c->dead ? -EPIPE : (int64_t) seq;
 }
 
-static int64_t vmm_send_event(void *conn, const char *event, json_object *fields) {
-        Conn *c = conn;
-        int64_t r = conn_send_event(c, event, fields);
-
-        /* Never free here: the manager is iterating its VMs. The io handler reaps it (EPOLLHUP). */
-        return r;
-}
 
 static void conn_call_complete(Call *call, json_object *result, int *fds, size_t n_fds, const ProtoError *err) {
         ConnCall *cc = (ConnCall *) call;
@@ -350,7 +366,8 @@ static int want_fds(size_t n_fds, size_t want, const char *method, ProtoError *e
 }
 
 static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fds) {
-        Manager *m = c->server->manager;
+        Manager *m = conn_manager(c);
+        RegVm *cvm = conn_get_userdata(c);
         ProtoError e = {};
         json_object *res = NULL;
         const char *method = req->method;
@@ -364,8 +381,8 @@ static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fd
                 uint64_t version;
                 RegVm *vm;
 
-                if (c->hello) {
-                        proto_error_set(&e, PROTO_E_ALREADY_HELLO, EALREADY, "hello already done for VM %s", c->vm->id);
+                if (cvm) {
+                        proto_error_set(&e, PROTO_E_ALREADY_HELLO, EALREADY, "hello already done for VM %s", cvm->id);
                         goto fail;
                 }
                 FIELDS("version", "vm", "client");
@@ -379,10 +396,9 @@ static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fd
                                         (unsigned long long) version, PROTO_VERSION_MIN, PROTO_VERSION);
                         goto fail;
                 }
-                if (manager_vm_claim(m, c, vm_id, c->uid, c->gid, &vm, &e) < 0)
+                if (manager_vm_claim(m, c, vm_id, conn_uid(c), conn_gid(c), &vm, &e) < 0)
                         goto fail;
-                c->vm = vm;
-                c->hello = true;
+                conn_set_userdata(c, vm);
                 res = json_object_new_object();
                 json_object_object_add(res, "version", json_object_new_int(MIN(version, (uint64_t) PROTO_VERSION)));
                 json_object_object_add(res, "daemon", json_object_new_string(PROJECT_VERSION));
@@ -396,7 +412,7 @@ static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fd
                 manager_vm_hello_done(m, vm);
                 return;
         }
-        if (!c->hello) {
+        if (!cvm) {
                 proto_error_set(&e, PROTO_E_HELLO_REQUIRED, EPERM, "the first request must be hello");
                 goto fail;
         }
@@ -406,7 +422,7 @@ static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fd
                 if (want_fds(n_fds, 1, method, &e) < 0 || proto_get_string(req, "label", true, &label, &e) < 0)
                         goto fail;
                 /* manager_preserve() owns the fd from here on, success or not. */
-                r = manager_preserve(m, c->vm, label, fds[0], &res, &e);
+                r = manager_preserve(m, cvm, label, fds[0], &res, &e);
                 fds[0] = -EBADF;
                 if (r < 0)
                         goto fail;
@@ -414,17 +430,17 @@ static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fd
                 const char *label;
                 FIELDS("label");
                 if (want_fds(n_fds, 0, method, &e) < 0 || proto_get_string(req, "label", true, &label, &e) < 0 ||
-                    manager_unpreserve(m, c->vm, label, &e) < 0)
+                    manager_unpreserve(m, cvm, label, &e) < 0)
                         goto fail;
         } else if (strcmp(method, "list") == 0) {
                 FIELDS(NULL);
                 if (want_fds(n_fds, 0, method, &e) < 0)
                         goto fail;
                 res = json_object_new_object();
-                json_object_object_add(res, "items", manager_vm_items_json(m, c->vm));
+                json_object_object_add(res, "items", manager_vm_items_json(m, cvm));
         } else if (strcmp(method, "session") == 0) {
                 FIELDS(NULL);
-                if (want_fds(n_fds, 0, method, &e) < 0 || manager_session_get(m, c->vm, &fd, &res, &e) < 0)
+                if (want_fds(n_fds, 0, method, &e) < 0 || manager_session_get(m, cvm, &fd, &res, &e) < 0)
                         goto fail;
         } else if (strcmp(method, "ack") == 0) {
                 const char *message = NULL;
@@ -436,11 +452,11 @@ static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fd
                     proto_get_bool(req, "ok", false, &ok, &e) < 0 ||
                     proto_get_text(req, "message", false, PROTO_ACK_MESSAGE_MAX, &message, &e) < 0)
                         goto fail;
-                if (manager_ack_check(m, c->vm, seq, &e) < 0)
+                if (manager_ack_check(m, cvm, seq, &e) < 0)
                         goto fail;
                 /* Reply first: acking may complete the update and, on success, reboot the machine. */
                 conn_reply_ok(c, req->id, NULL, -EBADF);
-                (void) manager_ack(m, c->vm, seq, ok, message, &e);
+                (void) manager_ack(m, cvm, seq, ok, message, &e);
                 return;
         } else if (strcmp(method, "reclaim") == 0) {
                 const char *label, *labels[PROTO_RECLAIM_LABELS_MAX];
@@ -479,9 +495,9 @@ static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fd
                 call = conn_new_call(c, req->id);
                 if (call) {
                         if (n > 0)
-                                manager_reclaim_many(m, c->vm, labels, n, call);
+                                manager_reclaim_many(m, cvm, labels, n, call);
                         else
-                                manager_reclaim(m, c->vm, label, call);
+                                manager_reclaim(m, cvm, label, call);
                 }
                 return;
         } else if (strcmp(method, "wait-bound") == 0) {
@@ -498,21 +514,18 @@ static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fd
                 return;
         } else if (strcmp(method, "restored") == 0) {
                 FIELDS(NULL);
-                if (want_fds(n_fds, 0, method, &e) < 0 || manager_restored(m, c->vm, &res, &e) < 0)
+                if (want_fds(n_fds, 0, method, &e) < 0 || manager_restored(m, cvm, &res, &e) < 0)
                         goto fail;
         } else if (strcmp(method, "forget") == 0) {
-                RegVm *vm = c->vm;
                 FIELDS(NULL);
                 if (want_fds(n_fds, 0, method, &e) < 0)
                         goto fail;
-                c->vm = NULL;
-                vm->conn = NULL;
-                if (manager_forget(m, vm, &e) < 0) {
-                        c->vm = vm;
-                        vm->conn = c;
+                cvm->conn = NULL;
+                if (manager_forget(m, cvm, &e) < 0) {
+                        cvm->conn = c;
                         goto fail;
                 }
-                c->hello = false;   /* the connection may hello again (for another VM) */
+                conn_set_userdata(c, NULL);   /* the connection may hello again (for another VM) */
         } else {
                 proto_error_set(&e, PROTO_E_UNKNOWN_METHOD, EOPNOTSUPP, "unknown method \"%.*s\"", (int) utf8_prefix_len(method, 64), method);
                 goto fail;
@@ -523,6 +536,45 @@ fail:
         safe_close(fd);
         conn_reply_error(c, true, req->id, &e);
 #undef FIELDS
+}
+
+static int vmm_admit(Server *s, const struct ucred *peer, ProtoError *e) {
+        if (!config_may_connect(server_config(s), peer->uid, peer->gid)) {
+                log_warning("Refusing VMM connection from uid %u (AllowUsers/AllowGroups)", (unsigned) peer->uid);
+                return proto_error_set(e, PROTO_E_PERMISSION_DENIED, EPERM, "uid not allowed to connect");
+        }
+        return 0;
+}
+
+static void vmm_disconnected(Conn *c) {
+        RegVm *vm = conn_get_userdata(c);
+
+        if (vm) {
+                conn_set_userdata(c, NULL);
+                manager_vm_disconnect(conn_manager(c), vm);
+        }
+}
+
+const ConnProtocol vmm_protocol = {
+        .name = "VMM",
+        .socket_mode = 0666,   /* access is decided by [Access] on the peer's credentials */
+        .admit = vmm_admit,
+        .disconnected = vmm_disconnected,
+        .dispatch = vmm_dispatch,
+};
+
+static int64_t vmm_send_event(void *conn, const char *event, json_object *fields) {
+        /* Never free here: the manager is iterating its VMs. The io handler reaps it (EPOLLHUP). */
+        return conn_send_event(conn, event, fields);
+}
+
+static int64_t vmm_send_event_head(void *conn, const char *head, size_t len) {
+        return conn_send_event_head(conn, head, len);
+}
+
+void vmm_protocol_attach(Manager *m) {
+        m->vmm_ops.send_event = vmm_send_event;
+        m->vmm_ops.send_event_head = vmm_send_event_head;
 }
 
 /* ---------------------------------------------------------------- I/O */
@@ -600,10 +652,7 @@ static bool conn_receive(Conn *c) {
                 proto_request_done(&req);
                 return true;
         }
-        if (c->role == CONN_VMM)
-                vmm_dispatch(c, &req, fds, n_fds);
-        else
-                operator_dispatch(c, &req, fds, n_fds);
+        c->proto->dispatch(c, &req, fds, n_fds);
         close_fds(fds, n_fds);   /* whatever the dispatcher did not take */
         proto_request_done(&req);
         return true;
@@ -650,12 +699,13 @@ static void refuse(int fd, ProtoErrorCode code, int error, const char *msg) {
 }
 
 static int on_listen_io(sd_event_source *src, int lfd, uint32_t revents, void *userdata) {
-        Server *s = userdata;
-        ConnRole role = lfd == s->listen_fd[CONN_VMM] ? CONN_VMM : CONN_OPERATOR;
+        Listener *l = userdata;
+        Server *s = l->server;
 
         for (int i = 0; i < 64; i++) {
                 struct ucred cred;
                 socklen_t len = sizeof(cred);
+                ProtoError e = {};
                 Conn *c;
                 int fd, r;
 
@@ -666,13 +716,8 @@ static int on_listen_io(sd_event_source *src, int lfd, uint32_t revents, void *u
                         safe_close(fd);
                         continue;
                 }
-                if (role == CONN_OPERATOR && cred.uid != 0) {
-                        refuse(fd, PROTO_E_PERMISSION_DENIED, EPERM, "the control socket is for root only");
-                        continue;
-                }
-                if (role == CONN_VMM && !config_may_connect(s->config, cred.uid, cred.gid)) {
-                        log_warning("Refusing VMM connection from uid %u (AllowUsers/AllowGroups)", (unsigned) cred.uid);
-                        refuse(fd, PROTO_E_PERMISSION_DENIED, EPERM, "uid not allowed to connect");
+                if (l->proto->admit && l->proto->admit(s, &cred, &e) < 0) {
+                        refuse(fd, e.code, e.error, e.message);
                         continue;
                 }
                 /* Root is trusted and runs the VMMs of many hosts: only the total bounds it. */
@@ -688,7 +733,7 @@ static int on_listen_io(sd_event_source *src, int lfd, uint32_t revents, void *u
                         continue;
                 }
                 c->server = s;
-                c->role = role;
+                c->proto = l->proto;
                 c->fd = fd;
                 c->uid = cred.uid;
                 c->gid = cred.gid;
@@ -704,8 +749,8 @@ static int on_listen_io(sd_event_source *src, int lfd, uint32_t revents, void *u
                         s->conns->prev = c;
                 s->conns = c;
                 s->n_conns++;
-                if (role == CONN_OPERATOR)
-                        operator_connected(c);
+                if (l->proto->connected)
+                        l->proto->connected(c);
         }
         return 0;
 }
@@ -718,15 +763,12 @@ int server_new(sd_event *e, Manager *m, Config *config, Server **ret) {
         s->event = sd_event_ref(e);
         s->manager = m;
         s->config = config;
-        s->listen_fd[0] = s->listen_fd[1] = -EBADF;
         s->rxsize = config->max_message_size;
         s->rxbuf = malloc(s->rxsize);
         if (!s->rxbuf) {
                 server_free(s);
                 return -ENOMEM;
         }
-        m->vmm_ops.send_event = vmm_send_event;
-        m->vmm_ops.send_event_head = vmm_send_event_head;
         *ret = s;
         return 0;
 }
@@ -736,12 +778,13 @@ Server *server_free(Server *s) {
                 return NULL;
         while (s->conns)
                 conn_free(s->conns);
-        for (int i = 0; i < 2; i++) {
-                sd_event_source_disable_unref(s->listen_io[i]);
-                safe_close(s->listen_fd[i]);
-                if (s->path[i])
-                        (void) unlink(s->path[i]);
-                free(s->path[i]);
+        for (size_t i = 0; i < s->n_listeners; i++) {
+                Listener *l = &s->listeners[i];
+                sd_event_source_disable_unref(l->io);
+                safe_close(l->fd);
+                if (l->path)
+                        (void) unlink(l->path);
+                free(l->path);
         }
         sd_event_unref(s->event);
         free(s->rxbuf);
@@ -749,7 +792,36 @@ Server *server_free(Server *s) {
         return NULL;
 }
 
-int server_adopt(Server *s, ConnRole role, int fd_in) {
+Config *server_config(Server *s) {
+        return s->config;
+}
+
+/* Starts accepting on @fd (taking it, also on failure) for @proto, with @path to unlink at the end. */
+static int server_add_listener(Server *s, const ConnProtocol *proto, int fd_in, const char *path) {
+        _cleanup_close_ int fd = fd_in;
+        Listener *l;
+        int r;
+
+        if (s->n_listeners >= SERVER_LISTENERS_MAX)
+                return -ENOBUFS;
+        l = &s->listeners[s->n_listeners];
+        *l = (Listener) { .server = s, .proto = proto, .fd = -EBADF };
+        r = sd_event_add_io(s->event, &l->io, fd, EPOLLIN, on_listen_io, l);
+        if (r < 0)
+                return r;
+        if (path) {
+                l->path = strdup(path);
+                if (!l->path) {
+                        l->io = sd_event_source_disable_unref(l->io);
+                        return -ENOMEM;
+                }
+        }
+        l->fd = TAKE_FD(fd);
+        s->n_listeners++;
+        return 0;
+}
+
+int server_adopt(Server *s, const ConnProtocol *proto, int fd_in) {
         _cleanup_close_ int fd = fd_in;
         int r;
 
@@ -761,17 +833,12 @@ int server_adopt(Server *s, ConnRole role, int fd_in) {
         r = fcntl(fd, F_GETFL);
         if (r < 0 || fcntl(fd, F_SETFL, r | O_NONBLOCK) < 0)
                 return -errno;
-        r = sd_event_add_io(s->event, &s->listen_io[role], fd, EPOLLIN, on_listen_io, s);
-        if (r < 0)
-                return r;
-        s->listen_fd[role] = TAKE_FD(fd);
-        return 0;
+        return server_add_listener(s, proto, TAKE_FD(fd), NULL);
 }
 
-int server_listen(Server *s, ConnRole role, const char *path) {
+int server_listen(Server *s, const ConnProtocol *proto, const char *path) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         _cleanup_close_ int fd = -EBADF;
-        int r;
 
         if (strlen(path) >= sizeof(sa.sun_path))
                 return -ENAMETOOLONG;
@@ -782,15 +849,9 @@ int server_listen(Server *s, ConnRole role, const char *path) {
         (void) unlink(path);
         if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
                 return -errno;
-        /* VMM access is decided by [Access] on peer credentials; the control socket is root's alone. */
-        if (chmod(path, role == CONN_VMM ? 0666 : 0600) < 0)
+        if (chmod(path, proto->socket_mode) < 0)
                 return -errno;
         if (listen(fd, SOMAXCONN) < 0)
                 return -errno;
-        r = sd_event_add_io(s->event, &s->listen_io[role], fd, EPOLLIN, on_listen_io, s);
-        if (r < 0)
-                return r;
-        s->path[role] = strdup(path);
-        s->listen_fd[role] = TAKE_FD(fd);
-        return 0;
+        return server_add_listener(s, proto, TAKE_FD(fd), path);
 }
