@@ -6,7 +6,7 @@
  */
 #pragma once
 
-#include "frontends/vmm-server.h"
+#include "frontends/connection.h"
 
 /* The control socket's protocol (docs/protocol.md §6): root only. */
 extern const ConnProtocol operator_protocol;
