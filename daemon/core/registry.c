@@ -758,6 +758,9 @@ static void out_int_json(Out *o, json_object *v) {
                 out_json(o, v);
 }
 
+/* The update record's entries set after the commit's write (besides each VM's t_freeze_ack_us). */
+static const char *const final_keys[] = { "t_frozen_us", "t_reboot_us" };
+
 int registry_write_final(int memfd, size_t offset, json_object *update) {
         static const char *const keys[] = { "id", "t_frozen_us", "t_reboot_us" };
         json_object *v, *vms, *ack;
@@ -832,15 +835,16 @@ int registry_merge_final(Registry *r, int memfd) {
                 json_object_put(fin);
                 return -ENOENT;   /* not written, or of another update: the registry alone is the record */
         }
-        json_object_object_foreach(fin, key, val) {
-                if (strcmp(key, "id") != 0 && strcmp(key, "vms") != 0 && val && json_object_is_type(val, json_type_int))
-                        json_object_object_add(r->update, key, json_object_get(val));
-        }
+        /* Outside input like the rest of the memfd: only the entries registry_write_final() writes. */
+        for (size_t i = 0; i < ELEMENTSOF(final_keys); i++)
+                if (json_object_object_get_ex(fin, final_keys[i], &v) && json_object_is_type(v, json_type_int))
+                        json_object_object_add(r->update, final_keys[i], json_object_get(v));
         if (json_object_object_get_ex(fin, "vms", &vms) && json_object_is_type(vms, json_type_object) &&
             json_object_object_get_ex(r->update, "vms", &in_vms) && json_object_is_type(in_vms, json_type_object)) {
                 json_object_object_foreach(vms, vm, rec) {
                         if (!rec || !json_object_is_type(rec, json_type_object) ||
-                            !json_object_object_get_ex(rec, "t_freeze_ack_us", &ack) || !json_object_is_type(ack, json_type_int))
+                            !json_object_object_get_ex(rec, "t_freeze_ack_us", &ack) || !json_object_is_type(ack, json_type_int) ||
+                            !registry_find_vm(r, vm))   /* a VM the registry does not hold gets no record */
                                 continue;
                         if (!json_object_object_get_ex(in_vms, vm, &v) || !v || !json_object_is_type(v, json_type_object)) {
                                 v = json_object_new_object();
