@@ -2,7 +2,7 @@
 /*
  * The core of lu-vfiod: VMs, their items and LUO sessions, and the update state
  * machine (design §3). This is the only place lifecycle logic lives. Front ends (the
- * VMM socket, the operator control socket, later D-Bus) translate requests into
+ * VMM socket, the operator control socket, D-Bus) translate requests into
  * manager_* calls, complete asynchronous ones through a Call (call.h), and subscribe to
  * progress (progress.h). restore.h is the after-kexec half of the same core.
  */

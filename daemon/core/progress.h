@@ -7,7 +7,7 @@
 
 #include "core/state.h"
 
-/* Progress subscribers (operator connections, later D-Bus signals). */
+/* Progress subscribers (control connections, D-Bus signals, STATUS=, the fd-store mirror). */
 typedef void (*ProgressFn)(void *userdata, const char *state, const char *vm, const char *detail);
 
 typedef struct Subscriber {
