@@ -166,6 +166,7 @@ int manager_startup(Manager *m) {
                 }
                 if (m->stored_fds)
                         manager_fdstore_drop_rest(m->stored_fds);
+                restore_recall_restored(m);
                 if (m->reg->update) {
                         json_object *id = json_object_object_get(m->reg->update, "id");
 

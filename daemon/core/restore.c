@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <systemd/sd-id128.h>
 
 #include "pci-addr.h"
 #include "pci-sysfs.h"
@@ -1013,8 +1014,37 @@ int manager_restored(Manager *m, RegVm *vm, json_object **ret, ProtoError *err) 
         return 0;
 }
 
+void restore_recall_restored(Manager *m) {
+        json_object *t = m->reg ? m->reg->timeline : NULL, *v, *vms;
+        const char *result;
+        sd_id128_t boot;
+        size_t n = 0;
+
+        if (!t || !json_object_object_get_ex(t, "boot_id", &v) || !json_object_is_type(v, json_type_string) ||
+            sd_id128_get_boot(&boot) < 0 || strcmp(json_object_get_string(v), SD_ID128_TO_STRING(boot)) != 0)
+                return;   /* no update completed in this boot */
+        result = json_object_object_get_ex(t, "result", &v) && json_object_is_type(v, json_type_string)
+                 ? json_object_get_string(v) : "";
+        if ((strcmp(result, "done") != 0 && strcmp(result, "partial") != 0) ||
+            !json_object_object_get_ex(t, "vms", &vms) || !json_object_is_type(vms, json_type_object))
+                return;
+        for (size_t i = 0; i < m->reg->n_vms; i++) {
+                RegVm *vm = m->reg->vms[i];
+                json_object *rec;
+
+                if (json_object_object_get_ex(vms, vm->id, &rec) && json_object_is_type(rec, json_type_object) &&
+                    json_object_object_get_ex(rec, "t_restored_us", NULL)) {
+                        vm->restored = true;
+                        n++;
+                }
+        }
+        if (n > 0)
+                log_info("%zu VM(s) were restored by the live update that completed earlier in this boot", n);
+}
+
 void restore_check_done(Manager *m) {
         _cleanup_(json_object_put_nullp) json_object *released = NULL;
+        sd_id128_t boot;
         int r;
 
         if (!m->boot_incoming || m->state != UPDATE_RESTORING)
@@ -1037,6 +1067,9 @@ void restore_check_done(Manager *m) {
                 if (json_object_array_length(released) > 0)
                         json_object_object_add(m->reg->update, "released", json_object_get(released));
                 json_object_object_add(m->reg->update, "t_end_us", json_object_new_uint64(now_realtime_us()));
+                /* A daemon restarted later in this boot knows from it which VMs were restored. */
+                if (sd_id128_get_boot(&boot) >= 0)
+                        json_object_object_add(m->reg->update, "boot_id", json_object_new_string(SD_ID128_TO_STRING(boot)));
                 json_object_put(m->reg->timeline);
                 m->reg->timeline = m->reg->update;
                 m->reg->update = NULL;

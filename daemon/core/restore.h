@@ -12,6 +12,12 @@ void restore_stop(Manager *m);
 void restore_reclaim(Manager *m, RegVm *vm, RegItem *it, Call *call);
 int restore_finish_vm(Manager *m, RegVm *vm, bool release, ProtoError *err);
 void restore_check_done(Manager *m);
+/*
+ * restore_recall_restored() - for a daemon started without an incoming update: mark restored
+ * the VMs that the update recorded as completed in this boot (by its boot_id) restored, so that
+ * a restart after the restore does not make them look not restored.
+ */
+void restore_recall_restored(Manager *m);
 void restore_record_vm(Manager *m, const char *vm, const char *key);
 
 /* ---- for the VMM front end ---- */

@@ -240,6 +240,18 @@ check "last-update: freeze and restore durations" bash -c 'grep -qE "^freeze \(c
 check "last-update: per-VM table" bash -c 'grep -qE "^VM +RECLAIMED_MS +RESTORED_MS$" <<<"$0" && grep -qE "^vm1 +[0-9.]+ +[0-9.]+$" <<<"$0"' "$out"
 out=$("$ctl" --json last-update)
 check "last-update --json: restore_ms and both VMs" jq_py 'd["schema"]==1 and "restore_ms" in d and set(d["vms"])=={"vm0","vm1"}' <<<"$out"
+out=$("$ctl" list); note "$out"
+check "list after the restore: both VMs restored" bash -c 'grep -qE "^vm0 +[0-9]+ +no +no +yes +0$" <<<"$0" && grep -qE "^vm1 +[0-9]+ +no +no +yes +0$" <<<"$0"' "$out"
+# A restart later in this boot (a crash, a package upgrade) still knows which VMs the update restored.
+kill "$daemon_pid"; wait "$daemon_pid" 2>/dev/null
+for _ in $(seq 200); do busctl --system status "$DEST" >/dev/null 2>&1 || break; sleep 0.05; done
+"$daemon" --vmm-socket="$dir/vmm.sock" --control-socket="$dir/control.sock" --state-dir="$dir/state" \
+        --config="$dir/lu-vfiod.conf" 2>>"$dir/daemon-$boot.log" &
+daemon_pid=$!
+wait_name || bail "the restarted lu-vfiod did not take $DEST"
+out=$("$ctl" list); note "$out"
+check "list after a restart in the same boot: both VMs still restored" bash -c 'grep -qE "^vm0 +[0-9]+ +no +no +yes +0$" <<<"$0" && grep -qE "^vm1 +[0-9]+ +no +no +yes +0$" <<<"$0"' "$out"
+check "last-update after the restart: the update, done in this boot" jq_py 'd["result"]=="done" and len(d["boot_id"])==32' <<<"$("$ctl" --json last-update)"
 "$ctl" finish >/dev/null 2>&1
 check "finish with nothing waiting: exit 4" test $? = 4
 kill "$daemon_pid"; wait "$daemon_pid" 2>/dev/null
