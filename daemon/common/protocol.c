@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/json-text.h"
 #include "common/protocol.h"
 
 static void utf8_truncate_end(char *s);
@@ -352,136 +353,11 @@ int proto_check_fields(const ProtoRequest *r, const char *const *allowed, ProtoE
         return 0;
 }
 
-#define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
-
-typedef struct JBuf {
-        char *p;
-        size_t n, cap;
-        bool oom;
-} JBuf;
-
-static void jb_add(JBuf *b, const char *s, size_t n) {
-        if (b->oom)
-                return;
-        if (b->n + n + 1 > b->cap) {
-                size_t cap = MAX(MAX(b->cap * 2, b->n + n + 1), (size_t) 256);
-                char *t = realloc(b->p, cap);
-                if (!t) {
-                        b->oom = true;
-                        return;
-                }
-                b->p = t;
-                b->cap = cap;
-        }
-        memcpy(b->p + b->n, s, n);
-        b->n += n;
-        b->p[b->n] = 0;
-}
-
-#define jb_lit(b, s) jb_add(b, s, sizeof(s) - 1)
-
-/* json-c's own text of @v (doubles, odd strings, anything deeper than we go). */
-static void jb_json_c(JBuf *b, json_object *v) {
-        size_t n;
-        const char *t = json_object_to_json_string_length(v, JSON_FLAGS, &n);
-
-        if (!t)
-                b->oom = true;
-        else
-                jb_add(b, t, n);
-}
-
-static void jb_int(JBuf *b, json_object *v) {
-        char d[24], *e = d + sizeof(d), *q = e;
-        int64_t i = json_object_get_int64(v);
-        /* an int64 >= 0 reads the same as a uint64; a uint64 above INT64_MAX reads as INT64_MAX */
-        uint64_t u = i < 0 ? (uint64_t) 0 - (uint64_t) i : json_object_get_uint64(v);
-
-        do
-                *--q = (char) ('0' + u % 10);
-        while ((u /= 10) > 0);
-        if (i < 0)
-                *--q = '-';
-        jb_add(b, q, (size_t) (e - q));
-}
-
-/* Printable ASCII but '"' and '\' goes out as it is; anything else through json-c's escaping. */
-static void jb_str(JBuf *b, const char *s, size_t n) {
-        for (size_t i = 0; i < n; i++) {
-                unsigned char c = (unsigned char) s[i];
-                if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
-                        json_object *j = json_object_new_string_len(s, (int) n);
-                        if (!j)
-                                b->oom = true;
-                        else
-                                jb_json_c(b, j);
-                        json_object_put(j);
-                        return;
-                }
-        }
-        jb_lit(b, "\"");
-        jb_add(b, s, n);
-        jb_lit(b, "\"");
-}
-
-static void jb_value(JBuf *b, json_object *v, unsigned depth) {
-        bool first = true;
-
-        if (!v) {
-                jb_lit(b, "null");
-                return;
-        }
-        switch (depth < 32 ? json_object_get_type(v) : json_type_double) {
-        case json_type_boolean:
-                if (json_object_get_boolean(v))
-                        jb_lit(b, "true");
-                else
-                        jb_lit(b, "false");
-                return;
-        case json_type_int:
-                jb_int(b, v);
-                return;
-        case json_type_string:
-                jb_str(b, json_object_get_string(v), (size_t) json_object_get_string_len(v));
-                return;
-        case json_type_object:
-                jb_lit(b, "{");
-                json_object_object_foreach(v, key, val) {
-                        if (!first)
-                                jb_lit(b, ",");
-                        first = false;
-                        jb_str(b, key, strlen(key));
-                        jb_lit(b, ":");
-                        jb_value(b, val, depth + 1);
-                }
-                jb_lit(b, "}");
-                return;
-        case json_type_array:
-                jb_lit(b, "[");
-                for (size_t i = 0, n = json_object_array_length(v); i < n; i++) {
-                        if (i)
-                                jb_lit(b, ",");
-                        jb_value(b, json_object_array_get_idx(v, i), depth + 1);
-                }
-                jb_lit(b, "]");
-                return;
-        default:   /* doubles keep json-c's formatting (and a parsed number its original text) */
-                jb_json_c(b, v);
-                return;
-        }
-}
-
 char *proto_json_text(json_object *v, size_t *ret_len) {
-        JBuf b = {};
+        JsonText b = {};
 
-        jb_value(&b, v, 0);
-        if (b.oom || !b.p) {
-                free(b.p);
-                return NULL;
-        }
-        if (ret_len)
-                *ret_len = b.n;
-        return b.p;
+        json_text_value(&b, v);
+        return json_text_finish(&b, ret_len);
 }
 
 static char *to_string_free(json_object *o) {

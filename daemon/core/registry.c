@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/json-text.h"
 #include "common/protocol.h"
 #include "core/registry.h"
 
@@ -398,80 +399,6 @@ int registry_from_json(json_object *o, Registry **ret) {
         return 0;
 }
 
-/* A growing output buffer for the direct serialiser below; on OOM it stops growing and says so. */
-typedef struct Out {
-        char *p;
-        size_t n, cap;
-        bool oom;
-} Out;
-
-static void out_add(Out *o, const char *s, size_t n) {
-        if (o->oom)
-                return;
-        if (o->n + n + 1 > o->cap) {
-                size_t cap = MAX(o->cap * 2, o->n + n + 1);
-                char *t = realloc(o->p, MAX(cap, (size_t) 4096));
-                if (!t) {
-                        o->oom = true;
-                        return;
-                }
-                o->p = t;
-                o->cap = MAX(cap, (size_t) 4096);
-        }
-        memcpy(o->p + o->n, s, n);
-        o->n += n;
-        o->p[o->n] = 0;
-}
-
-#define out_lit(o, s) out_add(o, s, sizeof(s) - 1)
-
-static void out_u64(Out *o, uint64_t v) {
-        char b[21], *e = b + sizeof(b), *q = e;
-
-        do
-                *--q = (char) ('0' + v % 10);
-        while ((v /= 10) > 0);
-        out_add(o, q, (size_t) (e - q));
-}
-
-/* json-c's text of @v (proto_json_text(): the same bytes), so that what we write matches it. */
-static void out_json(Out *o, json_object *v) {
-        _cleanup_free_ char *t = NULL;
-        size_t n;
-
-        if (!v) {
-                out_lit(o, "null");
-                return;
-        }
-        t = proto_json_text(v, &n);
-        if (!t)
-                o->oom = true;
-        else
-                out_add(o, t, n);
-}
-
-/* A JSON string: printable ASCII without '"' or '\' goes out as it is; anything else (rare:
- * ids and labels are validated) through json-c, whose escaping is then used exactly. */
-static void out_str(Out *o, const char *s) {
-        size_t n = strlen(s);
-
-        for (size_t i = 0; i < n; i++) {
-                unsigned char c = (unsigned char) s[i];
-                if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
-                        json_object *j = json_object_new_string(s);
-                        if (!j)
-                                o->oom = true;
-                        else
-                                out_json(o, j);
-                        json_object_put(j);
-                        return;
-                }
-        }
-        out_lit(o, "\"");
-        out_add(o, s, n);
-        out_lit(o, "\"");
-}
-
 /*
  * The text json-c makes of registry_to_json() (JSON_C_TO_STRING_PLAIN, no slash escape), but
  * written directly from the model: building the json-c tree, printing it and freeing it was
@@ -480,72 +407,67 @@ static void out_str(Out *o, const char *s) {
  * that both texts are identical.
  */
 int registry_serialize(const Registry *r, char **ret, size_t *ret_len) {
-        Out o = {};
+        JsonText o = {};
 
-        out_lit(&o, "{\"version\":");
-        out_u64(&o, REGISTRY_VERSION);
-        out_lit(&o, ",\"generation\":");
-        out_u64(&o, r->generation);
-        out_lit(&o, ",\"vms\":[");
+        json_text_lit(&o, "{\"version\":");
+        json_text_u64(&o, REGISTRY_VERSION);
+        json_text_lit(&o, ",\"generation\":");
+        json_text_u64(&o, r->generation);
+        json_text_lit(&o, ",\"vms\":[");
         for (size_t i = 0; i < r->n_vms; i++) {
                 const RegVm *vm = r->vms[i];
 
                 if (i)
-                        out_lit(&o, ",");
-                out_lit(&o, "{\"id\":");
-                out_str(&o, vm->id);
-                out_lit(&o, ",\"uid\":");
-                out_u64(&o, vm->uid);
-                out_lit(&o, ",\"next_session\":");
-                out_u64(&o, vm->next_session);
-                out_lit(&o, ",\"sessions\":[");
+                        json_text_lit(&o, ",");
+                json_text_lit(&o, "{\"id\":");
+                json_text_string(&o, vm->id);
+                json_text_lit(&o, ",\"uid\":");
+                json_text_u64(&o, vm->uid);
+                json_text_lit(&o, ",\"next_session\":");
+                json_text_u64(&o, vm->next_session);
+                json_text_lit(&o, ",\"sessions\":[");
                 for (size_t j = 0; j < vm->n_sessions; j++) {
                         const RegSession *s = &vm->sessions[j];
 
                         if (j)
-                                out_lit(&o, ",");
-                        out_lit(&o, "{\"name\":");
-                        out_str(&o, s->name);
+                                json_text_lit(&o, ",");
+                        json_text_lit(&o, "{\"name\":");
+                        json_text_string(&o, s->name);
                         if (s->delegated)
-                                out_lit(&o, ",\"delegated\":true,\"next_token\":");
+                                json_text_lit(&o, ",\"delegated\":true,\"next_token\":");
                         else
-                                out_lit(&o, ",\"delegated\":false,\"next_token\":");
-                        out_u64(&o, s->next_token);
-                        out_lit(&o, ",\"items\":[");
+                                json_text_lit(&o, ",\"delegated\":false,\"next_token\":");
+                        json_text_u64(&o, s->next_token);
+                        json_text_lit(&o, ",\"items\":[");
                         for (size_t k = 0; k < s->n_items; k++) {
                                 const RegItem *it = &s->items[k];
 
                                 if (k)
-                                        out_lit(&o, ",");
-                                out_lit(&o, "{\"label\":");
-                                out_str(&o, it->label);
-                                out_lit(&o, ",\"token\":");
-                                out_u64(&o, it->token);
-                                out_lit(&o, ",\"kind\":");
-                                out_str(&o, reg_kind_to_string(it->kind));
-                                out_lit(&o, ",\"pci\":");
+                                        json_text_lit(&o, ",");
+                                json_text_lit(&o, "{\"label\":");
+                                json_text_string(&o, it->label);
+                                json_text_lit(&o, ",\"token\":");
+                                json_text_u64(&o, it->token);
+                                json_text_lit(&o, ",\"kind\":");
+                                json_text_string(&o, reg_kind_to_string(it->kind));
+                                json_text_lit(&o, ",\"pci\":");
                                 if (it->pci[0])
-                                        out_str(&o, it->pci);
+                                        json_text_string(&o, it->pci);
                                 else
-                                        out_lit(&o, "null");
-                                out_lit(&o, "}");
+                                        json_text_lit(&o, "null");
+                                json_text_lit(&o, "}");
                         }
-                        out_lit(&o, "]}");
+                        json_text_lit(&o, "]}");
                 }
-                out_lit(&o, "]}");
+                json_text_lit(&o, "]}");
         }
-        out_lit(&o, "],\"update\":");
-        out_json(&o, r->update);
-        out_lit(&o, ",\"timeline\":");
-        out_json(&o, r->timeline);
-        out_lit(&o, "}");
-        if (o.oom || !o.p) {
-                free(o.p);
-                return -ENOMEM;
-        }
-        *ret = o.p;
-        *ret_len = o.n;
-        return 0;
+        json_text_lit(&o, "],\"update\":");
+        json_text_value(&o, r->update);
+        json_text_lit(&o, ",\"timeline\":");
+        json_text_value(&o, r->timeline);
+        json_text_lit(&o, "}");
+        *ret = json_text_finish(&o, ret_len);
+        return *ret ? 0 : -ENOMEM;
 }
 
 int registry_parse(const char *buf, size_t len, Registry **ret) {
@@ -750,40 +672,34 @@ int registry_save_both(Registry *r, const char *dir, int memfd, size_t *ret_len)
         return 0;
 }
 
-/* An integer as json-c prints it (int64 or uint64), else json-c's own text. */
-static void out_int_json(Out *o, json_object *v) {
-        if (json_object_is_type(v, json_type_int) && json_object_get_int64(v) >= 0)
-                out_u64(o, json_object_get_uint64(v));
-        else
-                out_json(o, v);
-}
-
 /* The update record's entries set after the commit's write (besides each VM's t_freeze_ack_us). */
 static const char *const final_keys[] = { "t_frozen_us", "t_reboot_us" };
 
 int registry_write_final(int memfd, size_t offset, json_object *update) {
         static const char *const keys[] = { "id", "t_frozen_us", "t_reboot_us" };
+        _cleanup_free_ char *text = NULL;
         json_object *v, *vms, *ack;
         struct stat st;
-        Out o = {};
+        JsonText o = {};
+        size_t n;
         bool first = true;
         int k;
 
         if (!update || !json_object_object_get_ex(update, "id", &v))
                 return -EINVAL;
-        out_add(&o, REG_FINAL_MAGIC, strlen(REG_FINAL_MAGIC));
-        out_lit(&o, "{");
+        json_text_add(&o, REG_FINAL_MAGIC, strlen(REG_FINAL_MAGIC));
+        json_text_lit(&o, "{");
         for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
                 if (!json_object_object_get_ex(update, keys[i], &v) || !json_object_is_type(v, json_type_int))
                         continue;
                 if (!first)
-                        out_lit(&o, ",");
+                        json_text_lit(&o, ",");
                 first = false;
-                out_str(&o, keys[i]);
-                out_lit(&o, ":");
-                out_int_json(&o, v);
+                json_text_string(&o, keys[i]);
+                json_text_lit(&o, ":");
+                json_text_value(&o, v);
         }
-        out_lit(&o, ",\"vms\":{");
+        json_text_lit(&o, ",\"vms\":{");
         first = true;
         if (json_object_object_get_ex(update, "vms", &vms) && json_object_is_type(vms, json_type_object)) {
                 json_object_object_foreach(vms, id, rec) {
@@ -791,25 +707,23 @@ int registry_write_final(int memfd, size_t offset, json_object *update) {
                             !json_object_object_get_ex(rec, "t_freeze_ack_us", &ack) || !json_object_is_type(ack, json_type_int))
                                 continue;
                         if (!first)
-                                out_lit(&o, ",");
+                                json_text_lit(&o, ",");
                         first = false;
-                        out_str(&o, id);
-                        out_lit(&o, ":{\"t_freeze_ack_us\":");
-                        out_int_json(&o, ack);
-                        out_lit(&o, "}");
+                        json_text_string(&o, id);
+                        json_text_lit(&o, ":{\"t_freeze_ack_us\":");
+                        json_text_value(&o, ack);
+                        json_text_lit(&o, "}");
                 }
         }
-        out_lit(&o, "}}");
-        if (o.oom || !o.p) {
-                free(o.p);
+        json_text_lit(&o, "}}");
+        text = json_text_finish(&o, &n);
+        if (!text)
                 return -ENOMEM;
-        }
         k = fstat(memfd, &st) < 0 ? -errno : 0;
-        if (k >= 0 && (off_t) (offset + o.n + 1) > st.st_size)
+        if (k >= 0 && (off_t) (offset + n + 1) > st.st_size)
                 k = -ENOSPC;
         if (k >= 0)
-                k = pwrite_all(memfd, o.p, o.n + 1, (off_t) offset);   /* with its NUL */
-        free(o.p);
+                k = pwrite_all(memfd, text, n + 1, (off_t) offset);   /* with its NUL */
         return k;
 }
 
