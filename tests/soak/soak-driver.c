@@ -893,18 +893,15 @@ static void apply_report(Vm *v, const char *rep) {
                         if (ok && (err == ENODEV || !session_fault_counted))
                                 (void) fault_explains(err == ENODEV ? "retrieve-fd" : "retrieve-session", err, v->id);
                         session_fault_counted |= err != ENODEV;
-                        /* A device the kernel failed to hand over (ENODEV) makes its session
-                         * unfinishable: `restored` closes that session, which the kernel keeps
-                         * (docs/operations.md, "A failed VFIO device ..."), so a daemon restarted
-                         * later in the boot is refused it (EINVAL) and offers the session's other
-                         * items again as failed, like a session whose retrieve failed. */
-                        if (ok && err == ENODEV && it->kind == 'v')
+                        /* The session is gone for this boot: its retrieve failed, or a device the
+                         * kernel failed to hand over (ENODEV) made it unfinishable and `restored`
+                         * closed it (docs/operations.md, "A failed VFIO device ..."). Either way a
+                         * daemon restarted later in the boot is refused it (EINVAL) and offers its
+                         * other items again as failed. */
+                        if (ok && (err != ENODEV || it->kind == 'v'))
                                 v->session_lost_boot = adv_boot + 1;
-                        if (ok && err != ENODEV) {
-                                v->session_lost_boot = adv_boot + 1;
-                                if (it->kind == 'v' && it->dev >= 0)
-                                        dev_pinned[it->dev] = true;
-                        }
+                        if (ok && err != ENODEV && it->kind == 'v' && it->dev >= 0)
+                                dev_pinned[it->dev] = true;
                         if (it->kind == 'v' && abi_v4)
                                 kernel_stuck = true;
                         it->gen++;          /* the guest's memory is gone: it starts a new one */
