@@ -13,7 +13,7 @@
 
 #include "macro.h"
 
-#define PROTO_VERSION          1
+#define PROTO_VERSION          2
 #define PROTO_VERSION_MIN      1
 #define PROTO_ID_MAX           ((uint64_t) 1 << 53)   /* exact in every JSON implementation */
 #define PROTO_VM_ID_MAX        36

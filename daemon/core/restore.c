@@ -866,6 +866,32 @@ void manager_reclaim_many(Manager *m, RegVm *vm, const char *const *labels, size
                 reclaim_batch_done(b);
 }
 
+void manager_reclaim_all(Manager *m, RegVm *vm, Call *call) {
+        const char *labels[PROTO_RECLAIM_LABELS_MAX];
+        size_t n = 0;
+
+        for (size_t i = 0; i < vm->n_sessions; i++)
+                for (size_t k = 0; k < vm->sessions[i].n_items; k++) {
+                        RegItem *it = &vm->sessions[i].items[k];
+
+                        if (!it->incoming || vm->restored)
+                                continue;
+                        if (n == PROTO_RECLAIM_LABELS_MAX) {
+                                call_fail(call, PROTO_E_LIMIT, E2BIG, "VM %s has more than %d items to reclaim: reclaim them by label",
+                                          vm->id, PROTO_RECLAIM_LABELS_MAX);
+                                return;
+                        }
+                        labels[n++] = it->label;
+                }
+        if (n == 0) {
+                json_object *res = json_object_new_object();
+                json_object_object_add(res, "items", json_object_new_array());
+                call_complete(call, res, -EBADF, NULL);
+                return;
+        }
+        manager_reclaim_many(m, vm, labels, n, call);
+}
+
 /*
  * Releasing a VM whose VMM is gone: the kernel finishes a VFIO device only once it is
  * bound (can_finish), so bind the retrieved devices to a throwaway iommufd first; the

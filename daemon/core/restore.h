@@ -28,6 +28,13 @@ void manager_reclaim(Manager *m, RegVm *vm, const char *label, Call *call);
  * order) and no fd at all.
  */
 void manager_reclaim_many(Manager *m, RegVm *vm, const char *const *labels, size_t n, Call *call);
+/*
+ * manager_reclaim_all() - manager_reclaim_many() for every item of @vm that came across the
+ * update, in the order hello lists them ("reclaim" at hello, protocol version 2). Completes
+ * @call with {"items":[]} and no fd when @vm has nothing incoming, and with limit-reached when
+ * it has more than PROTO_RECLAIM_LABELS_MAX items incoming.
+ */
+void manager_reclaim_all(Manager *m, RegVm *vm, Call *call);
 /* manager_wait_bound() - answer once PCI device @pci is bound to vfio-pci (or time out). */
 void manager_wait_bound(Manager *m, const char *pci, uint64_t timeout_ms, Call *call);
 int manager_restored(Manager *m, RegVm *vm, json_object **ret, ProtoError *err);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The VMM protocol's methods and events (vmm-server.h), on the connections of connection.h. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/restore.h"
@@ -11,6 +12,46 @@ static int want_fds(size_t n_fds, size_t want, const char *method, ProtoError *e
         if (n_fds == want)
                 return 0;
         return proto_error_set(e, PROTO_E_WRONG_FD_COUNT, EINVAL, "%s takes %zu fd(s), got %zu", method, want, n_fds);
+}
+
+/*
+ * hello with "reclaim" (protocol version 2): the hello reply waits for the VM's incoming
+ * items and carries their fds, saving the VMM a round trip per VM on the restore.
+ */
+typedef struct HelloReclaim {
+        Call call;            /* handed to manager_reclaim_all() */
+        Call *reply;          /* the connection's call answering the hello */
+        Conn *conn;           /* valid while !reply->gone */
+        json_object *hello;   /* the hello result, completed with "reclaimed" */
+} HelloReclaim;
+
+static void on_hello_reclaimed(Call *call, json_object *result, int *fds, size_t n_fds, const ProtoError *err) {
+        HelloReclaim *h = (HelloReclaim *) call;
+        bool gone = h->reply->gone;
+        json_object *items = NULL;
+        Conn *c = h->conn;
+
+        if (err) {
+                /* The hello itself succeeded: say why nothing came with it; the VMM reclaims by label. */
+                json_object *e = json_object_new_object();
+                json_object_object_add(e, "code", json_object_new_string(proto_error_to_string(err->code)));
+                json_object_object_add(e, "errno", json_object_new_int(err->error));
+                json_object_object_add(e, "message", json_object_new_string(err->message));
+                json_object_object_add(h->hello, "reclaim_error", e);
+                json_object_object_add(h->hello, "reclaimed", json_object_new_array());
+        } else {
+                if (!json_object_object_get_ex(result, "items", &items) || !json_object_is_type(items, json_type_array))
+                        items = NULL;
+                json_object_object_add(h->hello, "reclaimed", items ? json_object_get(items) : json_object_new_array());
+        }
+        json_object_put(result);
+        call_complete_fds(h->reply, h->hello, fds, err ? 0 : n_fds, NULL);
+        if (!gone) {
+                RegVm *vm = conn_get_userdata(c);
+                if (vm)
+                        manager_vm_hello_done(conn_manager(c), vm);
+        }
+        free(h);
 }
 
 static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fds) {
@@ -27,25 +68,39 @@ static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fd
         if (strcmp(method, "hello") == 0) {
                 const char *vm_id, *client;
                 uint64_t version;
+                bool reclaim = false;
+                Call *reply = NULL;
                 RegVm *vm;
 
                 if (cvm) {
                         proto_error_set(&e, PROTO_E_ALREADY_HELLO, EALREADY, "hello already done for VM %s", cvm->id);
                         goto fail;
                 }
-                FIELDS("version", "vm", "client");
+                FIELDS("version", "vm", "client", "reclaim");
                 if (want_fds(n_fds, 0, method, &e) < 0 ||
                     proto_get_uint(req, "version", true, UINT32_MAX, &version, &e) < 0 ||
                     proto_get_string(req, "vm", true, &vm_id, &e) < 0 ||
-                    proto_get_text(req, "client", false, PROTO_CLIENT_MAX, &client, &e) < 0)
+                    proto_get_text(req, "client", false, PROTO_CLIENT_MAX, &client, &e) < 0 ||
+                    proto_get_bool(req, "reclaim", false, &reclaim, &e) < 0)
                         goto fail;
                 if (version < PROTO_VERSION_MIN) {
                         proto_error_set(&e, PROTO_E_VERSION, EPROTONOSUPPORT, "protocol version %llu not supported (%d..%d)",
                                         (unsigned long long) version, PROTO_VERSION_MIN, PROTO_VERSION);
                         goto fail;
                 }
-                if (manager_vm_claim(m, c, vm_id, conn_uid(c), conn_gid(c), &vm, &e) < 0)
+                if (reclaim) {
+                        /* Taken before the claim: a refusal (MaxPendingRequests) is then the hello's own. */
+                        reply = conn_new_call(c, req->id);
+                        if (!reply)
+                                return;
+                }
+                if (manager_vm_claim(m, c, vm_id, conn_uid(c), conn_gid(c), &vm, &e) < 0) {
+                        if (reply) {
+                                call_complete(reply, NULL, -EBADF, &e);
+                                return;
+                        }
                         goto fail;
+                }
                 conn_set_userdata(c, vm);
                 res = json_object_new_object();
                 json_object_object_add(res, "version", json_object_new_int(MIN(version, (uint64_t) PROTO_VERSION)));
@@ -56,6 +111,19 @@ static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fd
                 json_object_object_add(res, "items", manager_vm_items_json(m, vm));
                 if (client)
                         log_vm(LOG_INFO, vm->id, "client: %s", client);
+                if (reply) {
+                        HelloReclaim *h = calloc(1, sizeof(HelloReclaim));
+
+                        if (!h) {
+                                json_object_put(res);
+                                call_fail(reply, PROTO_E_INTERNAL, ENOMEM, "out of memory");
+                                return;
+                        }
+                        *h = (HelloReclaim) { .call.complete = on_hello_reclaimed, .call.id = req->id,
+                                              .reply = reply, .conn = c, .hello = res };
+                        manager_reclaim_all(m, vm, &h->call);
+                        return;
+                }
                 conn_reply_ok(c, req->id, res, -EBADF);
                 manager_vm_hello_done(m, vm);
                 return;
@@ -93,17 +161,20 @@ static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fd
         } else if (strcmp(method, "ack") == 0) {
                 const char *message = NULL;
                 uint64_t seq;
-                bool ok = true;
-                FIELDS("seq", "ok", "message");
+                bool ok = true, quiet = false;
+                FIELDS("seq", "ok", "message", "quiet");
                 if (want_fds(n_fds, 0, method, &e) < 0 ||
                     proto_get_uint(req, "seq", true, PROTO_ID_MAX, &seq, &e) < 0 ||
                     proto_get_bool(req, "ok", false, &ok, &e) < 0 ||
-                    proto_get_text(req, "message", false, PROTO_ACK_MESSAGE_MAX, &message, &e) < 0)
+                    proto_get_text(req, "message", false, PROTO_ACK_MESSAGE_MAX, &message, &e) < 0 ||
+                    proto_get_bool(req, "quiet", false, &quiet, &e) < 0)
                         goto fail;
                 if (manager_ack_check(m, cvm, seq, &e) < 0)
                         goto fail;
-                /* Reply first: acking may complete the update and, on success, reboot the machine. */
-                conn_reply_ok(c, req->id, NULL, -EBADF);
+                /* Reply first: acking may complete the update and, on success, reboot the machine.
+                 * A quiet ack is answered only when refused: one datagram per VM and event. */
+                if (!quiet)
+                        conn_reply_ok(c, req->id, NULL, -EBADF);
                 (void) manager_ack(m, cvm, seq, ok, message, &e);
                 return;
         } else if (strcmp(method, "reclaim") == 0) {

@@ -38,6 +38,12 @@ struct LuClient {
         QueuedEvent *evq_head, *evq_tail;
         size_t evq_len;
         char *rx;
+        unsigned version;            /* the protocol version both speak (hello reply) */
+        /* fds that came with the hello reply (lu_client_connect_reclaim()), until reclaimed */
+        size_t n_stash;
+        int stash_fd[LU_CLIENT_RECLAIM_MAX];
+        char stash_label[LU_CLIENT_RECLAIM_MAX][65];
+        char stash_pci[LU_CLIENT_RECLAIM_MAX][LU_CLIENT_PCI_MAX];
 };
 
 static const struct {
@@ -98,6 +104,9 @@ LuClient *lu_client_free(LuClient *c) {
                 json_object_put(q->obj);
                 free(q);
         }
+        for (size_t i = 0; i < c->n_stash; i++)
+                if (c->stash_fd[i] >= 0)
+                        close(c->stash_fd[i]);
         if (c->fd >= 0)
                 close(c->fd);
         json_object_put(c->items);
@@ -264,6 +273,14 @@ static int reply_error(LuClient *c, json_object *err) {
         return -e;
 }
 
+/* A reply nothing waits for: the refusal of a quiet ack (protocol version 2). Kept for lu_client_last_error(). */
+static void note_stray_reply(LuClient *c, json_object *o) {
+        json_object *v;
+
+        if (json_object_object_get_ex(o, "error", &v))
+                (void) reply_error(c, v);
+}
+
 /*
  * Send a request (taking ownership of @req) and wait for its reply; events that arrive
  * meanwhile are queued. On success *ret_result (may be NULL) is the "result" object and
@@ -307,6 +324,7 @@ static int call_fds(LuClient *c, const char *method, json_object *req, int send_
                                 close_all(fds, n_fds);
                                 return r;
                         }
+                        note_stray_reply(c, o);
                         json_object_put(o);
                         close_all(fds, n_fds);
                         continue;
@@ -347,9 +365,39 @@ static const char *get_str(json_object *o, const char *key) {
         return NULL;
 }
 
-int lu_client_connect(const char *path, const char *vm_id, LuClient **ret) {
+/* Keep the fds that came with the hello reply, by label, for lu_client_reclaim*(). */
+static int stash_hello_fds(LuClient *c, json_object *res, int *fds, size_t n_fds) {
+        json_object *arr;
+        size_t n;
+
+        if (!json_object_object_get_ex(res, "reclaimed", &arr) || !json_object_is_type(arr, json_type_array))
+                n = 0;
+        else
+                n = json_object_array_length(arr);
+        if (n != n_fds) {
+                close_all(fds, n_fds);
+                return -EBADMSG;
+        }
+        for (size_t i = 0; i < n; i++) {
+                json_object *it = json_object_array_get_idx(arr, i);
+                const char *label = get_str(it, "label");
+
+                if (!label || strlen(label) >= sizeof(c->stash_label[0])) {
+                        close_all(fds + i, n_fds - i);
+                        return -EBADMSG;
+                }
+                strcpy(c->stash_label[c->n_stash], label);
+                snprintf(c->stash_pci[c->n_stash], LU_CLIENT_PCI_MAX, "%s", get_str(it, "pci") ?: "");
+                c->stash_fd[c->n_stash++] = fds[i];
+        }
+        return 0;
+}
+
+static int connect_hello(const char *path, const char *vm_id, bool reclaim, LuClient **ret) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         json_object *req, *res = NULL, *v;
+        int fds[LU_CLIENT_RECLAIM_MAX];
+        size_t n_fds = 0;
         LuClient *c;
         int r;
 
@@ -375,12 +423,29 @@ int lu_client_connect(const char *path, const char *vm_id, LuClient **ret) {
                 lu_client_free(c);
                 return r;
         }
-        req = json_object_new_object();
-        json_object_object_add(req, "version", json_object_new_int(LU_CLIENT_PROTOCOL_VERSION));
-        json_object_object_add(req, "vm", json_object_new_string(vm_id));
-        json_object_object_add(req, "client", json_object_new_string("liblu-vfio-client"));
-        r = call(c, "hello", req, -1, &res, NULL);
+        for (;;) {
+                req = json_object_new_object();
+                json_object_object_add(req, "version", json_object_new_int(LU_CLIENT_PROTOCOL_VERSION));
+                json_object_object_add(req, "vm", json_object_new_string(vm_id));
+                json_object_object_add(req, "client", json_object_new_string("liblu-vfio-client"));
+                if (reclaim)
+                        json_object_object_add(req, "reclaim", json_object_new_boolean(true));
+                r = call_fds(c, "hello", req, -1, &res, fds, LU_CLIENT_RECLAIM_MAX, &n_fds);
+                /* a daemon that speaks only version 1 refuses the field: say hello without it */
+                if (r == -EINVAL && reclaim && strncmp(c->last_error, "invalid-params", 14) == 0) {
+                        reclaim = false;
+                        continue;
+                }
+                break;
+        }
         if (r < 0) {
+                lu_client_free(c);
+                return r;
+        }
+        c->version = json_object_object_get_ex(res, "version", &v) ? (unsigned) json_object_get_int(v) : 1;
+        r = stash_hello_fds(c, res, fds, n_fds);
+        if (r < 0) {
+                json_object_put(res);
                 lu_client_free(c);
                 return r;
         }
@@ -392,6 +457,22 @@ int lu_client_connect(const char *path, const char *vm_id, LuClient **ret) {
         json_object_put(res);
         *ret = c;
         return 0;
+}
+
+int lu_client_connect(const char *path, const char *vm_id, LuClient **ret) {
+        return connect_hello(path, vm_id, false, ret);
+}
+
+int lu_client_connect_reclaim(const char *path, const char *vm_id, LuClient **ret) {
+        return connect_hello(path, vm_id, true, ret);
+}
+
+/* Index of @label's fd from the hello reply, or -1. */
+static int stash_find(const LuClient *c, const char *label) {
+        for (size_t i = 0; label && i < c->n_stash; i++)
+                if (c->stash_fd[i] >= 0 && strcmp(c->stash_label[i], label) == 0)
+                        return (int) i;
+        return -1;
 }
 
 int lu_client_preserve(LuClient *c, const char *label, int fd, uint64_t *ret_token) {
@@ -461,13 +542,16 @@ int lu_client_next_event(LuClient *c, int timeout_ms, LuEvent *ret) {
                         return r;
                 if (json_object_object_get_ex(o, "event", NULL))
                         queue_event(c, o);
-                else
-                        json_object_put(o);   /* a stray reply: nothing waits for it */
+                else {
+                        note_stray_reply(c, o);   /* nothing waits for it */
+                        json_object_put(o);
+                }
         }
 }
 
 int lu_client_ack(LuClient *c, const LuEvent *ev, bool ok, const char *message) {
         json_object *req = json_object_new_object();
+        int r;
 
         json_object_object_add(req, "seq", json_object_new_uint64(ev->seq));
         json_object_object_add(req, "ok", json_object_new_boolean(ok));
@@ -487,13 +571,31 @@ int lu_client_ack(LuClient *c, const LuEvent *ev, bool ok, const char *message) 
                                 text[i] = ' ';
                 json_object_object_add(req, "message", json_object_new_string(text));
         }
+        if (ok && c->version >= 2) {
+                /* Quiet: the daemon answers only a refusal, which nothing needs to act on (a
+                 * resume follows); one datagram per event instead of a round trip. */
+                json_object_object_add(req, "id", json_object_new_uint64(++c->next_id));
+                json_object_object_add(req, "method", json_object_new_string("ack"));
+                json_object_object_add(req, "quiet", json_object_new_boolean(true));
+                r = send_msg(c, req, -1);
+                json_object_put(req);
+                return r;
+        }
         return call(c, "ack", req, -1, NULL, NULL);
 }
 
 int lu_client_reclaim(LuClient *c, const char *label, int *ret_fd, char pci[LU_CLIENT_PCI_MAX]) {
-        json_object *req = json_object_new_object(), *res = NULL;
-        int fd = -1, r;
+        json_object *req, *res = NULL;
+        int fd = -1, r, k = stash_find(c, label);
 
+        if (k >= 0) {   /* it came with the hello reply */
+                if (pci)
+                        snprintf(pci, LU_CLIENT_PCI_MAX, "%s", c->stash_pci[k]);
+                *ret_fd = c->stash_fd[k];
+                c->stash_fd[k] = -1;
+                return 0;
+        }
+        req = json_object_new_object();
         json_object_object_add(req, "label", json_object_new_string(label ?: ""));
         r = call(c, "reclaim", req, -1, &res, &fd);
         if (r >= 0 && fd < 0)
@@ -516,6 +618,28 @@ int lu_client_reclaim_many(LuClient *c, const char *const *labels, size_t n, int
 
         if (!c || !labels || !ret_fds || n < 1 || n > LU_CLIENT_RECLAIM_MAX)
                 return -EINVAL;
+        {
+                /* All of them came with the hello reply (each label once): no round trip. */
+                int idx[LU_CLIENT_RECLAIM_MAX];
+                size_t found = 0;
+
+                for (size_t i = 0; i < n; i++) {
+                        idx[i] = stash_find(c, labels[i]);
+                        for (size_t j = 0; idx[i] >= 0 && j < i; j++)
+                                if (idx[j] == idx[i])
+                                        idx[i] = -1;
+                        found += idx[i] >= 0;
+                }
+                if (found == n) {
+                        for (size_t i = 0; i < n; i++) {
+                                ret_fds[i] = c->stash_fd[idx[i]];
+                                c->stash_fd[idx[i]] = -1;
+                                if (pcis)
+                                        snprintf(pcis[i], LU_CLIENT_PCI_MAX, "%s", c->stash_pci[idx[i]]);
+                        }
+                        return 0;
+                }
+        }
         req = json_object_new_object();
         arr = json_object_new_array();
         if (!req || !arr) {

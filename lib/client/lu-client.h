@@ -37,7 +37,7 @@ extern "C" {
 #endif
 
 #define LU_CLIENT_DEFAULT_SOCKET "/run/lu-vfiod/vmm.sock"
-#define LU_CLIENT_PROTOCOL_VERSION 1
+#define LU_CLIENT_PROTOCOL_VERSION 2
 #define LU_CLIENT_PCI_MAX 20
 
 typedef struct LuClient LuClient;
@@ -67,6 +67,19 @@ typedef struct LuEvent {
  * -EPROTONOSUPPORT: no common protocol version; -ENOENT/-ECONNREFUSED: no daemon.
  */
 int lu_client_connect(const char *path, const char *vm_id, LuClient **ret);
+
+/*
+ * lu_client_connect_reclaim() - lu_client_connect(), asking the daemon to send every item
+ * that came across the update with the hello reply (protocol version 2; with an older
+ * daemon it says hello without). lu_client_reclaim() and lu_client_reclaim_many() then
+ * return those fds without asking the daemon again: a restarted VMM gets its files back in
+ * one round trip. For a VM with nothing incoming it is lu_client_connect(). If any item
+ * cannot be reclaimed (a device that failed, or is not bound within BindTimeoutSec; more
+ * than LU_CLIENT_RECLAIM_MAX items) none comes with the hello, and the reclaim calls ask the
+ * daemon as usual (and get that item's error). The reply waits for the VM's VFIO devices to
+ * be bound to vfio-pci again. Fds not reclaimed are closed by lu_client_free().
+ */
+int lu_client_connect_reclaim(const char *path, const char *vm_id, LuClient **ret);
 
 /* lu_client_free() - close the connection (preserved items stay preserved). Returns NULL. */
 LuClient *lu_client_free(LuClient *c);
@@ -137,6 +150,10 @@ int lu_client_next_event(LuClient *c, int timeout_ms, LuEvent *ret);
  * The daemon takes a message of at most 256 bytes without control characters; this sends
  * at most the first 256 bytes (cut at a UTF-8 character boundary), control characters
  * replaced by spaces, so that a veto is never refused for its wording.
+ * With a daemon speaking protocol version 2, an @ok acknowledgement is sent "quiet": it
+ * returns once sent, without waiting for the daemon; a refusal (the update ended meanwhile,
+ * and a resume event follows) is only noted in lu_client_last_error(). A veto waits for its
+ * reply.
  */
 int lu_client_ack(LuClient *c, const LuEvent *ev, bool ok, const char *message);
 

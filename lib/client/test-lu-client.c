@@ -2,7 +2,9 @@
 /*
  * Unit test of liblu-vfio-client against a scripted fake daemon (a thread on a real
  * SEQPACKET socket): hello, fd passing both ways, error replies mapped to errnos, events
- * that arrive while a request waits being queued in order, item states, EOF.
+ * that arrive while a request waits being queued in order, item states, EOF; then protocol
+ * version 2: hello with "reclaim" (and its fallback for a version 1 daemon), the fds of the
+ * hello reply served by lu_client_reclaim(), quiet acks and their refusal.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -125,6 +127,88 @@ static void *fake_daemon(void *arg) {
         return (void *) (long) ok;
 }
 
+/* Version 2 sessions: a version 1 daemon refusing "reclaim", then a version 2 daemon. */
+static void *fake_daemon_v2(void *arg) {
+        char buf[4096];
+        int c, fd, ok = 1;
+
+        (void) arg;
+        c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        ok &= recv_with_fd(c, buf, sizeof(buf), &fd) > 0 && strstr(buf, "\"reclaim\":true") && strstr(buf, "\"version\":2");
+        send_with_fd(c, "{\"id\":1,\"error\":{\"code\":\"invalid-params\",\"errno\":22,\"message\":\"unknown field \\\"reclaim\\\"\"}}", -1);
+        ok &= recv_with_fd(c, buf, sizeof(buf), &fd) > 0 && strstr(buf, "\"method\":\"hello\"") && !strstr(buf, "reclaim");
+        send_with_fd(c, "{\"id\":2,\"result\":{\"version\":1,\"abi\":\"upstream\",\"state\":\"idle\",\"incoming\":false,\"items\":[]}}", -1);
+        /* a version 1 daemon: the ack waits for its reply */
+        send_with_fd(c, "{\"event\":\"prepare\",\"seq\":1,\"update\":1,\"deadline_ms\":500}", -1);
+        ok &= recv_with_fd(c, buf, sizeof(buf), &fd) > 0 && strstr(buf, "\"method\":\"ack\"") && !strstr(buf, "quiet");
+        send_with_fd(c, "{\"id\":3,\"result\":{}}", -1);
+        ok &= recv_with_fd(c, buf, sizeof(buf), &fd) == -1;   /* the client hangs up */
+        close(c);
+
+        c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        ok &= recv_with_fd(c, buf, sizeof(buf), &fd) > 0 && strstr(buf, "\"reclaim\":true");
+        {
+                int m = memfd_create("h", MFD_CLOEXEC);
+                (void) ftruncate(m, 333);
+                send_with_fd(c, "{\"id\":1,\"result\":{\"version\":2,\"abi\":\"upstream\",\"state\":\"restoring\",\"incoming\":true,"
+                                "\"items\":[{\"label\":\"ram0\",\"state\":\"reclaimed\"}],"
+                                "\"reclaimed\":[{\"label\":\"ram0\",\"kind\":\"memfd\",\"pci\":null}]}}", m);
+                close(m);
+        }
+        /* a quiet ack: no reply; its refusal comes later, as a stray reply */
+        send_with_fd(c, "{\"event\":\"freeze\",\"seq\":2,\"update\":1,\"deadline_ms\":500}", -1);
+        ok &= recv_with_fd(c, buf, sizeof(buf), &fd) > 0 && strstr(buf, "\"method\":\"ack\"") && strstr(buf, "\"quiet\":true");
+        send_with_fd(c, "{\"id\":2,\"error\":{\"code\":\"invalid-params\",\"errno\":22,\"message\":\"update over\"}}", -1);
+        send_with_fd(c, "{\"event\":\"resume\",\"seq\":3,\"update\":1,\"reason\":\"failed\"}", -1);
+        /* the second reclaim of ram0 asks the daemon */
+        ok &= recv_with_fd(c, buf, sizeof(buf), &fd) > 0 && strstr(buf, "\"method\":\"reclaim\"") && strstr(buf, "\"label\":\"ram0\"");
+        {
+                int m = memfd_create("r", MFD_CLOEXEC);
+                (void) ftruncate(m, 444);
+                send_with_fd(c, "{\"id\":3,\"result\":{\"label\":\"ram0\",\"kind\":\"memfd\",\"pci\":null}}", m);
+                close(m);
+        }
+        ok &= recv_with_fd(c, buf, sizeof(buf), &fd) == -1;
+        close(c);
+        return (void *) (long) ok;
+}
+
+static void test_v2(void) {
+        LuClient *c = NULL;
+        pthread_t t;
+        LuEvent ev;
+        struct stat st;
+        void *ok;
+        int fd = -1;
+
+        pthread_create(&t, NULL, fake_daemon_v2, NULL);
+        /* a version 1 daemon: hello again without "reclaim"; acks wait for their reply */
+        CHECK(lu_client_connect_reclaim(path, "vm-t", &c) == 0);
+        CHECK(c && !lu_client_incoming(c));
+        CHECK(lu_client_next_event(c, 2000, &ev) == 0 && ev.type == LU_EVENT_PREPARE);
+        CHECK(lu_client_ack(c, &ev, true, NULL) == 0);
+        c = lu_client_free(c);
+
+        CHECK(lu_client_connect_reclaim(path, "vm-t", &c) == 0);
+        CHECK(c && lu_client_incoming(c));
+        /* the fd that came with the hello, without a round trip (the fake answers no reclaim yet) */
+        CHECK(lu_client_reclaim(c, "ram0", &fd, NULL) == 0 && fd >= 0 && fstat(fd, &st) == 0 && st.st_size == 333);
+        if (fd >= 0)
+                close(fd);
+        CHECK(lu_client_next_event(c, 2000, &ev) == 0 && ev.type == LU_EVENT_FREEZE);
+        CHECK(lu_client_ack(c, &ev, true, NULL) == 0);   /* quiet: returns once sent */
+        CHECK(lu_client_next_event(c, 2000, &ev) == 0 && ev.type == LU_EVENT_RESUME);
+        CHECK(strstr(lu_client_last_error(c), "update over") != NULL);
+        /* taken once: a second reclaim asks the daemon */
+        fd = -1;
+        CHECK(lu_client_reclaim(c, "ram0", &fd, NULL) == 0 && fd >= 0 && fstat(fd, &st) == 0 && st.st_size == 444);
+        if (fd >= 0)
+                close(fd);
+        lu_client_free(c);
+        pthread_join(t, &ok);
+        CHECK(ok == (void *) 1L);
+}
+
 int main(void) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         LuClient *c = NULL;
@@ -194,6 +278,7 @@ int main(void) {
 
         pthread_join(t, &ok);
         CHECK(ok == (void *) 1L);
+        test_v2();
         unlink(path);
         if (failures)
                 fprintf(stderr, "%d failures\n", failures);

@@ -518,10 +518,11 @@ static _Noreturn void vmm_after(unsigned v, int go, uint64_t *done) {
         if (read(go, &b, 1) != 0)
                 die("go", -EPROTO);
         snprintf(vm, sizeof(vm), "bench-%u", v);
-        r = lu_client_connect(vmm_sock, vm, &c);
+        /* The items come with the hello reply (protocol version 2): the reclaims below ask nothing. */
+        r = lu_client_connect_reclaim(vmm_sock, vm, &c);
         if (r < 0)
                 die("reconnect", r);
-        /* All of a VM's items in one round trip per LU_CLIENT_RECLAIM_MAX labels. */
+        /* All of a VM's items in one round trip per LU_CLIENT_RECLAIM_MAX labels (none with fds from hello). */
         for (unsigned i0 = 0; i0 < n_fds; i0 += LU_CLIENT_RECLAIM_MAX) {
                 char names[LU_CLIENT_RECLAIM_MAX][16];
                 const char *labels[LU_CLIENT_RECLAIM_MAX];

@@ -707,6 +707,179 @@ static int scenario_reclaim_many(void) {
         return 0;
 }
 
+/*
+ * Protocol version 2, by the driver acting as VMM "vm-q" (17 memfds) next to the example VMM
+ * "vm-v2" (a memfd and a VFIO device). Boot 0: a quiet ack gets no reply, a refused quiet ack
+ * still gets its error (a child answering the events vetoes the freeze otherwise, and the
+ * update fails). Boot 1: hello with "reclaim" hands a VM's items over with its reply (after the
+ * device's bind), refuses more than 16 with reclaim_error limit-reached and no fd, answers a VM
+ * with nothing incoming at once; a malformed "reclaim" is refused.
+ */
+#define V2_ITEMS 17
+static int contract_memfd(const char *text);
+static bool memfd_holds(int fd, const char *text);
+static int scenario_protocol_v2(void) {
+        Vmm v = { .vm = "vm-v2", .vfio = 0 };
+        char req[200];
+        json_object *r, *arr;
+        int fd, fds[16];
+        size_t n = 0;
+
+        e2e_start_daemon();
+        if (adv_boot == 0) {
+                start_vmm(&v);
+                wait_ready(&v, 1);
+                fd = connect_sock(vmm_sock);
+                if (fd < 0)
+                        bail("connect: %s", strerror(-fd));
+                r = request(fd, "{\"id\":1,\"method\":\"hello\",\"version\":2,\"vm\":\"vm-q\"}", NULL, 0, 10);
+                CHECK(result_of(r) && json_object_get_int(json_object_object_get(result_of(r), "version")) == 2,
+                      "hello version 2 is answered with version 2 (%s)", r ? json_object_to_json_string(r) : "no reply");
+                json_object_put(r);
+                for (int i = 0; i < V2_ITEMS; i++) {
+                        int m = contract_memfd("v2");
+                        snprintf(req, sizeof(req), "{\"id\":%d,\"method\":\"preserve\",\"label\":\"m%d\"}", 10 + i, i);
+                        r = request(fd, req, &m, 1, 10);
+                        if (!result_of(r))
+                                bail("preserve m%d: %s", i, r ? json_object_to_json_string(r) : "no reply");
+                        json_object_put(r);
+                        close(m);
+                }
+                pid_t child = fork();
+                if (child == 0) {
+                        bool refused_seen = false, stray = false;
+                        for (;;) {
+                                json_object *e = recv_any(fd, 60), *t, *seq, *id;
+                                if (!e)
+                                        _exit(0);
+                                if (json_object_object_get_ex(e, "id", &id)) {
+                                        /* only the bad ack (901) may be answered */
+                                        if (json_object_get_int(id) == 901 && strcmp(err_code(e) ?: "", "invalid-params") == 0)
+                                                refused_seen = true;
+                                        else
+                                                stray = true;
+                                } else if (json_object_object_get_ex(e, "event", &t) && json_object_object_get_ex(e, "seq", &seq)) {
+                                        const char *ev = json_object_get_string(t);
+                                        int64_t q = json_object_get_int64(seq);
+                                        if (strcmp(ev, "prepare") == 0) {
+                                                (void) send_str(fd, "{\"id\":901,\"method\":\"ack\",\"seq\":99,\"quiet\":true}");
+                                                snprintf(req, sizeof(req), "{\"id\":900,\"method\":\"ack\",\"seq\":%" PRId64 ",\"quiet\":true}", q);
+                                                (void) send_str(fd, req);
+                                        } else if (strcmp(ev, "freeze") == 0) {
+                                                if (refused_seen && !stray)
+                                                        snprintf(req, sizeof(req), "{\"id\":902,\"method\":\"ack\",\"seq\":%" PRId64 ",\"quiet\":true}", q);
+                                                else
+                                                        snprintf(req, sizeof(req), "{\"id\":902,\"method\":\"ack\",\"seq\":%" PRId64 ",\"ok\":false,"
+                                                                 "\"message\":\"quiet ack: %s\"}", q,
+                                                                 stray ? "a reply came for an accepted quiet ack" : "no error for a refused one");
+                                                (void) send_str(fd, req);
+                                        }
+                                }
+                                json_object_put(e);
+                        }
+                }
+                prepare_and_commit(NULL);   /* reboots only if the child found the acks answered as documented */
+        }
+        say("the update went through: accepted quiet acks got no reply, the refused one its error");
+
+        /* a VM with nothing incoming: "reclaimed" is empty and comes at once */
+        fd = connect_sock(vmm_sock);
+        if (fd < 0)
+                bail("connect: %s", strerror(-fd));
+        expect_error(fd, "{\"id\":1,\"method\":\"hello\",\"version\":2,\"vm\":\"vm-new\",\"reclaim\":1}", 0, NULL, 0,
+                     "invalid-params", "hello with a non-boolean reclaim");
+        if (send_str(fd, "{\"id\":2,\"method\":\"hello\",\"version\":2,\"vm\":\"vm-new\",\"reclaim\":true}") < 0)
+                bail("send");
+        r = recv_reply_fds(fd, 5, fds, &n);
+        arr = json_object_object_get(result_of(r), "reclaimed");
+        CHECK(arr && json_object_array_length(arr) == 0 && n == 0 && !json_object_object_get(result_of(r), "reclaim_error"),
+              "hello reclaim for a VM with nothing incoming: reclaimed [], no fd (%s)", r ? json_object_to_json_string(r) : "no reply");
+        json_object_put(r);
+        close(fd);
+
+        /* 17 items incoming: more than one hello carries; the hello succeeds without fds */
+        fd = connect_sock(vmm_sock);
+        if (fd < 0)
+                bail("connect: %s", strerror(-fd));
+        if (send_str(fd, "{\"id\":1,\"method\":\"hello\",\"version\":2,\"vm\":\"vm-q\",\"reclaim\":true}") < 0)
+                bail("send");
+        n = 0;
+        r = recv_reply_fds(fd, 10, fds, &n);
+        arr = json_object_object_get(result_of(r), "reclaimed");
+        CHECK(result_of(r) && json_object_get_boolean(json_object_object_get(result_of(r), "incoming")) &&
+              arr && json_object_array_length(arr) == 0 && n == 0 &&
+              strcmp(json_object_get_string(json_object_object_get(json_object_object_get(result_of(r), "reclaim_error"), "code")) ?: "",
+                     "limit-reached") == 0,
+              "hello reclaim with %d items incoming: reclaim_error limit-reached, no fd (%s, %zu fds)", V2_ITEMS,
+              r ? json_object_to_json_string(r) : "no reply", n);
+        for (size_t i = 0; i < n; i++)
+                close(fds[i]);
+        json_object_put(r);
+        {
+                int bad = 0;
+                for (int i = 0; i < V2_ITEMS; i++) {
+                        int m = -1;
+                        snprintf(req, sizeof(req), "{\"id\":%d,\"method\":\"reclaim\",\"label\":\"m%d\"}", 100 + i, i);
+                        if (send_str(fd, req) < 0)
+                                bail("send");
+                        r = recv_reply(fd, 10, &m);
+                        bad += !result_of(r) || m < 0 || !memfd_holds(m, "v2");
+                        if (m >= 0)
+                                close(m);
+                        json_object_put(r);
+                }
+                CHECK(bad == 0, "vm-q reclaims its %d memfds by label afterwards, contents intact (%d bad)", V2_ITEMS, bad);
+        }
+        r = request(fd, "{\"id\":200,\"method\":\"restored\"}", NULL, 0, 10);
+        CHECK(result_of(r) != NULL, "vm-q restored (%s)", r ? json_object_to_json_string(r) : "no reply");
+        json_object_put(r);
+        close(fd);
+
+        /* the example VMM's VM: memfd and device with the hello reply, once the device is bound */
+        fd = connect_sock(vmm_sock);
+        if (fd < 0)
+                bail("connect: %s", strerror(-fd));
+        if (send_str(fd, "{\"id\":1,\"method\":\"hello\",\"version\":2,\"vm\":\"vm-v2\",\"reclaim\":true}") < 0)
+                bail("send");
+        n = 0;
+        r = recv_reply_fds(fd, 15, fds, &n);
+        arr = json_object_object_get(result_of(r), "reclaimed");
+        CHECK(arr && json_object_array_length(arr) == 2 &&
+              strcmp(json_object_get_string(json_object_object_get(json_object_array_get_idx(arr, 0), "kind")) ?: "", "memfd") == 0 &&
+              strcmp(json_object_get_string(json_object_object_get(json_object_array_get_idx(arr, 1), "kind")) ?: "", "vfio") == 0,
+              "hello reclaim of vm-v2 lists its memfd, then its device (%s)", r ? json_object_to_json_string(r) : "no reply");
+        CHECK(n == 2 && fd_is_memfd(fds[0]) && !fd_is_memfd(fds[1]), "the hello reply carries 2 fds: memfd, then device (%zu)", n);
+        for (size_t i = 0; i < n; i++)
+                close(fds[i]);
+        json_object_put(r);
+        {
+                /* restore-ready comes after the reply; the device can be reclaimed again */
+                json_object *e = recv_any(fd, 5);
+                CHECK(e && strcmp(json_object_get_string(json_object_object_get(e, "event")) ?: "", "restore-ready") == 0,
+                      "restore-ready follows the hello reply (%s)", e ? json_object_to_json_string(e) : "nothing");
+                json_object_put(e);
+        }
+        {
+                int d = -1;
+                r = request(fd, "{\"id\":2,\"method\":\"reclaim\",\"label\":\"dev0\"}", NULL, 0, 10);
+                json_object_put(r);
+                if (send_str(fd, "{\"id\":3,\"method\":\"reclaim\",\"label\":\"dev0\"}") < 0)
+                        bail("send");
+                r = recv_reply(fd, 10, &d);
+                CHECK(result_of(r) && d >= 0, "dev0 may be reclaimed again after the hello carried it");
+                if (d >= 0)
+                        close(d);
+                json_object_put(r);
+        }
+        close(fd);
+        /* vm-v2 never reports restored here: released after ReclaimGraceSec, like reclaim-many */
+        for (int i = 0; i < 2000 && strcmp(status_state(), "idle") != 0; i++)
+                usleep(10000);
+        CHECK(strcmp(status_state(), "idle") == 0, "idle once vm-v2 was released");
+        expect_fresh_fds("after the version 2 scenario");
+        return 0;
+}
+
 /* Malformed, oversized, truncated messages; fds; labels; claims; another uid; many clients. */
 static int scenario_bad_input(void) {
         static char big[70 * 1024];
@@ -1193,6 +1366,8 @@ int main(int argc, char **argv) {
                 r = scenario_bad_input();
         else if (strcmp(adv_name, "reclaim-many") == 0)
                 r = scenario_reclaim_many();
+        else if (strcmp(adv_name, "protocol-v2") == 0)
+                r = scenario_protocol_v2();
         else if (strcmp(adv_name, "contract") == 0)
                 r = scenario_contract();
         else
