@@ -12,8 +12,10 @@
 
 typedef struct Pushed {
         char name[FDSTORE_NAME_MAX + 1];
+        uint64_t hash;
         int fd;              /* the daemon's fd number when pushed: a change means a new file */
         bool seen;
+        bool failed;         /* the push of this fd failed: not retried (nor logged) until it changes */
 } Pushed;
 
 struct FdStoreMirror {
@@ -21,6 +23,11 @@ struct FdStoreMirror {
         sd_event_source *post;
         Pushed *pushed;
         size_t n_pushed, n_alloc;
+        /* Open-addressing index over pushed[] by name (slot = index + 1, 0 empty): a sync looks
+         * up every session and item, and a linear search made it quadratic (1280 fds at 256 VMs,
+         * after every dispatch that changed the registry). */
+        uint32_t *slots;
+        size_t n_slots;              /* a power of two, at least twice n_pushed */
         uint64_t generation;
         bool synced;
         bool include_state;
@@ -75,30 +82,79 @@ void manager_fdstore_drop_rest(ListenFds *l) {
                 }
 }
 
-static Pushed *pushed_find(FdStoreMirror *f, const char *name) {
+static uint64_t name_hash(const char *s) {
+        uint64_t h = 0xcbf29ce484222325ULL;   /* FNV-1a */
+
+        for (; *s; s++)
+                h = (h ^ (unsigned char) *s) * 0x100000001b3ULL;
+        return h;
+}
+
+static void index_insert(FdStoreMirror *f, size_t idx) {
+        size_t mask = f->n_slots - 1;
+
+        for (size_t i = f->pushed[idx].hash & mask;; i = (i + 1) & mask)
+                if (f->slots[i] == 0) {
+                        f->slots[i] = (uint32_t) idx + 1;
+                        return;
+                }
+}
+
+/* Rebuild the index for pushed[] as it is now, large enough for @want entries. */
+static void index_rebuild(FdStoreMirror *f, size_t want) {
+        size_t n = 128;
+        uint32_t *t;
+
+        while (n < 2 * want)
+                n *= 2;
+        t = calloc(n, sizeof(uint32_t));
+        if (!t) {
+                free(f->slots);   /* pushed_find() searches instead */
+                f->slots = NULL;
+                f->n_slots = 0;
+                return;
+        }
+        free(f->slots);
+        f->slots = t;
+        f->n_slots = n;
         for (size_t i = 0; i < f->n_pushed; i++)
-                if (strcmp(f->pushed[i].name, name) == 0)
-                        return &f->pushed[i];
+                index_insert(f, i);
+}
+
+static Pushed *pushed_find(FdStoreMirror *f, const char *name, uint64_t hash) {
+        size_t mask = f->n_slots - 1;
+
+        if (f->n_slots == 0) {   /* no index (out of memory): search */
+                for (size_t i = 0; i < f->n_pushed; i++)
+                        if (f->pushed[i].hash == hash && strcmp(f->pushed[i].name, name) == 0)
+                                return &f->pushed[i];
+                return NULL;
+        }
+        for (size_t i = hash & mask; f->slots[i] != 0; i = (i + 1) & mask) {
+                Pushed *p = &f->pushed[f->slots[i] - 1];
+                if (p->hash == hash && strcmp(p->name, name) == 0)
+                        return p;
+        }
         return NULL;
 }
 
 /* Make @name stand for @fd in the store; marks it seen. */
 static void mirror_one(FdStoreMirror *f, const char *name, int fd) {
-        Pushed *p = pushed_find(f, name);
+        uint64_t hash = name_hash(name);
+        Pushed *p = pushed_find(f, name, hash);
         int r;
 
         if (p && p->fd == fd) {
                 p->seen = true;
                 return;
         }
-        if (p)
+        if (p && !p->failed)
                 (void) fdstore_remove(name);
         r = fdstore_push(name, fd);
         if (r < 0) {
+                /* Once per fd: every sync retrying every failed push (a sync follows every
+                 * dispatch that changed the registry) logged 177,000 lines in one restore. */
                 log_warning_errno(r, "Cannot store %s in the fd store (a daemon restart would lose it): %m", name);
-                if (p)
-                        p->fd = -EBADF, p->seen = false;
-                return;
         }
         if (!p) {
                 if (f->n_pushed == f->n_alloc) {
@@ -113,9 +169,15 @@ static void mirror_one(FdStoreMirror *f, const char *name, int fd) {
                 }
                 p = &f->pushed[f->n_pushed++];
                 (void) snprintf(p->name, sizeof(p->name), "%s", name);
+                p->hash = hash;
+                if (2 * f->n_pushed > f->n_slots)
+                        index_rebuild(f, f->n_pushed);   /* inserts @p too */
+                else
+                        index_insert(f, f->n_pushed - 1);
         }
         p->fd = fd;
         p->seen = true;
+        p->failed = r < 0;
 }
 
 void fdstore_mirror_sync(FdStoreMirror *f) {
@@ -140,8 +202,12 @@ void fdstore_mirror_sync(FdStoreMirror *f) {
                         if (s->fd < 0 || fdstore_name_session(s->name, name, sizeof(name)) < 0)
                                 continue;
                         mirror_one(f, name, s->fd);
+                        /* Not an item that came across the update: the session (stored) hands it
+                         * out again to a restarted daemon (a successful RETRIEVE_FD may be
+                         * repeated), and at 256 VMs its 1024 pushes and removes were a third of
+                         * the restore (docs/performance.md). */
                         for (size_t n = 0; n < s->n_items; n++)
-                                if (!handoff && s->items[n].fd >= 0 &&
+                                if (!handoff && s->items[n].fd >= 0 && !s->items[n].incoming &&
                                     fdstore_name_item(vm->id, s->items[n].label, name, sizeof(name)) >= 0)
                                         mirror_one(f, name, s->items[n].fd);
                 }
@@ -159,12 +225,16 @@ void fdstore_mirror_sync(FdStoreMirror *f) {
         }
         for (size_t i = 0; i < f->n_pushed; i++) {
                 if (!f->pushed[i].seen) {
-                        (void) fdstore_remove(f->pushed[i].name);
+                        if (!f->pushed[i].failed)
+                                (void) fdstore_remove(f->pushed[i].name);
                         continue;
                 }
                 f->pushed[j++] = f->pushed[i];
         }
-        f->n_pushed = j;
+        if (j != f->n_pushed) {
+                f->n_pushed = j;
+                index_rebuild(f, j);
+        }
         f->generation = m->reg->generation;
         f->synced = true;
 }
@@ -196,9 +266,10 @@ void fdstore_mirror_drop_session(FdStoreMirror *f, const char *session) {
         (void) fdstore_remove(name);
         if (!f)
                 return;
-        p = pushed_find(f, name);
+        p = pushed_find(f, name, name_hash(name));
         if (p) {
                 *p = f->pushed[--f->n_pushed];
+                index_rebuild(f, f->n_pushed);
         }
 }
 
@@ -238,6 +309,7 @@ FdStoreMirror *fdstore_mirror_free(FdStoreMirror *f) {
         if (f->subscribed)
                 manager_unsubscribe(f->m, f);
         free(f->pushed);
+        free(f->slots);
         free(f);
         return NULL;
 }

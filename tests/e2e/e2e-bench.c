@@ -397,6 +397,57 @@ static int listen_vmm(void) {
 }
 
 /* Socket-activated like the unit: the listening socket is fd 3, named "vmm". */
+/*
+ * E2E_BENCH_FDSTORE=1: the daemon gets a $NOTIFY_SOCKET, as under systemd with the shipped
+ * unit's FileDescriptorStoreMax (it then keeps every session and item fd in the fd store).
+ * A STAND-IN for the service manager: a child that receives every notification and keeps the
+ * fds it carries, so that the daemon's side of the fd store (and a receiver's recvmsg) is in
+ * the figures; systemd's own handling of each FDSTORE=1 message is not.
+ */
+static pid_t notify_sink_pid;
+static void notify_sink_start(void) {
+        static char path[300];
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd;
+
+        if (!getenv("E2E_BENCH_FDSTORE") || strcmp(getenv("E2E_BENCH_FDSTORE"), "1") != 0)
+                return;
+        {
+                /* sd_notify() takes an absolute path only */
+                char *abs = realpath(dir, NULL);
+                if (!abs)
+                        die("realpath", -errno);
+                snprintf(path, sizeof(path), "%s/notify.sock", abs);
+                free(abs);
+        }
+        if (strlen(path) >= sizeof(sa.sun_path))
+                die("notify socket path", -ENAMETOOLONG);
+        strcpy(sa.sun_path, path);
+        (void) unlink(path);
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                die("notify socket", -errno);
+        {
+                int big = 4 * 1024 * 1024;
+                (void) setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+        }
+        notify_sink_pid = fork();
+        if (notify_sink_pid < 0)
+                die("fork", -errno);
+        if (notify_sink_pid == 0) {
+                for (;;) {
+                        char buf[4096], cbuf[CMSG_SPACE(sizeof(int) * 16)];
+                        struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+                        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+                        if (recvmsg(fd, &mh, MSG_CMSG_CLOEXEC) < 0 && errno != EINTR)
+                                _exit(1);
+                        /* the fds stay open: a store holds what it is given */
+                }
+        }
+        close(fd);
+        setenv("NOTIFY_SOCKET", path, 1);
+}
+
 static void start_daemon(int listen_fd) {
         char a1[400], a2[400], a3[400], a4[400];
         char *argv[] = { (char *) daemon_bin, a1, a2, a3, a4, NULL };
@@ -556,6 +607,8 @@ static _Noreturn void vmm_after(unsigned v, int go, uint64_t *done) {
 static void daemon_mode(void) {
         int ctl, pipefd[2];
 
+        notify_sink_start();   /* before any clock starts: it resolves a path (trapped readlinks) */
+
         if (pipe2(pipefd, O_CLOEXEC) < 0)
                 die("pipe", -errno);
         if (boot == 0) {
@@ -653,6 +706,10 @@ static void daemon_mode(void) {
                 json_object_put(o);
                 kill(daemon_pid, SIGTERM);
                 waitpid(daemon_pid, NULL, 0);
+                if (notify_sink_pid > 0) {
+                        kill(notify_sink_pid, SIGKILL);
+                        waitpid(notify_sink_pid, NULL, 0);
+                }
         }
 }
 

@@ -6,6 +6,9 @@
 # the next boot ("boot", which includes the emulator tearing down the old machine).
 # "floor" is bare plus the least IPC with one process per VM (e2e-bench.c, floor_spawn()).
 # Usage: tests/e2e/run-bench.sh BUILD_DIR   (SIZES="1 16" ABIS=v4 to narrow it)
+# E2E_BENCH_FDSTORE=1: the daemon runs with a $NOTIFY_SOCKET and so keeps its fds in an fd
+# store, as under systemd with the shipped unit (e2e-bench.c, notify_sink_start(): a stand-in
+# that receives and holds them); bare and floor have no counterpart of it.
 set -eu
 B=${1:?build dir}
 REPEAT=${REPEAT:-3}
