@@ -8,7 +8,10 @@
 //! (`--delegated`), then serve events: ack prepare, and on freeze disable interrupts and ack.
 //! The kexec kills it. Started again after the reboot, it sees its VM is incoming, reclaims
 //! (or retrieves) both, verifies the pattern and the PCI address, binds the device to a new
-//! iommufd and reports the VM restored, then exits 0.
+//! iommufd and reports the VM restored, then exits 0. It says hello with
+//! `Client::connect_reclaim` (protocol version 2): a custodian VM's files come with the hello
+//! reply, and with a version 2 daemon that reports no `reclaim_error` it fails if they did not
+//! (the e2e check of that path); its acknowledgements are then quiet.
 //!
 //! Options: --socket=PATH --vm=ID --vfio=/dev/vfio/devices/vfioN --ready-file=PATH
 //! --state-file=PATH (keeps the PCI address across the reboot) --ram-kib=N --delegated
@@ -252,6 +255,15 @@ fn restart(a: &Args, mut c: Client) {
         (ram, dev, None)
     } else {
         let labels: &[&str] = if a.vfio.is_some() { &["ram0", "dev0"] } else { &["ram0"] };
+        let carried = c.hello_reclaimed().len();
+        match c.hello_reclaim_error() {
+            Some(e) => say(&vm, &format!("nothing came with the hello ({e}): reclaiming by label")),
+            None if c.protocol_version() >= 2 && carried != labels.len() => {
+                die(&vm, "hello with reclaim", format!("{carried} file(s) came with the reply, expected {}", labels.len()))
+            }
+            None if carried > 0 => say(&vm, &format!("{carried} file(s) came with the hello reply")),
+            None => {}
+        }
         let mut got = c.reclaim_many(labels).unwrap_or_else(|e| die(&vm, "reclaim", e)).into_iter();
         let ram = got.next().unwrap().fd;
         let dev = got.next();
@@ -313,12 +325,12 @@ fn parse_args() -> Args {
 
 fn main() {
     let a = parse_args();
-    let c = match Client::connect(a.socket.as_deref(), &a.vm) {
+    let c = match Client::connect_reclaim(a.socket.as_deref(), &a.vm) {
         Ok(c) => c,
         Err(e @ Error::Daemon { .. }) => die(&a.vm, "hello", e),
         Err(e) => die(&a.vm, "connect to lu-vfiod", e),
     };
-    say(&a.vm, &format!("connected (ABI {}, daemon {}, {})", c.abi(), c.daemon_state(),
+    say(&a.vm, &format!("connected (protocol {}, ABI {}, daemon {}, {})", c.protocol_version(), c.abi(), c.daemon_state(),
                         if c.incoming() { "incoming: restoring" } else { "fresh start" }));
     if c.incoming() {
         restart(&a, c);

@@ -13,6 +13,10 @@
 //! readability to learn that an event is waiting. A `Client` is not shared between threads.
 //! Errors carry the protocol's code ([`ErrorCode`]), errno and message.
 //!
+//! The crate speaks protocol version 2 and falls back to 1 with an older daemon: with a
+//! version 2 daemon [`Client::ack`] sends its acknowledgements quiet (no reply to wait for),
+//! and [`Client::connect_reclaim`] gets a restarted VM's files with the hello reply.
+//!
 //! Before the update (custodian mode):
 //!
 //! ```no_run
@@ -48,9 +52,9 @@
 //! use lu_vfio_client::Client;
 //!
 //! # fn main() -> Result<(), lu_vfio_client::Error> {
-//! let mut c = Client::connect(None, "vm-42")?;
+//! let mut c = Client::connect_reclaim(None, "vm-42")?; // the hello waits for the device bind
 //! assert!(c.incoming());
-//! let got = c.reclaim_many(&["ram0", "dev0"])?;   // one round trip; waits for the device bind
+//! let got = c.reclaim_many(&["ram0", "dev0"])?;   // came with the hello: no round trip
 //! let (ram, dev) = (&got[0].fd, &got[1].fd);
 //! // map guest RAM from `ram`, bind `dev` to a new iommufd, then:
 //! let r = c.restored()?;
@@ -76,7 +80,9 @@ pub use session::Session;
 /// Where the daemon listens unless told otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/lu-vfiod/vmm.sock";
 /// The protocol version this crate speaks.
-pub const PROTOCOL_VERSION: u64 = 1;
+/// The highest protocol version this crate speaks (docs/protocol.md §5.1); the daemon
+/// answers the version both speak ([`Client::protocol_version`]).
+pub const PROTOCOL_VERSION: u64 = 2;
 /// Most labels one [`Client::reclaim_many`] takes.
 pub const RECLAIM_MAX: usize = 16;
 /// Longest acknowledgement message the daemon takes, in bytes.
@@ -322,6 +328,14 @@ pub struct Client {
     items: Vec<Item>,
     events: VecDeque<Event>,
     rx: Vec<u8>,
+    /// The version both speak, from the hello reply (1 if it named none).
+    version: u64,
+    /// Files that came with the hello reply ([`Client::connect_reclaim`]), until reclaimed.
+    stash: Vec<Reclaimed>,
+    /// Why none came with it: the hello reply's `reclaim_error`.
+    reclaim_error: Option<Error>,
+    /// The last error reply nothing waited for (the refusal of a quiet ack).
+    stray_error: Option<Error>,
 }
 
 impl Client {
@@ -335,15 +349,50 @@ impl Client {
 
     /// [`Client::connect`] with a `client` name for the daemon's logs (at most 64 bytes).
     pub fn connect_as(socket: Option<&Path>, vm: &str, client: &str) -> Result<Client> {
+        Client::connect_with(socket, vm, client, false)
+    }
+
+    /// [`Client::connect`], asking the daemon to send every item of this VM that came across
+    /// the update with the hello reply (protocol version 2, `"reclaim":true`; the C library's
+    /// `lu_client_connect_reclaim()`): [`Client::reclaim`] and [`Client::reclaim_many`] then
+    /// return those files without asking the daemon, each once, and a restarted VMM gets its
+    /// files back in one round trip. The reply waits until the VM's VFIO devices are bound
+    /// to vfio-pci again (at most the daemon's BindTimeoutSec). For a VM with nothing incoming
+    /// it is [`Client::connect`]. All or nothing: if any item cannot be reclaimed (a device
+    /// that failed or is not bound in time, more than [`RECLAIM_MAX`] items) none comes, the
+    /// reclaim calls ask the daemon as usual and meet that item's error, and
+    /// [`Client::hello_reclaim_error`] says why. A daemon speaking only version 1 refuses the
+    /// field (`invalid-params`): then this says hello again without it. Files never
+    /// reclaimed are closed with the client.
+    pub fn connect_reclaim(socket: Option<&Path>, vm: &str) -> Result<Client> {
+        Client::connect_reclaim_as(socket, vm, concat!("lu-vfio-client-rs ", env!("CARGO_PKG_VERSION")))
+    }
+
+    /// [`Client::connect_reclaim`] with a `client` name for the daemon's logs.
+    pub fn connect_reclaim_as(socket: Option<&Path>, vm: &str, client: &str) -> Result<Client> {
+        Client::connect_with(socket, vm, client, true)
+    }
+
+    fn connect_with(socket: Option<&Path>, vm: &str, client: &str, reclaim: bool) -> Result<Client> {
         if !vm_id_is_valid(vm) {
             return Err(Error::InvalidArgument(format!("VM id {vm:?}: 1-36 characters of A-Z a-z 0-9 . _ -")));
         }
         let sock = wire::connect(socket.unwrap_or_else(|| Path::new(DEFAULT_SOCKET)))?;
-        Client::hello_on(sock, vm, client)
+        Client::hello_with(sock, vm, client, reclaim)
     }
 
     /// Says hello on an already connected socket (socket activation, tests).
     pub fn hello_on(sock: OwnedFd, vm: &str, client: &str) -> Result<Client> {
+        Client::hello_with(sock, vm, client, false)
+    }
+
+    /// [`Client::hello_on`] asking for the VM's files with the reply, as
+    /// [`Client::connect_reclaim`] does.
+    pub fn hello_reclaim_on(sock: OwnedFd, vm: &str, client: &str) -> Result<Client> {
+        Client::hello_with(sock, vm, client, true)
+    }
+
+    fn hello_with(sock: OwnedFd, vm: &str, client: &str, mut reclaim: bool) -> Result<Client> {
         let mut c = Client {
             sock,
             next_id: 0,
@@ -355,16 +404,88 @@ impl Client {
             items: Vec::new(),
             events: VecDeque::new(),
             rx: Vec::new(),
+            version: 1,
+            stash: Vec::new(),
+            reclaim_error: None,
+            stray_error: None,
         };
         let client = ack_message_clean(client);
         let client: String = client.chars().scan(0, |n, ch| { *n += ch.len_utf8(); if *n <= 64 { Some(ch) } else { None } }).collect();
-        let (res, _) = c.call("hello", json!({"version": PROTOCOL_VERSION, "vm": vm, "client": client}), None, 0)?;
+        let (res, fds) = loop {
+            let mut p = json!({"version": PROTOCOL_VERSION, "vm": vm, "client": client});
+            if reclaim {
+                p["reclaim"] = json!(true);
+            }
+            match c.call("hello", p, None, if reclaim { RECLAIM_MAX } else { 0 }) {
+                // a daemon that speaks only version 1 refuses the field: hello again without it
+                Err(e) if reclaim && e.is(ErrorCode::InvalidParams) => reclaim = false,
+                r => break r?,
+            }
+        };
+        c.version = res.get("version").and_then(Value::as_u64).unwrap_or(1);
+        c.stash_hello_fds(&res, fds)?;
         c.abi = Abi::parse(&get_str(&res, "abi").unwrap_or_default());
         c.daemon = get_str(&res, "daemon").unwrap_or_default();
         c.state = get_str(&res, "state").unwrap_or_default();
         c.incoming = res.get("incoming").and_then(Value::as_bool).unwrap_or(false);
         c.items = items_from(res.get("items"))?;
         Ok(c)
+    }
+
+    /// Keeps the fds of the hello reply by label, in the order of its `reclaimed`.
+    fn stash_hello_fds(&mut self, res: &Value, fds: Vec<OwnedFd>) -> Result<()> {
+        let listed = match res.get("reclaimed") {
+            Some(Value::Array(a)) => a.as_slice(),
+            None | Some(Value::Null) => &[],
+            Some(o) => return Err(Error::Protocol(format!("\"reclaimed\" is not an array: {o}"))),
+        };
+        if listed.len() != fds.len() {
+            return Err(Error::Protocol(format!("{} fds with the hello reply for {} reclaimed items", fds.len(), listed.len())));
+        }
+        for (it, fd) in listed.iter().zip(fds) {
+            self.stash.push(Reclaimed { label: need_str(it, "label")?, kind: need_str(it, "kind")?, pci: get_str(it, "pci"), fd });
+        }
+        self.reclaim_error = res.get("reclaim_error").filter(|e| e.is_object()).map(daemon_error);
+        Ok(())
+    }
+
+    /// The protocol version the daemon answered hello with: 2, or 1 for an older daemon
+    /// (then acknowledgements wait for their reply and nothing comes with the hello).
+    pub fn protocol_version(&self) -> u64 {
+        self.version
+    }
+
+    /// The labels whose files came with the hello reply ([`Client::connect_reclaim`]) and
+    /// are not reclaimed yet, in the daemon's order.
+    pub fn hello_reclaimed(&self) -> Vec<&str> {
+        self.stash.iter().map(|r| r.label.as_str()).collect()
+    }
+
+    /// Why nothing came with the hello reply of [`Client::connect_reclaim`]: the error the
+    /// failing item gets from [`Client::reclaim`] (`limit-reached` for more than
+    /// [`RECLAIM_MAX`] items). `None` when they came, or nothing was incoming.
+    pub fn hello_reclaim_error(&self) -> Option<&Error> {
+        self.reclaim_error.as_ref()
+    }
+
+    /// The last error reply that answered nothing a call waited for: the refusal of a quiet
+    /// acknowledgement ([`Client::ack`]), which needs nothing from the VMM (the update has
+    /// ended and its `resume` follows); the C library's `lu_client_last_error()` for it.
+    /// Noted while a call or [`Client::next_event`] reads; [`Client::take_stray_error`]
+    /// clears it.
+    pub fn stray_error(&self) -> Option<&Error> {
+        self.stray_error.as_ref()
+    }
+
+    /// [`Client::stray_error`], cleared.
+    pub fn take_stray_error(&mut self) -> Option<Error> {
+        self.stray_error.take()
+    }
+
+    fn note_stray_reply(&mut self, v: &Value) {
+        if let Some(e) = v.get("error") {
+            self.stray_error = Some(daemon_error(e));
+        }
     }
 
     /// The VM this connection acts for.
@@ -474,7 +595,10 @@ impl Client {
             }
             match v.get("id") {
                 Some(Value::Number(n)) if n.as_u64() == Some(id) => {}
-                Some(Value::Number(_)) => continue,   // a reply to nothing we are waiting for
+                Some(Value::Number(_)) => {
+                    self.note_stray_reply(&v);   // a reply to nothing we are waiting for
+                    continue;
+                }
                 _ => {
                     // An id-less error (e.g. refused at accept): it answers us.
                     if let Some(e) = v.get("error") {
@@ -555,7 +679,7 @@ impl Client {
                             return Err(daemon_error(e));
                         }
                     }
-                    // a stray reply: nothing waits for it
+                    self.note_stray_reply(&v);   // a stray reply: nothing waits for it
                 }
             }
         }
@@ -565,10 +689,20 @@ impl Client {
     /// `message`. Acknowledge a freeze only once the vCPUs are paused and device interrupts
     /// are off: acknowledging the last freeze may start the reboot at once. The message is
     /// cleaned first ([`ack_message_clean`]).
+    ///
+    /// With a daemon speaking protocol version 2 an `ok` acknowledgement is sent quiet
+    /// (docs/protocol.md §5.6): this returns once it is sent, without waiting for the daemon,
+    /// and a refusal (the update ended meanwhile; its `resume` follows) comes later and is
+    /// only noted in [`Client::stray_error`]. A veto waits for its reply.
     pub fn ack(&mut self, ev: &Event, ok: bool, message: Option<&str>) -> Result<()> {
         let mut p = json!({ "seq": ev.seq, "ok": ok });
         if let Some(m) = message {
             p["message"] = json!(ack_message_clean(m));
+        }
+        if ok && self.version >= 2 {
+            // One datagram per event instead of a round trip: nothing needs the answer.
+            p["quiet"] = json!(true);
+            return self.send("ack", p, None).map(|_| ());
         }
         self.call("ack", p, None, 0).map(|_| ())
     }
@@ -576,8 +710,13 @@ impl Client {
     /// After the reboot: the preserved file `label` back. For a VFIO device this waits until
     /// it is bound to vfio-pci again (`timeout` after the daemon's BindTimeoutSec).
     /// Errors: `label-unknown`, `invalid-state` (nothing came across), `timeout`,
-    /// `kernel-error` (the retrieve failed for good).
+    /// `kernel-error` (the retrieve failed for good). A file that came with the hello reply
+    /// ([`Client::connect_reclaim`]) is returned without asking the daemon, once; a later
+    /// reclaim of the same label asks it.
     pub fn reclaim(&mut self, label: &str) -> Result<Reclaimed> {
+        if let Some(k) = self.stash.iter().position(|r| r.label == label) {
+            return Ok(self.stash.remove(k));
+        }
         let (r, mut fds) = self.call("reclaim", json!({ "label": label }), None, 1)?;
         let fd = fds.pop().ok_or_else(|| Error::Protocol(format!("no fd with the reclaim of {label:?}")))?;
         Ok(Reclaimed { label: need_str(&r, "label")?, kind: need_str(&r, "kind")?, pci: get_str(&r, "pci"), fd })
@@ -585,10 +724,22 @@ impl Client {
 
     /// [`Client::reclaim`] for 1 to [`RECLAIM_MAX`] labels in one round trip; the i-th result
     /// belongs to `labels[i]`. All or nothing: if one label fails, no fd is returned and the
-    /// error is that of the first failing label.
+    /// error is that of the first failing label. If every label's file came with the hello
+    /// reply (each label once) they are returned without asking the daemon; otherwise the
+    /// daemon is asked for all of them, and those from the hello stay for a later call.
     pub fn reclaim_many(&mut self, labels: &[&str]) -> Result<Vec<Reclaimed>> {
         if labels.is_empty() || labels.len() > RECLAIM_MAX {
             return Err(Error::InvalidArgument(format!("{} labels: 1 to {RECLAIM_MAX} per call", labels.len())));
+        }
+        let distinct = labels.iter().enumerate().all(|(i, l)| !labels[..i].contains(l));
+        if distinct && labels.iter().all(|l| self.stash.iter().any(|r| r.label == *l)) {
+            return Ok(labels
+                .iter()
+                .map(|l| {
+                    let k = self.stash.iter().position(|r| r.label == *l).expect("checked above");
+                    self.stash.remove(k)
+                })
+                .collect());
         }
         let (r, fds) = self.call("reclaim", json!({ "labels": labels }), None, labels.len())?;
         let items = match r.get("items") {
