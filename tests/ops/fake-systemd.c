@@ -17,6 +17,8 @@
  * is CMD's last one (128+signal when killed). Log lines are flushed as written.
  * --fdstore-preserve is FileDescriptorStorePreserve=yes: when CMD has ended for good, the
  * stored fds stay open ("PRESERVE stored=N") until fake-systemd itself gets SIGTERM.
+ * $FAKE_SYSTEMD_REMOVE_DELAY_MS=N (tests only): handle each FDSTOREREMOVE=1 N ms late, as a
+ * busy systemd may; the later notifications wait behind it, in order, as in systemd.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -51,6 +53,7 @@ static size_t arg_fdstore_max = 1024;
 static int arg_max_restarts = 3;
 static bool arg_fdstore_preserve = false;
 static char notify_path[108];
+static unsigned arg_remove_delay_ms;
 
 static void logln(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void logln(const char *fmt, ...) {
@@ -114,8 +117,12 @@ static bool handle_message(int sock) {
                 else if (strncmp(line, "FDNAME=", 7) == 0)
                         snprintf(fdname, sizeof(fdname), "%s", line + 7);
         }
-        if (remove)
+        if (remove) {
+                /* A busy service manager: the stored fd stays open a while after the request. */
+                if (arg_remove_delay_ms)
+                        usleep(arg_remove_delay_ms * 1000);
                 store_remove(fdname);
+        }
         for (size_t i = 0; i < n_fds; i++) {
                 if (!fdstore || n_store >= arg_fdstore_max) {
                         logln("FDREFUSED name=%s", fdname);
@@ -216,6 +223,7 @@ int main(int argc, char **argv) {
                         "[--fdstore-preserve] -- CMD...\n");
                 return 2;
         }
+        arg_remove_delay_ms = (unsigned) strtoul(getenv("FAKE_SYSTEMD_REMOVE_DELAY_MS") ?: "0", NULL, 10);
         if (arg_fdstore_max > STORE_MAX)
                 arg_fdstore_max = STORE_MAX;
         log_file = fopen(log_path, "ae");
