@@ -239,6 +239,18 @@ void fdstore_mirror_sync(FdStoreMirror *f) {
         f->synced = true;
 }
 
+#define FLUSH_TIMEOUT_USEC (5 * 1000 * 1000)
+void fdstore_mirror_flush(FdStoreMirror *f) {
+        int r;
+
+        if (!f)
+                return;
+        fdstore_mirror_sync(f);
+        r = fdstore_barrier(FLUSH_TIMEOUT_USEC);
+        if (r < 0)
+                log_warning_errno(r, "The service manager did not confirm the fd store removals (barrier): %m");
+}
+
 /* After every dispatch; the registry's generation moves on every save, so most turns cost nothing. */
 static int on_post(sd_event_source *s, void *userdata) {
         FdStoreMirror *f = userdata;

@@ -34,6 +34,14 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(FdStoreMirror *, fdstore_mirror_free);
 /* fdstore_mirror_sync() - push/remove now (also runs after every event dispatch, and right before a kexec). */
 void fdstore_mirror_sync(FdStoreMirror *f);
 /*
+ * fdstore_mirror_flush() - sync, then wait until the service manager has closed what was removed
+ * (fdstore_barrier()), so that a file the registry let go of is released when this returns: a VMM
+ * told `forget`/`unpreserve` succeeded may open and bind its device again right away (the kernel
+ * refuses a second cdev bind, EINVAL, while any copy of the old bound file is open). A NULL @f
+ * (no fd store) is a no-op. Logs a timeout, which is not an error for the caller.
+ */
+void fdstore_mirror_flush(FdStoreMirror *f);
+/*
  * fdstore_mirror_drop_session() - a session is about to be closed and re-created under the
  * same name (a rebuild): ask the store to drop its copy now, and forget it was pushed so
  * the new session is pushed even if it gets the same fd number. @f may be NULL.

@@ -566,6 +566,8 @@ int manager_unpreserve(Manager *m, RegVm *vm, const char *label, ProtoError *err
                 reg_vm_remove_session(vm, s);
         log_vm(LOG_INFO, vm->id, "unpreserved \"%s\"", label);
         manager_mark_dirty(m);
+        /* released means released: the store's copies too, before the VMM hears it */
+        fdstore_mirror_flush(m->fdstore);
         return 0;
 }
 
@@ -578,6 +580,11 @@ int manager_forget(Manager *m, RegVm *vm, ProtoError *err) {
         log_vm(LOG_INFO, vm->id, "forgotten: every item unpreserved");
         registry_remove_vm(m->reg, vm);     /* closing the session fds unpreserves everything */
         manager_mark_dirty(m);
+        /* The service manager's copies of the VM's session and item fds keep the files open (a
+         * device stays bound) until it has handled our FDSTOREREMOVE, asynchronously: wait for it
+         * before the reply, so that the VMM can rely on its devices being free (found by the soak,
+         * docs/reliability.md §7.3). */
+        fdstore_mirror_flush(m->fdstore);
         return 0;
 }
 

@@ -132,6 +132,12 @@ int fdstore_remove(const char *fdname) {
         return r == 0 ? -ENOTCONN : 0;
 }
 
+int fdstore_barrier(uint64_t timeout_usec) {
+        if (!fdstore_enabled())
+                return 0;
+        return sd_notify_barrier(false, timeout_usec);
+}
+
 int listen_fds_take(ListenFds *ret) {
         char **names = NULL;
         int n;

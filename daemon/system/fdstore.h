@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define FDSTORE_NAME_MAX 255
 #define FDSTORE_STATE    "state"
@@ -38,6 +39,13 @@ bool fdstore_enabled(void);
 int fdstore_push(const char *fdname, int fd);
 /* fdstore_remove() - drop (and let the manager close) every stored fd named @fdname. */
 int fdstore_remove(const char *fdname);
+
+/*
+ * fdstore_barrier() - wait (at most @timeout_usec) until the service manager has handled every
+ * notification sent before, FDSTOREREMOVE included: then it has closed the removed fds
+ * (sd_notify_barrier()). 0 without $NOTIFY_SOCKET; -ETIMEDOUT if the manager is that late.
+ */
+int fdstore_barrier(uint64_t timeout_usec);
 
 /* The fds passed in at startup, by name. */
 typedef struct ListenFds {

@@ -17,6 +17,9 @@
  * is CMD's last one (128+signal when killed). Log lines are flushed as written.
  * --fdstore-preserve is FileDescriptorStorePreserve=yes: when CMD has ended for good, the
  * stored fds stay open ("PRESERVE stored=N") until fake-systemd itself gets SIGTERM.
+ * BARRIER=1 (sd_notify_barrier()) closes its fd once every earlier notification is handled.
+ * $FAKE_SYSTEMD_REMOVE_DELAY_MS=N (tests only): handle each FDSTOREREMOVE=1 N ms late, as a
+ * busy systemd may; the later notifications wait behind it, in order, as in systemd.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -51,6 +54,7 @@ static size_t arg_fdstore_max = 1024;
 static int arg_max_restarts = 3;
 static bool arg_fdstore_preserve = false;
 static char notify_path[108];
+static unsigned arg_remove_delay_ms;
 
 static void logln(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void logln(const char *fmt, ...) {
@@ -87,7 +91,7 @@ static bool handle_message(int sock) {
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
         int fds[FDS_PER_MSG];
         size_t n_fds = 0;
-        bool fdstore = false, remove = false;
+        bool fdstore = false, remove = false, barrier = false;
         char fdname[256] = "stored";
         ssize_t n;
 
@@ -109,13 +113,26 @@ static bool handle_message(int sock) {
                         fdstore = true;
                 else if (strcmp(line, "FDSTOREREMOVE=1") == 0)
                         remove = true;
+                else if (strcmp(line, "BARRIER=1") == 0)
+                        barrier = true;
                 else if (strcmp(line, "WATCHDOG=1") == 0)
                         watchdog = true;
                 else if (strncmp(line, "FDNAME=", 7) == 0)
                         snprintf(fdname, sizeof(fdname), "%s", line + 7);
         }
-        if (remove)
+        if (remove) {
+                /* A busy service manager: the stored fd stays open a while after the request. */
+                if (arg_remove_delay_ms)
+                        usleep(arg_remove_delay_ms * 1000);
                 store_remove(fdname);
+        }
+        /* sd_notify_barrier(): everything before is handled; closing its fd says so */
+        if (barrier && !fdstore) {
+                for (size_t i = 0; i < n_fds; i++)
+                        close(fds[i]);
+                logln("BARRIER fds=%zu", n_fds);
+                n_fds = 0;
+        }
         for (size_t i = 0; i < n_fds; i++) {
                 if (!fdstore || n_store >= arg_fdstore_max) {
                         logln("FDREFUSED name=%s", fdname);
@@ -216,6 +233,7 @@ int main(int argc, char **argv) {
                         "[--fdstore-preserve] -- CMD...\n");
                 return 2;
         }
+        arg_remove_delay_ms = (unsigned) strtoul(getenv("FAKE_SYSTEMD_REMOVE_DELAY_MS") ?: "0", NULL, 10);
         if (arg_fdstore_max > STORE_MAX)
                 arg_fdstore_max = STORE_MAX;
         log_file = fopen(log_path, "ae");

@@ -338,24 +338,35 @@ static int memfd_copy(int fd, const Item *it) {
         return n;
 }
 
+/* The step of item_create()/device_bind() that failed last, for the BAD line. */
+static const char *create_step = "";
+
 /* Bind a VFIO device fd to a new iommufd, attach an IOAS, turn MSI-X on (a running guest). */
 static int device_bind(Agent *a, int j) {
         uint32_t ioas;
         int r;
 
+        create_step = "open /dev/iommu";
         a->iommufd[j] = open("/dev/iommu", O_RDWR | O_CLOEXEC);
         if (a->iommufd[j] < 0)
                 return -errno;
+        create_step = "VFIO_DEVICE_BIND_IOMMUFD";
         r = vfio_device_bind_iommufd(a->fd[j], a->iommufd[j], NULL);
-        if (r >= 0)
-                r = iommufd_ioas_alloc(a->iommufd[j], &ioas);
-        if (r >= 0)
-                r = vfio_device_attach_pt(a->fd[j], ioas, NULL);
         if (r < 0)
                 return r;
+        create_step = "IOMMU_IOAS_ALLOC";
+        r = iommufd_ioas_alloc(a->iommufd[j], &ioas);
+        if (r < 0)
+                return r;
+        create_step = "VFIO_DEVICE_ATTACH_IOMMUFD_PT";
+        r = vfio_device_attach_pt(a->fd[j], ioas, NULL);
+        if (r < 0)
+                return r;
+        create_step = "eventfd";
         for (int k = 0; k < 2; k++)
                 if ((a->efd[j][k] = eventfd(0, EFD_CLOEXEC)) < 0)
                         return -errno;
+        create_step = "VFIO_DEVICE_SET_IRQS";
         return vfio_device_set_irqs_eventfd(a->fd[j], VFIO_PCI_MSIX_IRQ_INDEX, a->efd[j], 2);
 }
 
@@ -378,6 +389,7 @@ static int item_create(Agent *a, int j) {
         int r;
 
         item_close(a, j);
+        create_step = it->kind == 'm' ? "memfd" : "open";
         if (it->kind == 'm') {
                 a->fd[j] = memfd_create(it->label, MFD_CLOEXEC);
                 if (a->fd[j] < 0 || ftruncate(a->fd[j], it->size) < 0)
@@ -390,6 +402,7 @@ static int item_create(Agent *a, int j) {
                 usleep(10000);
         if (a->fd[j] < 0)
                 return -errno;
+        create_step = "classify";
         r = fd_classify(a->fd[j], &info);
         if (r < 0)
                 return r;
@@ -647,7 +660,7 @@ static void agent_preserve(Agent *a) {
                                 continue;
                         }
                         if ((r = item_create(a, j)) < 0) {
-                                out(a, "BAD create %s: %s", it->label, strerror(-r));
+                                out(a, "BAD create %s: %s: %s", it->label, create_step, strerror(-r));
                                 continue;
                         }
                 }
