@@ -239,6 +239,16 @@ void fdstore_mirror_sync(FdStoreMirror *f) {
         f->synced = true;
 }
 
+void fdstore_mirror_push_vm(FdStoreMirror *f, RegVm *vm) {
+        char name[FDSTORE_NAME_MAX + 1];
+
+        if (!f)
+                return;
+        for (size_t k = 0; k < vm->n_sessions; k++)
+                if (vm->sessions[k].fd >= 0 && fdstore_name_session(vm->sessions[k].name, name, sizeof(name)) >= 0)
+                        mirror_one(f, name, vm->sessions[k].fd);
+}
+
 #define FLUSH_TIMEOUT_USEC (5 * 1000 * 1000)
 void fdstore_mirror_flush(FdStoreMirror *f) {
         int r;

@@ -34,6 +34,12 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(FdStoreMirror *, fdstore_mirror_free);
 /* fdstore_mirror_sync() - push/remove now (also runs after every event dispatch, and right before a kexec). */
 void fdstore_mirror_sync(FdStoreMirror *f);
 /*
+ * fdstore_mirror_push_vm() - store @vm's open sessions now, without a whole sync: right after
+ * they are retrieved, before anything a client can see happens (a daemon killed between the
+ * retrieve and the push loses the session: the kernel hands it out once). @f may be NULL.
+ */
+void fdstore_mirror_push_vm(FdStoreMirror *f, RegVm *vm);
+/*
  * fdstore_mirror_flush() - sync, then wait until the service manager has closed what was removed
  * (fdstore_barrier()), so that a file the registry let go of is released when this returns: a VMM
  * told `forget`/`unpreserve` succeeded may open and bind its device again right away (the kernel

@@ -236,6 +236,7 @@ int manager_vm_claim(Manager *m, void *conn, const char *vm_id, uid_t uid, gid_t
                         return proto_error_set(err, PROTO_E_INTERNAL, r, "cannot add VM");
                 manager_mark_dirty(m);
         }
+        restore_retrieve_vm(m, vm);   /* its hello lists and may carry the items */
         vm->conn = conn;
         vm->ack_pending = false;
         vm->ack_seq = 0;
@@ -1125,6 +1126,7 @@ json_object *manager_status(Manager *m) {
         json_object *o = json_object_new_object();
         size_t connected = 0;
 
+        restore_retrieve_all(m);   /* a report tells what the kernel handed over, not what is still to ask */
         for (size_t i = 0; i < m->reg->n_vms; i++)
                 connected += !!m->reg->vms[i]->conn;
         json_object_object_add(o, "state", json_object_new_string(update_state_to_string(m->state)));
@@ -1139,6 +1141,7 @@ json_object *manager_status(Manager *m) {
 json_object *manager_list(Manager *m) {
         json_object *o = json_object_new_object(), *vms = json_object_new_array();
 
+        restore_retrieve_all(m);
         for (size_t i = 0; i < m->reg->n_vms; i++) {
                 RegVm *vm = m->reg->vms[i];
                 json_object *v = json_object_new_object(), *ss = json_object_new_array();
@@ -1183,6 +1186,7 @@ static void add_ms(json_object *t, const char *name, const char *from, const cha
 json_object *manager_timeline(Manager *m) {
         json_object *o = json_object_new_object(), *t = NULL;
 
+        restore_retrieve_all(m);
         if (m->reg->timeline) {
                 /* A deep copy with durations derived from the raw timestamps. */
                 if (json_object_deep_copy(m->reg->timeline, &t, NULL) < 0)

@@ -7,6 +7,7 @@
  * timeline. Bind detection: kernel uevents through libnl, confirmed in sysfs, with a
  * periodic sysfs re-check as a fallback (uevents can be missed or not emulated).
  */
+#include <assert.h>
 #include <errno.h>
 #include <malloc.h>
 #include <fcntl.h>
@@ -163,6 +164,8 @@ static void serve_waiters(Manager *m) {
 }
 
 static void mark_retrieved_if_done(Manager *m) {
+        if (m->n_retrieve_pending > 0)
+                return;
         for (size_t i = 0; i < m->reg->n_vms; i++) {
                 RegVm *vm = m->reg->vms[i];
                 for (size_t j = 0; j < vm->n_sessions; j++)
@@ -205,6 +208,8 @@ static void check_binds(Manager *m) {
 
         for (size_t i = 0; i < m->reg->n_vms; i++) {
                 RegVm *vm = m->reg->vms[i];
+                if (vm->retrieve_pending)
+                        continue;   /* its devices are checked when it is retrieved */
                 for (size_t j = 0; j < vm->n_sessions; j++) {
                         RegSession *s = &vm->sessions[j];
                         for (size_t k = 0; k < s->n_items; k++) {
@@ -262,6 +267,7 @@ static int on_bind_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
         m->bind_deadline = sd_event_source_disable_unref(m->bind_deadline);
+        restore_retrieve_all(m);
         check_binds(m);
         for (size_t i = 0; i < m->reg->n_vms; i++) {
                 RegVm *vm = m->reg->vms[i];
@@ -332,6 +338,7 @@ static int on_grace(sd_event_source *s, uint64_t usec, void *userdata) {
         int r;
 
         m->grace = sd_event_source_disable_unref(m->grace);
+        restore_retrieve_all(m);
         for (size_t i = 0; i < m->reg->n_vms; i++) {
                 RegVm *vm = m->reg->vms[i];
                 ProtoError err = {};
@@ -473,6 +480,107 @@ static bool incoming_already_done(Manager *m, const Registry *reg, int memfd) {
                strcmp(json_object_get_string(res), "done") == 0;
 }
 
+/*
+ * Retrieve @vm's sessions and every item that can be retrieved now (a VFIO device only once
+ * it is bound to vfio-pci). @restarted: a daemon restarted during the restore, whose
+ * predecessor kept what it had retrieved in the fd store. Returns true if a device must be
+ * waited for.
+ */
+static bool vm_retrieve(Manager *m, RegVm *vm, bool restarted) {
+        bool waiting = false;
+        size_t finished = 0;
+        int r;
+
+        /* next_session stays past every incoming name: a VM restored in this boot hands its
+         * items over again into a session that must not share an incoming one's name (the fd
+         * store keeps sessions by name, and a daemon restarted during the restore took the new
+         * session for the finished incoming one), and the mirror written meanwhile must stay
+         * readable (a session number below next_session). */
+        for (size_t j = 0; j < vm->n_sessions; j++) {
+                RegSession *s = &vm->sessions[j];
+                if (restarted) {
+                        adopt_session(m, vm, s);
+                        finished += s->finished;
+                } else {
+                        r = luo_session_retrieve(m->luo, s->name, &s->fd);
+                        if (r < 0) {
+                                s->fd = -EBADF;
+                                s->error = -r;
+                                log_full(LOG_ERR, r, vm->id, s->name, NULL, "RETRIEVE_SESSION failed: %m");
+                        }
+                }
+                for (size_t k = 0; k < s->n_items; k++) {
+                        RegItem *it = &s->items[k];
+                        if (it->fd >= 0)
+                                continue;   /* adopted from the fd store */
+                        /* VFIO devices must be bound first; everything else is retrieved now. */
+                        if (it->kind == REG_KIND_VFIO && s->fd >= 0) {
+                                if (m->config->bind_devices && !pci_bound_to_vfio(it->pci))
+                                        bind_device(vm, s, it);
+                                if (pci_bound_to_vfio(it->pci))
+                                        retrieve_item(m, vm, s, it);
+                                else
+                                        waiting = true;
+                        } else
+                                retrieve_item(m, vm, s, it);
+                }
+        }
+        if (restarted && vm->n_sessions > 0 && finished == vm->n_sessions) {
+                /* Every session finished before the restart: the VMM reported "restored". */
+                while (vm->n_sessions > 0)
+                        reg_vm_remove_session(vm, &vm->sessions[vm->n_sessions - 1]);
+                vm->restored = true;
+                log_full(LOG_NOTICE, 0, vm->id, NULL, NULL, "restored before the daemon restarted");
+        }
+        return waiting;
+}
+
+void restore_retrieve_vm(Manager *m, RegVm *vm) {
+        bool waiting;
+        int r;
+
+        if (!vm->retrieve_pending)
+                return;
+        vm->retrieve_pending = false;
+        assert(m->n_retrieve_pending > 0);
+        m->n_retrieve_pending--;
+        waiting = vm_retrieve(m, vm, false);
+        fdstore_mirror_push_vm(m->fdstore, vm);
+        if (waiting && !m->bind_watch) {
+                r = bind_watch_start(m);
+                if (r < 0)
+                        log_full(LOG_ERR, r, vm->id, NULL, NULL, "Cannot watch for device binding: %m");
+        }
+        if (m->n_retrieve_pending == 0)
+                m->retrieve_idle = sd_event_source_disable_unref(m->retrieve_idle);
+        mark_retrieved_if_done(m);
+}
+
+void restore_retrieve_all(Manager *m) {
+        for (size_t i = 0; m->n_retrieve_pending > 0 && i < m->reg->n_vms; i++)
+                restore_retrieve_vm(m, m->reg->vms[i]);
+}
+
+/*
+ * The restore does not retrieve everything before it serves the first VMM: a VMM whose hello
+ * comes in has its VM retrieved then (manager_vm_claim()), and the VMs no VMM has asked for yet
+ * are retrieved here, one per iteration of the event loop in which nothing else is pending, so
+ * that VMMs map their memory and report while the rest is retrieved (performance.md).
+ */
+static int on_retrieve_idle(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+
+        for (size_t i = 0; i < m->reg->n_vms; i++)
+                if (m->reg->vms[i]->retrieve_pending) {
+                        restore_retrieve_vm(m, m->reg->vms[i]);
+                        return 0;
+                }
+        /* not reached while the count is right; never spin */
+        m->n_retrieve_pending = 0;
+        m->retrieve_idle = sd_event_source_disable_unref(m->retrieve_idle);
+        return 0;
+}
+
 int restore_start(Manager *m) {
         _cleanup_close_ int sfd = -EBADF, memfd = -EBADF, stored_sfd = -EBADF;
         Registry *reg = NULL;
@@ -572,55 +680,32 @@ int restore_start(Manager *m) {
 
         for (size_t i = 0; i < m->reg->n_vms; i++) {
                 RegVm *vm = m->reg->vms[i];
-                size_t finished = 0;
                 vm->incoming = vm->n_sessions > 0;
-                /* next_session stays past every incoming name: a VM restored in this boot hands its
-                 * items over again into a session that must not share an incoming one's name (the
-                 * fd store keeps sessions by name, and a daemon restarted during the restore took
-                 * the new session for the finished incoming one), and the mirror written meanwhile
-                 * must stay readable (a session number below next_session). */
-                for (size_t j = 0; j < vm->n_sessions; j++) {
-                        RegSession *s = &vm->sessions[j];
-                        if (restarted) {
-                                adopt_session(m, vm, s);
-                                finished += s->finished;
-                        } else {
-                                r = luo_session_retrieve(m->luo, s->name, &s->fd);
-                                if (r < 0) {
-                                        s->fd = -EBADF;
-                                        s->error = -r;
-                                        log_full(LOG_ERR, r, vm->id, s->name, NULL, "RETRIEVE_SESSION failed: %m");
-                                }
-                        }
-                        for (size_t k = 0; k < s->n_items; k++) {
-                                RegItem *it = &s->items[k];
-                                it->incoming = true;
-                                if (it->fd >= 0)
-                                        continue;   /* adopted from the fd store */
-                                /* VFIO devices must be bound first; everything else is retrieved now. */
-                                if (it->kind == REG_KIND_VFIO && s->fd >= 0) {
-                                        if (m->config->bind_devices && !pci_bound_to_vfio(it->pci))
-                                                bind_device(vm, s, it);
-                                        if (pci_bound_to_vfio(it->pci))
-                                                retrieve_item(m, vm, s, it);
-                                        else
-                                                waiting = true;
-                                } else
-                                        retrieve_item(m, vm, s, it);
-                        }
-                }
-                if (restarted && vm->n_sessions > 0 && finished == vm->n_sessions) {
-                        /* Every session finished before the restart: the VMM reported "restored". */
-                        while (vm->n_sessions > 0)
-                                reg_vm_remove_session(vm, &vm->sessions[vm->n_sessions - 1]);
-                        vm->restored = true;
-                        log_full(LOG_NOTICE, 0, vm->id, NULL, NULL, "restored before the daemon restarted");
+                for (size_t j = 0; j < vm->n_sessions; j++)
+                        for (size_t k = 0; k < vm->sessions[j].n_items; k++)
+                                vm->sessions[j].items[k].incoming = true;
+                if (restarted)
+                        waiting |= vm_retrieve(m, vm, true);
+                else if (vm->incoming) {
+                        vm->retrieve_pending = true;
+                        m->n_retrieve_pending++;
                 }
         }
         if (waiting) {
                 r = bind_watch_start(m);
                 if (r < 0)
                         return log_error_errno(r, "Cannot watch for device binding: %m");
+        }
+        if (m->n_retrieve_pending > 0) {
+                /* Lowest priority: a VMM's hello (which retrieves its VM at once) goes first. */
+                r = sd_event_add_defer(m->event, &m->retrieve_idle, on_retrieve_idle, m);
+                if (r >= 0)
+                        r = sd_event_source_set_priority(m->retrieve_idle, SD_EVENT_PRIORITY_IDLE);
+                if (r < 0) {
+                        log_warning_errno(r, "Cannot retrieve in the background (%m): retrieving everything now");
+                        m->retrieve_idle = sd_event_source_disable_unref(m->retrieve_idle);
+                        restore_retrieve_all(m);
+                }
         }
         mark_retrieved_if_done(m);
         r = sd_event_add_time_relative(m->event, &m->grace, CLOCK_MONOTONIC, m->config->reclaim_grace_ms * 1000,
@@ -642,6 +727,7 @@ void restore_stop(Manager *m) {
         m->bind_watch = NULL;
         m->bind_deadline = sd_event_source_disable_unref(m->bind_deadline);
         m->grace = sd_event_source_disable_unref(m->grace);
+        m->retrieve_idle = sd_event_source_disable_unref(m->retrieve_idle);
 }
 
 void restore_reclaim(Manager *m, RegVm *vm, RegItem *it, Call *call) {
@@ -966,6 +1052,7 @@ static void session_discard_unretrieved(Manager *m, RegVm *vm, RegSession *s) {
 }
 
 int restore_finish_vm(Manager *m, RegVm *vm, bool release, ProtoError *err) {
+        restore_retrieve_vm(m, vm);
         if (!vm->conn)
                 bind_unclaimed_devices(vm);
         for (size_t i = 0; i < vm->n_sessions; i++)

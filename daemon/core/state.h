@@ -88,6 +88,8 @@ typedef struct Manager {
         Waiter *waiters;
         BindWatch *bind_watch;
         sd_event_source *grace;
+        sd_event_source *retrieve_idle;   /* retrieves the VMs no VMM has claimed yet, one per idle iteration */
+        size_t n_retrieve_pending;        /* VMs with retrieve_pending set */
         sd_event_source *bind_deadline;
         uint64_t t_start_us;
 
