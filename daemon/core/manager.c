@@ -1126,7 +1126,7 @@ json_object *manager_status(Manager *m) {
         json_object *o = json_object_new_object();
         size_t connected = 0;
 
-        restore_retrieve_all(m);   /* a report tells what the kernel handed over, not what is still to ask */
+        /* No retrieve here: a monitor polling status must not undo the restore's laziness. */
         for (size_t i = 0; i < m->reg->n_vms; i++)
                 connected += !!m->reg->vms[i]->conn;
         json_object_object_add(o, "state", json_object_new_string(update_state_to_string(m->state)));
@@ -1135,6 +1135,7 @@ json_object *manager_status(Manager *m) {
         json_object_object_add(o, "vms", json_object_new_uint64(m->reg->n_vms));
         json_object_object_add(o, "connected", json_object_new_uint64(connected));
         json_object_object_add(o, "boot_incoming", json_object_new_boolean(m->boot_incoming));
+        json_object_object_add(o, "retrieving", json_object_new_uint64(m->n_retrieve_pending));
         return o;
 }
 

@@ -312,11 +312,27 @@ static int bind_watch_start(Manager *m) {
                         w->sk = NULL;
                 }
         }
-        r = sd_event_add_time_relative(m->event, &w->timer, CLOCK_MONOTONIC, BIND_POLL_USEC, 1000, on_bind_poll, m);
-        if (r < 0)
-                return r;
+        return sd_event_add_time_relative(m->event, &w->timer, CLOCK_MONOTONIC, BIND_POLL_USEC, 1000, on_bind_poll, m);
+}
+
+/*
+ * The bind deadline runs from the daemon's start, on its own timer, armed by restore_start()
+ * whenever a VFIO device came in: a VM retrieved later whose watch cannot be set up still has
+ * its reclaims answered (ETIMEDOUT) when the deadline passes.
+ */
+static int bind_deadline_arm(Manager *m) {
+        if (m->bind_deadline)
+                return 0;
         return sd_event_add_time_relative(m->event, &m->bind_deadline, CLOCK_MONOTONIC,
                                           m->config->bind_timeout_ms * 1000, 1000, on_bind_deadline, m);
+}
+
+static bool vm_has_vfio(const RegVm *vm) {
+        for (size_t j = 0; j < vm->n_sessions; j++)
+                for (size_t k = 0; k < vm->sessions[j].n_items; k++)
+                        if (vm->sessions[j].items[k].kind == REG_KIND_VFIO)
+                                return true;
+        return false;
 }
 
 static bool vm_recorded(Manager *m, const char *vm, const char *key) {
@@ -547,9 +563,11 @@ void restore_retrieve_vm(Manager *m, RegVm *vm) {
         waiting = vm_retrieve(m, vm, false);
         fdstore_mirror_push_vm(m->fdstore, vm);
         if (waiting && !m->bind_watch) {
+                /* Polling and then the deadline (armed at start) still answer its reclaims. */
                 r = bind_watch_start(m);
                 if (r < 0)
-                        log_full(LOG_ERR, r, vm->id, NULL, NULL, "Cannot watch for device binding: %m");
+                        log_full(LOG_ERR, r, vm->id, NULL, NULL,
+                                 "Cannot watch for device binding (%m); its reclaims wait for BindTimeoutSec");
         }
         if (m->n_retrieve_pending == 0)
                 m->retrieve_idle = sd_event_source_disable_unref(m->retrieve_idle);
@@ -570,11 +588,14 @@ void restore_retrieve_all(Manager *m) {
 static int on_retrieve_idle(sd_event_source *s, void *userdata) {
         Manager *m = userdata;
 
-        for (size_t i = 0; i < m->reg->n_vms; i++)
-                if (m->reg->vms[i]->retrieve_pending) {
-                        restore_retrieve_vm(m, m->reg->vms[i]);
-                        return 0;
-                }
+        /* A cursor, so that N VMs cost N steps; a VM removed meanwhile shifts the array, hence
+         * the second pass from the start before giving up. */
+        for (int pass = 0; pass < 2; pass++, m->retrieve_cursor = 0)
+                for (; m->retrieve_cursor < m->reg->n_vms; m->retrieve_cursor++)
+                        if (m->reg->vms[m->retrieve_cursor]->retrieve_pending) {
+                                restore_retrieve_vm(m, m->reg->vms[m->retrieve_cursor++]);
+                                return 0;
+                        }
         /* not reached while the count is right; never spin */
         m->n_retrieve_pending = 0;
         m->retrieve_idle = sd_event_source_disable_unref(m->retrieve_idle);
@@ -584,7 +605,7 @@ static int on_retrieve_idle(sd_event_source *s, void *userdata) {
 int restore_start(Manager *m) {
         _cleanup_close_ int sfd = -EBADF, memfd = -EBADF, stored_sfd = -EBADF;
         Registry *reg = NULL;
-        bool waiting = false, restarted = false, from_mirror_copy = false;
+        bool waiting = false, vfio = false, restarted = false, from_mirror_copy = false;
         int r;
 
         r = luo_session_retrieve(m->luo, REG_STATE_SESSION, &sfd);
@@ -689,7 +710,13 @@ int restore_start(Manager *m) {
                 else if (vm->incoming) {
                         vm->retrieve_pending = true;
                         m->n_retrieve_pending++;
+                        vfio |= vm_has_vfio(vm);
                 }
+        }
+        if (waiting || vfio) {
+                r = bind_deadline_arm(m);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot arm the bind deadline: %m");
         }
         if (waiting) {
                 r = bind_watch_start(m);
