@@ -534,12 +534,23 @@ static int session_rebuild(Manager *m, RegSession *s, ProtoError *err) {
         return 0;
 }
 
+/*
+ * Whether @vm may drop what it handed over (unpreserve, forget): when no update is on, or
+ * during the restore for a VM that did not come across it or has reported restored. Not
+ * while a later update of the same boot is on: boot_incoming stays set for the whole boot,
+ * and testing it let VMs unpreserve and forget during every update after the first.
+ */
+static bool vm_may_drop(Manager *m, RegVm *vm) {
+        return m->state == UPDATE_IDLE ||
+               ((m->state == UPDATE_RESTORING || m->state == UPDATE_FINISHING) && (!vm->incoming || vm->restored));
+}
+
 int manager_unpreserve(Manager *m, RegVm *vm, const char *label, ProtoError *err) {
         RegSession *s;
         RegItem *it;
         int r;
 
-        if (m->state != UPDATE_IDLE && !(m->boot_incoming && !vm->incoming))
+        if (!vm_may_drop(m, vm))
                 return proto_error_set(err, PROTO_E_STATE, EBUSY, "cannot unpreserve while the update is %s",
                                        update_state_to_string(m->state));
         if (!proto_label_is_valid(label))
@@ -573,7 +584,7 @@ int manager_unpreserve(Manager *m, RegVm *vm, const char *label, ProtoError *err
 }
 
 int manager_forget(Manager *m, RegVm *vm, ProtoError *err) {
-        if (m->state != UPDATE_IDLE && !(m->boot_incoming && !vm->incoming))
+        if (!vm_may_drop(m, vm))
                 return proto_error_set(err, PROTO_E_STATE, EBUSY, "cannot forget a VM while the update is %s",
                                        update_state_to_string(m->state));
         if (vm->incoming && !vm->restored)

@@ -1212,6 +1212,8 @@ static int scenario_contract(void) {
                         close(fds[i]);
         }
         expect_result(c, "{\"id\":4,\"method\":\"restored\"}", 0, NULL, 0, "vm-c restored");
+        CHECK(strcmp(status_state(), "restoring") == 0, "still restoring: vm-g is not restored");
+        expect_result(c, "{\"id\":5,\"method\":\"forget\"}", 0, NULL, 0, "vm-c, restored, may forget while restoring");
         close(c);
         g = vmm_conn("vm-g");
         {
@@ -1235,6 +1237,31 @@ static int scenario_contract(void) {
         for (int i = 0; i < 500 && strcmp(status_state(), "idle") != 0; i++)
                 usleep(10000);
         CHECK(strcmp(status_state(), "idle") == 0, "idle after both VMs restored");
+
+        /* The next update in this boot: once prepared, no VM may unpreserve or forget, whether
+         * or not it came across the last update (boot_incoming stays set for the whole boot). */
+        d = vmm_conn("vm-late");
+        {
+                int m = contract_memfd("late");
+                expect_result(d, "{\"id\":2,\"method\":\"preserve\",\"label\":\"m\"}", 0, &m, 1, "vm-late preserves m");
+                close(m);
+        }
+        close(d);   /* not connected: prepare waits for nobody */
+        r = prepare(0);
+        CHECK(result_of(r) != NULL, "the second update of this boot is prepared (%s)", r ? json_object_to_json_string(r) : "no reply");
+        json_object_put(r);
+        d = vmm_conn("vm-late");
+        expect_error_text(d, "{\"id\":3,\"method\":\"unpreserve\",\"label\":\"m\"}", NULL, 0, "invalid-state", EBUSY,
+                          "cannot unpreserve while the update is prepared", "unpreserve during the next update");
+        expect_error_text(d, "{\"id\":4,\"method\":\"forget\"}", NULL, 0, "invalid-state", EBUSY,
+                          "cannot forget a VM while the update is prepared", "forget during the next update");
+        close(d);
+        r = ctl("{\"id\":30,\"method\":\"cancel\"}", 10);
+        CHECK(result_of(r) != NULL, "the second update is cancelled (%s)", r ? json_object_to_json_string(r) : "no reply");
+        json_object_put(r);
+        d = vmm_conn("vm-late");
+        expect_result(d, "{\"id\":5,\"method\":\"forget\"}", 0, NULL, 0, "vm-late forgets once idle again");
+        close(d);
         return 0;
 }
 
