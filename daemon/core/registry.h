@@ -82,6 +82,8 @@ typedef struct Registry {
         uint64_t generation;         /* bumped on every save */
         RegVm **vms;
         size_t n_vms;
+        RegVm **by_id;               /* open-addressing index of vms by id, n_slots a power of 2 (or 0) */
+        size_t n_slots;
         json_object *update;         /* current update record (object) or NULL */
         json_object *timeline;       /* last finished update's record, or NULL */
 } Registry;

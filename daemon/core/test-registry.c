@@ -257,6 +257,39 @@ int main(void) {
         CHECK(ftruncate(fd, 8) == 0 && registry_rewrite_memfd(r, fd) == -ENOSPC);
         close(fd);
 
+        {
+                /* the index by id: through growth, removals in any order, and ids that differ by little */
+                _cleanup_(registry_freep) Registry *big = registry_new();
+                char id[32];
+                bool ok = big != NULL;
+
+                for (int i = 0; ok && i < 1000; i++) {
+                        snprintf(id, sizeof(id), "vm-%d", i);
+                        ok = registry_add_vm(big, id, 0, NULL) == 0 && registry_add_vm(big, id, 0, NULL) == -EEXIST;
+                }
+                CHECK(ok && big->n_vms == 1000);
+                for (int i = 0; ok && i < 1000; i += 3) {
+                        snprintf(id, sizeof(id), "vm-%d", i);
+                        vm = registry_find_vm(big, id);
+                        ok = vm && strcmp(vm->id, id) == 0;
+                        if (ok)
+                                registry_remove_vm(big, vm);
+                }
+                CHECK(ok && big->n_vms == 666);
+                for (int i = 0; ok && i < 1000; i++) {
+                        snprintf(id, sizeof(id), "vm-%d", i);
+                        vm = registry_find_vm(big, id);
+                        ok = i % 3 == 0 ? vm == NULL : vm != NULL && strcmp(vm->id, id) == 0;
+                }
+                CHECK(ok);
+                CHECK(registry_add_vm(big, "vm-0", 0, NULL) == 0 && registry_find_vm(big, "vm-0") != NULL);
+                CHECK(registry_find_vm(big, "vm-") == NULL && registry_find_vm(big, "") == NULL);
+                {
+                        _cleanup_(registry_freep) Registry *empty = registry_new();
+                        CHECK(empty && registry_find_vm(empty, "x") == NULL);
+                }
+        }
+
         if (failures)
                 fprintf(stderr, "%d failures\n", failures);
         return failures ? 1 : 0;
