@@ -4,6 +4,7 @@
  * sessions, and the update state machine prepare -> commit -> kexec (design §3), with
  * cancel and failed-reboot handling. See manager.h.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -207,6 +208,20 @@ int manager_startup(Manager *m) {
 
 /* ---------------------------------------------------------------- VMM side */
 
+/* Every change of a VM's ack_pending goes through here, so that the count is right and
+ * the check after each acknowledgement is O(1), not a walk over every VM. */
+static void vm_set_ack_pending(Manager *m, RegVm *vm, bool pending) {
+        if (vm->ack_pending == pending)
+                return;
+        vm->ack_pending = pending;
+        if (pending)
+                m->n_acks_pending++;
+        else {
+                assert(m->n_acks_pending > 0);
+                m->n_acks_pending--;
+        }
+}
+
 int manager_vm_claim(Manager *m, void *conn, const char *vm_id, uid_t uid, gid_t gid, RegVm **ret, ProtoError *err) {
         RegVm *vm;
         int r;
@@ -238,7 +253,7 @@ int manager_vm_claim(Manager *m, void *conn, const char *vm_id, uid_t uid, gid_t
         }
         restore_retrieve_vm(m, vm);   /* its hello lists and may carry the items */
         vm->conn = conn;
-        vm->ack_pending = false;
+        vm_set_ack_pending(m, vm, false);
         vm->ack_seq = 0;
         *ret = vm;
         log_vm(LOG_INFO, vm->id, "VMM connected (uid %u)", (unsigned) uid);
@@ -251,7 +266,7 @@ void manager_vm_disconnect(Manager *m, RegVm *vm) {
         vm->conn = NULL;
         log_vm(LOG_INFO, vm->id, "VMM disconnected; everything it handed over stays preserved");
         if (vm->ack_pending) {
-                vm->ack_pending = false;
+                vm_set_ack_pending(m, vm, false);
                 manager_progress(m, vm->id, "VMM went away without acknowledging");
                 check_acks(m);
         }
@@ -672,7 +687,7 @@ static void send_all(Manager *m, const char *event, uint64_t deadline_ms, bool w
                 /* no text (out of memory): as for a failed send, the VM's acknowledgement is not awaited */
                 seq = head ? m->vmm_ops.send_event_head(vm->conn, head, len) : -ENOMEM;
                 if (want_ack) {
-                        vm->ack_pending = seq > 0;
+                        vm_set_ack_pending(m, vm, seq > 0);
                         vm->ack_seq = seq > 0 ? (uint64_t) seq : 0;
                 }
         }
@@ -733,7 +748,7 @@ static int deadline_start(Manager *m, uint64_t ms) {
 
 static void clear_acks(Manager *m) {
         for (size_t i = 0; i < m->reg->n_vms; i++)
-                m->reg->vms[i]->ack_pending = false;
+                vm_set_ack_pending(m, m->reg->vms[i], false);
 }
 
 /* Back to idle after cancel or failure: VMMs resume, the kernel image goes, sessions stay. */
@@ -894,10 +909,7 @@ static void prepared_done(Manager *m) {
 static void do_kexec(Manager *m);
 
 static bool acks_outstanding(Manager *m) {
-        for (size_t i = 0; i < m->reg->n_vms; i++)
-                if (m->reg->vms[i]->ack_pending)
-                        return true;
-        return false;
+        return m->n_acks_pending > 0;
 }
 
 static void check_acks(Manager *m) {
@@ -946,7 +958,7 @@ int manager_ack(Manager *m, RegVm *vm, uint64_t seq, bool ok, const char *messag
 
         if (r < 0)
                 return r;
-        vm->ack_pending = false;
+        vm_set_ack_pending(m, vm, false);
         if (!ok) {
                 const char *what = m->state == UPDATE_PREPARING ? "prepare" : "freeze";
                 fail_update(m, PROTO_E_CANCELLED, ECANCELED, "VM %s refused %s: %s", vm->id, what,

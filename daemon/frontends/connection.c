@@ -300,7 +300,7 @@ int64_t conn_send_event(Conn *c, const char *event, json_object *fields) {
 int64_t conn_send_event_head(Conn *c, const char *head, size_t len) {
         uint64_t seq = ++c->next_seq;
 
-        conn_send(c, proto_event_finish(head, len, seq), -EBADF);
+        conn_send(c, head ? proto_event_finish(head, len, seq) : NULL, -EBADF);
         return c->dead ? -EPIPE : (int64_t) seq;
 }
 

@@ -58,7 +58,8 @@ void conn_reply_ok(Conn *c, uint64_t id, json_object *result, int fd);
 void conn_reply_error(Conn *c, bool has_id, uint64_t id, const ProtoError *e);
 /* conn_send_event() - push @event with @fields (taken); the seq used, or -EPIPE if the peer is gone. */
 int64_t conn_send_event(Conn *c, const char *event, json_object *fields);
-/* conn_send_event_head() - the same with an event's text up to its seq (proto_event_head()). */
+/* conn_send_event_head() - the same with an event's text up to its seq (proto_event_head());
+ * a NULL @head (its text could not be made) ends the connection, as a failed send does. */
 int64_t conn_send_event_head(Conn *c, const char *head, size_t len);
 /* conn_new_call() - a Call answered later on this connection; NULL (and reply sent) when over the limit. */
 Call *conn_new_call(Conn *c, uint64_t id);

@@ -3,16 +3,29 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/json-text.h"
 #include "frontends/operator.h"
+#include "macro.h"
 
+/* One per acknowledgement during an update: the text written directly (the bytes json-c
+ * would print for the object, fields in this order), not built as a tree and printed. */
 static void on_progress(void *userdata, const char *state, const char *vm, const char *detail) {
-        Conn *c = userdata;
-        json_object *f = json_object_new_object();
+        _cleanup_free_ char *head = NULL;
+        JsonText t = {};
+        size_t len = 0;
 
-        json_object_object_add(f, "state", json_object_new_string(state));
-        json_object_object_add(f, "vm", vm ? json_object_new_string(vm) : NULL);
-        json_object_object_add(f, "detail", json_object_new_string(detail));
-        (void) conn_send_event(c, "progress", f);
+        json_text_lit(&t, "{\"state\":");
+        json_text_string(&t, state);
+        json_text_lit(&t, ",\"vm\":");
+        if (vm)
+                json_text_string(&t, vm);
+        else
+                json_text_lit(&t, "null");
+        json_text_lit(&t, ",\"detail\":");
+        json_text_string(&t, detail);
+        json_text_lit(&t, ",\"event\":\"progress\"");
+        head = json_text_finish(&t, &len);
+        (void) conn_send_event_head(userdata, head, len);   /* NULL (out of memory): the connection ends */
 }
 
 static void operator_connected(Conn *c) {
