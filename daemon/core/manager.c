@@ -222,7 +222,8 @@ static void vm_set_ack_pending(Manager *m, RegVm *vm, bool pending) {
         }
 }
 
-int manager_vm_claim(Manager *m, void *conn, const char *vm_id, uid_t uid, gid_t gid, RegVm **ret, ProtoError *err) {
+int manager_vm_claim(Manager *m, void *conn, const char *vm_id, uid_t uid, gid_t gid, const char *client,
+                     RegVm **ret, ProtoError *err) {
         RegVm *vm;
         int r;
 
@@ -251,12 +252,16 @@ int manager_vm_claim(Manager *m, void *conn, const char *vm_id, uid_t uid, gid_t
                         return proto_error_set(err, PROTO_E_INTERNAL, r, "cannot add VM");
                 manager_mark_dirty(m);
         }
-        restore_retrieve_vm(m, vm);   /* its hello lists and may carry the items */
         vm->conn = conn;
         vm_set_ack_pending(m, vm, false);
         vm->ack_seq = 0;
         *ret = vm;
-        log_vm(LOG_INFO, vm->id, "VMM connected (uid %u)", (unsigned) uid);
+        /* One line per connection, the client with it: at MaxVMs every line per VM counts
+         * against journald's rate limit (docs/operations.md, "Log volume"). */
+        if (client)
+                log_vm(LOG_INFO, vm->id, "VMM connected (uid %u, client %s)", (unsigned) uid, client);
+        else
+                log_vm(LOG_INFO, vm->id, "VMM connected (uid %u)", (unsigned) uid);
         return 0;
 }
 
@@ -1149,7 +1154,6 @@ json_object *manager_status(Manager *m) {
         json_object *o = json_object_new_object();
         size_t connected = 0;
 
-        /* No retrieve here: a monitor polling status must not undo the restore's laziness. */
         for (size_t i = 0; i < m->reg->n_vms; i++)
                 connected += !!m->reg->vms[i]->conn;
         json_object_object_add(o, "state", json_object_new_string(update_state_to_string(m->state)));
@@ -1158,14 +1162,12 @@ json_object *manager_status(Manager *m) {
         json_object_object_add(o, "vms", json_object_new_uint64(m->reg->n_vms));
         json_object_object_add(o, "connected", json_object_new_uint64(connected));
         json_object_object_add(o, "boot_incoming", json_object_new_boolean(m->boot_incoming));
-        json_object_object_add(o, "retrieving", json_object_new_uint64(m->n_retrieve_pending));
         return o;
 }
 
 json_object *manager_list(Manager *m) {
         json_object *o = json_object_new_object(), *vms = json_object_new_array();
 
-        restore_retrieve_all(m);
         for (size_t i = 0; i < m->reg->n_vms; i++) {
                 RegVm *vm = m->reg->vms[i];
                 json_object *v = json_object_new_object(), *ss = json_object_new_array();
@@ -1210,7 +1212,6 @@ static void add_ms(json_object *t, const char *name, const char *from, const cha
 json_object *manager_timeline(Manager *m) {
         json_object *o = json_object_new_object(), *t = NULL;
 
-        restore_retrieve_all(m);
         if (m->reg->timeline) {
                 /* A deep copy with durations derived from the raw timestamps. */
                 if (json_object_deep_copy(m->reg->timeline, &t, NULL) < 0)

@@ -24,7 +24,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 int manager_startup(Manager *m);
 
 /* ---- VMM side (custodian and delegated modes) ---- */
-int manager_vm_claim(Manager *m, void *conn, const char *vm_id, uid_t uid, gid_t gid, RegVm **ret, ProtoError *err);
+/* manager_vm_claim() - bind @vm_id to the connection @conn of a VMM running as @uid/@gid that
+ * said hello (@client: its self-description, logged, or NULL); the VM in @ret. */
+int manager_vm_claim(Manager *m, void *conn, const char *vm_id, uid_t uid, gid_t gid, const char *client,
+                     RegVm **ret, ProtoError *err);
 void manager_vm_disconnect(Manager *m, RegVm *vm);
 json_object *manager_vm_items_json(Manager *m, const RegVm *vm);
 /* manager_preserve() - takes ownership of @fd in every case. */

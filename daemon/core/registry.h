@@ -72,7 +72,6 @@ typedef struct RegVm {
         bool restored;               /* its incoming sessions are done with: restored or released */
         bool released;               /* ... released without its VMM (finish VM, UnclaimedPolicy=release) */
         bool incoming;               /* came across the reboot */
-        bool retrieve_pending;       /* ... and its sessions are still to be retrieved (restore.c) */
         uint64_t ack_seq;            /* event awaiting acknowledgement, 0 if none */
         bool ack_pending;
         bool resume_owed;            /* its update was abandoned by a daemon restart: "resume" at the next hello */

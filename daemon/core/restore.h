@@ -8,19 +8,11 @@
 #include "core/state.h"
 
 /*
- * restore_start() - take the incoming update (if one came in). Only the registry is read here:
- * the VMs' sessions are retrieved by restore_retrieve_vm() when their VMM claims them, and in
- * the background (at the event loop's idle priority) for the rest.
+ * restore_start() - take the incoming update (if one came in): read the registry and retrieve
+ * every VM's sessions and files (a VFIO device once it is bound to vfio-pci again).
  */
 int restore_start(Manager *m);
 void restore_stop(Manager *m);
-/*
- * restore_retrieve_vm() - retrieve @vm's incoming sessions and items now if that is still to
- * be done (a no-op otherwise): before anything looks at its files (a VMM's claim, a release).
- */
-void restore_retrieve_vm(Manager *m, RegVm *vm);
-/* restore_retrieve_all() - restore_retrieve_vm() for every VM: before a report on every VM. */
-void restore_retrieve_all(Manager *m);
 void restore_reclaim(Manager *m, RegVm *vm, RegItem *it, Call *call);
 int restore_finish_vm(Manager *m, RegVm *vm, bool release, ProtoError *err);
 void restore_check_done(Manager *m);

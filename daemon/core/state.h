@@ -88,9 +88,6 @@ typedef struct Manager {
         Waiter *waiters;
         BindWatch *bind_watch;
         sd_event_source *grace;
-        sd_event_source *retrieve_idle;   /* retrieves the VMs no VMM has claimed yet, one per idle iteration */
-        size_t n_retrieve_pending;        /* VMs with retrieve_pending set */
-        size_t retrieve_cursor;           /* on_retrieve_idle() looks from here on */
         size_t n_acks_pending;            /* VMs with ack_pending set (manager.c, vm_set_ack_pending()) */
         sd_event_source *bind_deadline;
         uint64_t t_start_us;

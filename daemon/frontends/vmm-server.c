@@ -94,7 +94,7 @@ static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fd
                         if (!reply)
                                 return;
                 }
-                if (manager_vm_claim(m, c, vm_id, conn_uid(c), conn_gid(c), &vm, &e) < 0) {
+                if (manager_vm_claim(m, c, vm_id, conn_uid(c), conn_gid(c), client, &vm, &e) < 0) {
                         if (reply) {
                                 call_complete(reply, NULL, -EBADF, &e);
                                 return;
@@ -109,8 +109,6 @@ static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fd
                 json_object_object_add(res, "state", json_object_new_string(update_state_to_string(m->state)));
                 json_object_object_add(res, "incoming", json_object_new_boolean(vm->incoming && !vm->restored));
                 json_object_object_add(res, "items", manager_vm_items_json(m, vm));
-                if (client)
-                        log_vm(LOG_INFO, vm->id, "client: %s", client);
                 if (reply) {
                         HelloReclaim *h = calloc(1, sizeof(HelloReclaim));
 

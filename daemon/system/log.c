@@ -66,6 +66,22 @@ int log_event(int level, const char *message_id, int error, const char *vm, cons
         return r;
 }
 
+/* @in with every byte below 0x20 and 0x7f written as \xNN, cut to fit @out. */
+static void escape_controls(const char *in, char *out, size_t size) {
+        size_t n = 0;
+
+        for (; *in && n + 1 < size; in++) {
+                unsigned char c = (unsigned char) *in;
+                if (c >= 0x20 && c != 0x7f)
+                        out[n++] = (char) c;
+                else if (n + 5 < size)
+                        n += (size_t) snprintf(out + n, size - n, "\\x%02x", c);
+                else
+                        break;
+        }
+        out[n] = 0;
+}
+
 int log_eventv(int level, const char *message_id, int error, const char *vm, const char *session, const char *bdf,
                const char *fmt, va_list ap) {
         char buf[2048];
@@ -102,8 +118,13 @@ int log_eventv(int level, const char *message_id, int error, const char *vm, con
         } else {
                 static const char *const names[] = { "EMERG", "ALERT", "CRIT", "ERROR", "WARNING",
                                                      "NOTICE", "INFO", "DEBUG" };
+                char safe[sizeof(buf)];
+
+                /* One message, one line: a control character (a VMM's client string or veto
+                 * message may hold a newline) would let a peer print lines that look like ours. */
+                escape_controls(buf, safe, sizeof(safe));
                 fprintf(stderr, "lu-vfiod: %s: %s%s%s%s%s%s%s%s\n",
-                        names[level & 7], vm ? "[" : "", vm ? vm : "", vm ? "] " : "", buf,
+                        names[level & 7], vm ? "[" : "", vm ? vm : "", vm ? "] " : "", safe,
                         session ? " session=" : "", session ? session : "",
                         bdf ? " bdf=" : "", bdf ? bdf : "");
         }
