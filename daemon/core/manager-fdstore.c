@@ -27,7 +27,8 @@ struct FdStoreMirror {
          * up every session and item, and a linear search made it quadratic (1280 fds at 256 VMs,
          * after every dispatch that changed the registry). */
         uint32_t *slots;
-        size_t n_slots;              /* a power of two, at least twice n_pushed */
+        size_t n_slots;              /* a power of two, at least twice n_pushed + n_tombs */
+        size_t n_tombs;              /* slots of removed entries (SLOT_TOMB): a probe goes past them */
         uint64_t generation;
         bool synced;
         bool include_state;
@@ -82,6 +83,8 @@ void manager_fdstore_drop_rest(ListenFds *l) {
                 }
 }
 
+#define SLOT_TOMB UINT32_MAX
+
 static uint64_t name_hash(const char *s) {
         uint64_t h = 0xcbf29ce484222325ULL;   /* FNV-1a */
 
@@ -117,6 +120,7 @@ static void index_rebuild(FdStoreMirror *f, size_t want) {
         free(f->slots);
         f->slots = t;
         f->n_slots = n;
+        f->n_tombs = 0;
         for (size_t i = 0; i < f->n_pushed; i++)
                 index_insert(f, i);
 }
@@ -131,11 +135,45 @@ static Pushed *pushed_find(FdStoreMirror *f, const char *name, uint64_t hash) {
                 return NULL;
         }
         for (size_t i = hash & mask; f->slots[i] != 0; i = (i + 1) & mask) {
-                Pushed *p = &f->pushed[f->slots[i] - 1];
+                Pushed *p;
+                if (f->slots[i] == SLOT_TOMB)
+                        continue;
+                p = &f->pushed[f->slots[i] - 1];
                 if (p->hash == hash && strcmp(p->name, name) == 0)
                         return p;
         }
         return NULL;
+}
+
+/* The slot that holds pushed[@idx]; the index must exist. */
+static size_t index_slot_of(FdStoreMirror *f, size_t idx) {
+        size_t mask = f->n_slots - 1, i = f->pushed[idx].hash & mask;
+
+        while (f->slots[i] != (uint32_t) idx + 1)
+                i = (i + 1) & mask;
+        return i;
+}
+
+/*
+ * Forget @p was pushed, in O(1): the last entry takes its place in pushed[] and its slot is
+ * pointed there, @p's slot becomes a tombstone. (A rebuild of the whole index per removal made
+ * the restore quadratic with the store: one removal per finished session.)
+ */
+static void pushed_remove(FdStoreMirror *f, Pushed *p) {
+        size_t idx = (size_t) (p - f->pushed), last = f->n_pushed - 1;
+
+        if (f->n_slots == 0) {
+                *p = f->pushed[last];
+                f->n_pushed--;
+                return;
+        }
+        f->slots[index_slot_of(f, idx)] = SLOT_TOMB;
+        f->n_tombs++;
+        if (idx != last) {
+                f->slots[index_slot_of(f, last)] = (uint32_t) idx + 1;
+                *p = f->pushed[last];
+        }
+        f->n_pushed--;
 }
 
 /* Make @name stand for @fd in the store; marks it seen. */
@@ -170,7 +208,7 @@ static void mirror_one(FdStoreMirror *f, const char *name, int fd) {
                 p = &f->pushed[f->n_pushed++];
                 (void) snprintf(p->name, sizeof(p->name), "%s", name);
                 p->hash = hash;
-                if (2 * f->n_pushed > f->n_slots)
+                if (2 * (f->n_pushed + f->n_tombs) > f->n_slots)
                         index_rebuild(f, f->n_pushed);   /* inserts @p too */
                 else
                         index_insert(f, f->n_pushed - 1);
@@ -289,10 +327,27 @@ void fdstore_mirror_drop_session(FdStoreMirror *f, const char *session) {
         if (!f)
                 return;
         p = pushed_find(f, name, name_hash(name));
-        if (p) {
-                *p = f->pushed[--f->n_pushed];
-                index_rebuild(f, f->n_pushed);
-        }
+        if (p)
+                pushed_remove(f, p);
+}
+
+void fdstore_mirror_drop_vm_items(FdStoreMirror *f, RegVm *vm) {
+        char name[FDSTORE_NAME_MAX + 1];
+
+        if (!f)
+                return;
+        for (size_t k = 0; k < vm->n_sessions; k++)
+                for (size_t n = 0; n < vm->sessions[k].n_items; n++) {
+                        Pushed *p;
+                        if (fdstore_name_item(vm->id, vm->sessions[k].items[n].label, name, sizeof(name)) < 0)
+                                continue;
+                        p = pushed_find(f, name, name_hash(name));
+                        if (!p)
+                                continue;
+                        if (!p->failed)
+                                (void) fdstore_remove(name);
+                        pushed_remove(f, p);
+                }
 }
 
 void fdstore_mirror_include_state(FdStoreMirror *f, bool include) {

@@ -53,6 +53,11 @@ void fdstore_mirror_flush(FdStoreMirror *f);
  * the new session is pushed even if it gets the same fd number. @f may be NULL.
  */
 void fdstore_mirror_drop_session(FdStoreMirror *f, const char *session);
+/*
+ * fdstore_mirror_drop_vm_items() - @vm's item fds are about to be closed (the VM is restored
+ * or released): ask the store to drop the copies pushed, without a whole sync. @f may be NULL.
+ */
+void fdstore_mirror_drop_vm_items(FdStoreMirror *f, RegVm *vm);
 
 /*
  * fdstore_mirror_include_state() - also store the update's state session ("ses/luvf/state")

@@ -1071,12 +1071,13 @@ int restore_finish_vm(Manager *m, RegVm *vm, bool release, ProtoError *err) {
                 /* debug: the "restored" line that follows says it for every session */
                 log_full(LOG_DEBUG, 0, vm->id, s->name, NULL, "session finished");
         }
+        /* The sessions left the store above; the copies of the items handed over since the
+         * kexec go now, before their fds close (not a whole sync: that per VM was O(N²)). */
+        fdstore_mirror_drop_vm_items(m->fdstore, vm);
         while (vm->n_sessions > 0)
                 reg_vm_remove_session(vm, &vm->sessions[vm->n_sessions - 1]);
         vm->restored = true;
         vm->released = release;
-        if (m->fdstore)
-                fdstore_mirror_sync(m->fdstore);   /* the items' copies too, now */
         restore_record_vm(m, vm->id, release ? "t_released_us" : "t_restored_us");
         manager_progress(m, vm->id, release ? "released without its VMM" : "restored");
         /* No mirror write per VM: the incoming memfd is the record until the restore is
