@@ -5,7 +5,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <threads.h>
 
 #include "common/json-text.h"
 #include "common/protocol.h"
@@ -201,30 +200,6 @@ static bool utf8_is_valid(const char *buf, size_t len) {
         return true;
 }
 
-/*
- * One tokener, kept and reset between messages: a new one per request (its allocation, its
- * stack of max_depth levels, and its free) was an eighth of each acknowledgement's parse.
- * Per thread, so that no two parses share it. Strict JSON; no JSON_TOKENER_VALIDATE_UTF8, since
- * utf8_is_valid() has checked every byte of the message (stricter: no surrogates) first.
- */
-static thread_local struct {
-        json_tokener *tok;
-        unsigned depth;
-} tokener_cache;
-
-static json_tokener *tokener_get(unsigned max_depth) {
-        if (tokener_cache.tok && tokener_cache.depth == max_depth)
-                return tokener_cache.tok;
-        if (tokener_cache.tok)
-                json_tokener_free(tokener_cache.tok);
-        /* json-c counts one level more than we do: new_ex(N) accepts N-1 levels of nesting. */
-        tokener_cache.tok = json_tokener_new_ex(max_depth > 0 ? (int) max_depth + 1 : 2);
-        tokener_cache.depth = max_depth;
-        if (tokener_cache.tok)
-                json_tokener_set_flags(tokener_cache.tok, JSON_TOKENER_STRICT);
-        return tokener_cache.tok;
-}
-
 int proto_request_parse(const char *buf, size_t len, unsigned max_depth, ProtoRequest *r, ProtoError *err) {
         json_tokener *tok;
         json_object *obj, *o;
@@ -241,20 +216,25 @@ int proto_request_parse(const char *buf, size_t len, unsigned max_depth, ProtoRe
         if (!utf8_is_valid(buf, len))
                 return proto_error_set(err, PROTO_E_INVALID_JSON, EINVAL, "message is not valid UTF-8");
 
-        tok = tokener_get(max_depth);
+        /* A new tokener per message, not one kept and reset: with one reused, fuzz-protocol found
+         * a message (a lone high-surrogate escape in a string) decoded differently depending on
+         * what the tokener had parsed before; json-c 0.16's reset does not clear all its state. */
+        /* json-c counts one level more than we do: new_ex(N) accepts N-1 levels of nesting. */
+        tok = json_tokener_new_ex(max_depth > 0 ? (int) max_depth + 1 : 2);
         if (!tok)
                 return proto_error_set(err, PROTO_E_INTERNAL, ENOMEM, "out of memory");
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
         obj = json_tokener_parse_ex(tok, buf, (int) len);
         if (!obj) {
                 enum json_tokener_error je = json_tokener_get_error(tok);
-                json_tokener_reset(tok);
+                json_tokener_free(tok);
                 if (je == json_tokener_continue)
                         return proto_error_set(err, PROTO_E_INVALID_JSON, EINVAL, "truncated JSON message");
                 return proto_error_set(err, PROTO_E_INVALID_JSON, EINVAL, "invalid JSON: %s",
                                        json_tokener_error_desc(je));
         }
         off = json_tokener_get_parse_end(tok);
-        json_tokener_reset(tok);
+        json_tokener_free(tok);
         for (; off < len; off++)
                 if (!strchr(" \t\r\n", buf[off])) {
                         json_object_put(obj);

@@ -324,7 +324,6 @@ static int bind_deadline_arm(Manager *m) {
                                           m->config->bind_timeout_ms * 1000, 1000, on_bind_deadline, m);
 }
 
-
 static bool vm_recorded(Manager *m, const char *vm, const char *key) {
         json_object *vms, *v;
 
@@ -656,8 +655,6 @@ int restore_start(Manager *m) {
                 r = bind_deadline_arm(m);
                 if (r < 0)
                         return log_error_errno(r, "Cannot arm the bind deadline: %m");
-        }
-        if (waiting) {
                 r = bind_watch_start(m);
                 if (r < 0)
                         return log_error_errno(r, "Cannot watch for device binding: %m");
