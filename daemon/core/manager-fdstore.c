@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/hash.h"
 #include "core/manager-fdstore.h"
 #include "core/progress.h"
 #include "system/log.h"
@@ -84,14 +85,6 @@ void manager_fdstore_drop_rest(ListenFds *l) {
 }
 
 #define SLOT_TOMB UINT32_MAX
-
-static uint64_t name_hash(const char *s) {
-        uint64_t h = 0xcbf29ce484222325ULL;   /* FNV-1a */
-
-        for (; *s; s++)
-                h = (h ^ (unsigned char) *s) * 0x100000001b3ULL;
-        return h;
-}
 
 static void index_insert(FdStoreMirror *f, size_t idx) {
         size_t mask = f->n_slots - 1;
@@ -178,7 +171,7 @@ static void pushed_remove(FdStoreMirror *f, Pushed *p) {
 
 /* Make @name stand for @fd in the store; marks it seen. */
 static void mirror_one(FdStoreMirror *f, const char *name, int fd) {
-        uint64_t hash = name_hash(name);
+        uint64_t hash = string_hash(name);
         Pushed *p = pushed_find(f, name, hash);
         int r;
 
@@ -326,7 +319,7 @@ void fdstore_mirror_drop_session(FdStoreMirror *f, const char *session) {
         (void) fdstore_remove(name);
         if (!f)
                 return;
-        p = pushed_find(f, name, name_hash(name));
+        p = pushed_find(f, name, string_hash(name));
         if (p)
                 pushed_remove(f, p);
 }
@@ -341,7 +334,7 @@ void fdstore_mirror_drop_vm_items(FdStoreMirror *f, RegVm *vm) {
                         Pushed *p;
                         if (fdstore_name_item(vm->id, vm->sessions[k].items[n].label, name, sizeof(name)) < 0)
                                 continue;
-                        p = pushed_find(f, name, name_hash(name));
+                        p = pushed_find(f, name, string_hash(name));
                         if (!p)
                                 continue;
                         if (!p->failed)

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/hash.h"
 #include "common/json-text.h"
 #include "common/protocol.h"
 #include "core/registry.h"
@@ -72,16 +73,8 @@ Registry *registry_free(Registry *r) {
  * merge of the final update record look a VM up, and a walk over every VM made each of
  * those O(N) (at 256 VMs 4 % of the restore's instructions, and quadratic).
  */
-static size_t id_hash(const char *id) {
-        uint64_t h = 0xcbf29ce484222325ULL;   /* FNV-1a */
-
-        for (; *id; id++)
-                h = (h ^ (unsigned char) *id) * 0x100000001b3ULL;
-        return (size_t) h;
-}
-
 static void index_put(RegVm **slots, size_t n_slots, RegVm *vm) {
-        size_t i = id_hash(vm->id) & (n_slots - 1);
+        size_t i = (size_t) string_hash(vm->id) & (n_slots - 1);
 
         while (slots[i])
                 i = (i + 1) & (n_slots - 1);
@@ -109,7 +102,7 @@ static int index_rebuild(Registry *r, size_t want) {
 RegVm *registry_find_vm(const Registry *r, const char *id) {
         if (r->n_slots == 0)
                 return NULL;
-        for (size_t i = id_hash(id) & (r->n_slots - 1); r->by_id[i]; i = (i + 1) & (r->n_slots - 1))
+        for (size_t i = (size_t) string_hash(id) & (r->n_slots - 1); r->by_id[i]; i = (i + 1) & (r->n_slots - 1))
                 if (strcmp(r->by_id[i]->id, id) == 0)
                         return r->by_id[i];
         return NULL;
