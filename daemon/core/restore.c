@@ -315,15 +315,6 @@ static int bind_watch_start(Manager *m) {
         return sd_event_add_time_relative(m->event, &w->timer, CLOCK_MONOTONIC, BIND_POLL_USEC, 1000, on_bind_poll, m);
 }
 
-/* The bind deadline runs from the daemon's start, on a timer of its own: if the watch
- * cannot be set up, reclaims waiting for a device are still answered (ETIMEDOUT) then. */
-static int bind_deadline_arm(Manager *m) {
-        if (m->bind_deadline)
-                return 0;
-        return sd_event_add_time_relative(m->event, &m->bind_deadline, CLOCK_MONOTONIC,
-                                          m->config->bind_timeout_ms * 1000, 1000, on_bind_deadline, m);
-}
-
 static bool vm_recorded(Manager *m, const char *vm, const char *key) {
         json_object *vms, *v;
 
@@ -652,7 +643,10 @@ int restore_start(Manager *m) {
                         fdstore_mirror_push_vm(m->fdstore, vm);
         }
         if (waiting) {
-                r = bind_deadline_arm(m);
+                /* The deadline runs from the daemon's start, on a timer of its own: if the watch
+                 * cannot be set up, reclaims waiting for a device are still answered (ETIMEDOUT). */
+                r = sd_event_add_time_relative(m->event, &m->bind_deadline, CLOCK_MONOTONIC,
+                                               m->config->bind_timeout_ms * 1000, 1000, on_bind_deadline, m);
                 if (r < 0)
                         return log_error_errno(r, "Cannot arm the bind deadline: %m");
                 r = bind_watch_start(m);
