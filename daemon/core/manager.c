@@ -252,6 +252,7 @@ int manager_vm_claim(Manager *m, void *conn, const char *vm_id, uid_t uid, gid_t
                         return proto_error_set(err, PROTO_E_INTERNAL, r, "cannot add VM");
                 manager_mark_dirty(m);
         }
+        m->n_connected += !vm->conn;
         vm->conn = conn;
         vm_set_ack_pending(m, vm, false);
         vm->ack_seq = 0;
@@ -268,6 +269,7 @@ int manager_vm_claim(Manager *m, void *conn, const char *vm_id, uid_t uid, gid_t
 static void check_acks(Manager *m);
 
 void manager_vm_disconnect(Manager *m, RegVm *vm) {
+        m->n_connected -= !!vm->conn;
         vm->conn = NULL;
         log_vm(LOG_INFO, vm->id, "VMM disconnected; everything it handed over stays preserved");
         if (vm->ack_pending) {
@@ -610,6 +612,7 @@ int manager_forget(Manager *m, RegVm *vm, ProtoError *err) {
         if (vm->incoming && !vm->restored)
                 return proto_error_set(err, PROTO_E_STATE, EBUSY, "VM has incoming items; release it via the operator");
         log_vm(LOG_INFO, vm->id, "forgotten: every item unpreserved");
+        m->n_connected -= !!vm->conn;
         registry_remove_vm(m->reg, vm);     /* closing the session fds unpreserves everything */
         manager_mark_dirty(m);
         /* The service manager's copies of the VM's session and item fds keep the files open (a

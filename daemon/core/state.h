@@ -88,6 +88,7 @@ typedef struct Manager {
         Waiter *waiters;
         BindWatch *bind_watch;
         sd_event_source *grace;
+        size_t n_connected;               /* VMs with conn set (manager.c: claim, disconnect, forget) */
         size_t n_acks_pending;            /* VMs with ack_pending set (manager.c, vm_set_ack_pending()) */
         sd_event_source *bind_deadline;
         uint64_t t_start_us;

@@ -29,17 +29,9 @@ static struct {
         char p_vm[64], p_detail[256];
 } notify;
 
-static size_t connected_count(Manager *m) {
-        size_t n = 0;
-
-        for (size_t i = 0; i < m->reg->n_vms; i++)
-                n += !!m->reg->vms[i]->conn;
-        return n;
-}
-
 static void status_send_counts(Manager *m, bool ready) {
         notify.sent_vms = m->reg ? m->reg->n_vms : 0;
-        notify.sent_connected = m->reg ? connected_count(m) : 0;
+        notify.sent_connected = m->n_connected;
         (void) sd_notifyf(false, "%sSTATUS=%s%s, %zu VM(s), %zu connected", ready ? "READY=1\n" : "",
                           update_state_to_string(m->state), m->boot_incoming ? " (incoming live update)" : "",
                           notify.sent_vms, notify.sent_connected);
@@ -106,7 +98,7 @@ static int on_post(sd_event_source *s, void *userdata) {
         Manager *m = notify.m;
         int r;
 
-        if (!m->reg || (m->reg->n_vms == notify.sent_vms && connected_count(m) == notify.sent_connected))
+        if (!m->reg || (m->reg->n_vms == notify.sent_vms && m->n_connected == notify.sent_connected))
                 return 0;
         r = sd_event_source_get_enabled(notify.timer, NULL);
         if (r > 0)

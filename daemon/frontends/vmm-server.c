@@ -237,11 +237,8 @@ static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fd
                 FIELDS(NULL);
                 if (want_fds(n_fds, 0, method, &e) < 0)
                         goto fail;
-                cvm->conn = NULL;
-                if (manager_forget(m, cvm, &e) < 0) {
-                        cvm->conn = c;
+                if (manager_forget(m, cvm, &e) < 0)
                         goto fail;
-                }
                 conn_set_userdata(c, NULL);   /* the connection may hello again (for another VM) */
         } else {
                 proto_error_set(&e, PROTO_E_UNKNOWN_METHOD, EOPNOTSUPP, "unknown method \"%.*s\"", (int) utf8_prefix_len(method, 64), method);
