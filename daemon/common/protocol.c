@@ -144,20 +144,79 @@ bool proto_label_is_valid(const char *s) {
 
 void proto_request_done(ProtoRequest *r) {
         json_object_put(r->obj);
+        flat_json_done(&r->flat);
         *r = (ProtoRequest) {};
 }
 
-static int id_from_json(json_object *o, uint64_t *ret) {
-        int64_t v;
+/* One top-level value of a request, whichever decoder produced it. */
+typedef enum ValueType {
+        VALUE_ABSENT,
+        VALUE_NULL,
+        VALUE_BOOL,
+        VALUE_INT,
+        VALUE_STRING,
+        VALUE_OTHER,                 /* a double, an object or an array */
+} ValueType;
 
-        if (!o || !json_object_is_type(o, json_type_int))
+typedef struct Value {
+        ValueType type;
+        bool b;
+        int64_t i;                   /* VALUE_INT: json-c's int64 reading (saturated) */
+        uint64_t u;                  /* VALUE_INT: json-c's uint64 reading */
+        const char *str;             /* VALUE_STRING, NUL-terminated */
+        size_t len;                  /* VALUE_STRING: the JSON string's length (a NUL inside makes it longer than strlen) */
+        json_object *obj;            /* json-c's value, NULL when decoded flat */
+} Value;
+
+static Value value_of_json(json_object *o) {
+        switch (json_object_get_type(o)) {
+        case json_type_null:
+                return (Value) { .type = VALUE_NULL };
+        case json_type_boolean:
+                return (Value) { .type = VALUE_BOOL, .b = json_object_get_boolean(o), .obj = o };
+        case json_type_int:
+                return (Value) { .type = VALUE_INT, .i = json_object_get_int64(o), .u = json_object_get_uint64(o), .obj = o };
+        case json_type_string:
+                return (Value) { .type = VALUE_STRING, .str = json_object_get_string(o),
+                                 .len = (size_t) json_object_get_string_len(o), .obj = o };
+        default:
+                return (Value) { .type = VALUE_OTHER, .obj = o };
+        }
+}
+
+static Value value_of_flat(const FlatJsonField *f) {
+        switch (f->type) {
+        case FLAT_JSON_NULL:
+                return (Value) { .type = VALUE_NULL };
+        case FLAT_JSON_BOOL:
+                return (Value) { .type = VALUE_BOOL, .b = f->num != 0 };
+        case FLAT_JSON_UINT:
+                return (Value) { .type = VALUE_INT, .i = (int64_t) f->num, .u = f->num };
+        case FLAT_JSON_STRING:
+                return (Value) { .type = VALUE_STRING, .str = f->str, .len = f->len };
+        }
+        return (Value) { .type = VALUE_OTHER };
+}
+
+static Value request_get(const ProtoRequest *r, const char *key) {
+        json_object *o;
+
+        if (r->flat.text) {
+                const FlatJsonField *f = flat_json_find(&r->flat, key);
+                return f ? value_of_flat(f) : (Value) { .type = VALUE_ABSENT };
+        }
+        if (!r->obj || !json_object_object_get_ex(r->obj, key, &o))
+                return (Value) { .type = VALUE_ABSENT };
+        return value_of_json(o);
+}
+
+static int id_from_value(const Value *v, uint64_t *ret) {
+        if (v->type != VALUE_INT)
                 return -EINVAL;
-        errno = 0;
-        v = json_object_get_int64(o);
         /* json-c saturates values beyond int64 and keeps uint64 separately: reject both. */
-        if (v < 1 || (uint64_t) v > PROTO_ID_MAX || json_object_get_uint64(o) != (uint64_t) v)
+        if (v->i < 1 || (uint64_t) v->i > PROTO_ID_MAX || v->u != (uint64_t) v->i)
                 return -ERANGE;
-        *ret = (uint64_t) v;
+        *ret = (uint64_t) v->i;
         return 0;
 }
 
@@ -200,21 +259,11 @@ static bool utf8_is_valid(const char *buf, size_t len) {
         return true;
 }
 
-int proto_request_parse(const char *buf, size_t len, unsigned max_depth, ProtoRequest *r, ProtoError *err) {
+/* json-c's decoding of the whole message into r->obj: every message that is not flat. */
+static int request_decode_json(const char *buf, size_t len, unsigned max_depth, ProtoRequest *r, ProtoError *err) {
         json_tokener *tok;
-        json_object *obj, *o;
+        json_object *obj;
         size_t off;
-
-        *r = (ProtoRequest) {};
-        if (len == 0)
-                return proto_error_set(err, PROTO_E_INVALID_JSON, EINVAL, "empty message");
-        if (len > INT32_MAX)
-                return proto_error_set(err, PROTO_E_MESSAGE_TOO_LARGE, EMSGSIZE, "message too large");
-        if (memchr(buf, 0, len))
-                return proto_error_set(err, PROTO_E_INVALID_JSON, EINVAL, "message contains a NUL byte");
-
-        if (!utf8_is_valid(buf, len))
-                return proto_error_set(err, PROTO_E_INVALID_JSON, EINVAL, "message is not valid UTF-8");
 
         /* A new tokener per message, not one kept and reset: with one reused, fuzz-protocol found
          * a message (a lone high-surrogate escape in a string) decoded differently depending on
@@ -246,47 +295,79 @@ int proto_request_parse(const char *buf, size_t len, unsigned max_depth, ProtoRe
                 return proto_error_set(err, PROTO_E_INVALID_MESSAGE, EINVAL, "message is not a JSON object");
         }
         r->obj = obj;
+        return 0;
+}
 
-        if (!json_object_object_get_ex(obj, "id", &o) || id_from_json(o, &r->id) < 0) {
+static int request_parse(const char *buf, size_t len, unsigned max_depth, bool allow_flat, ProtoRequest *r, ProtoError *err) {
+        Value v;
+        int k;
+
+        *r = (ProtoRequest) {};
+        if (len == 0)
+                return proto_error_set(err, PROTO_E_INVALID_JSON, EINVAL, "empty message");
+        if (len > INT32_MAX)
+                return proto_error_set(err, PROTO_E_MESSAGE_TOO_LARGE, EMSGSIZE, "message too large");
+        if (memchr(buf, 0, len))
+                return proto_error_set(err, PROTO_E_INVALID_JSON, EINVAL, "message contains a NUL byte");
+
+        if (!utf8_is_valid(buf, len))
+                return proto_error_set(err, PROTO_E_INVALID_JSON, EINVAL, "message is not valid UTF-8");
+
+        /* A flat object has one level of nesting, which every max_depth of 1 or more allows. */
+        k = allow_flat && max_depth > 0 ? flat_json_parse(buf, len, &r->flat) : 0;
+        if (k < 0)
+                return proto_error_set(err, PROTO_E_INTERNAL, ENOMEM, "out of memory");
+        if (k == 0) {
+                k = request_decode_json(buf, len, max_depth, r, err);
+                if (k < 0)
+                        return k;
+        }
+
+        v = request_get(r, "id");
+        if (id_from_value(&v, &r->id) < 0) {
                 proto_request_done(r);
                 return proto_error_set(err, PROTO_E_INVALID_MESSAGE, EINVAL,
                                        "\"id\" must be an integer in 1..2^53");
         }
         r->has_id = true;
-        if (!json_object_object_get_ex(obj, "method", &o) || !json_object_is_type(o, json_type_string) ||
-            json_object_get_string_len(o) == 0) {
+        v = request_get(r, "method");
+        if (v.type != VALUE_STRING || v.len == 0 || strlen(v.str) != v.len) {
                 uint64_t id = r->id;
+                bool nul = v.type == VALUE_STRING && v.len > 0;
                 proto_request_done(r);
                 r->has_id = true;
                 r->id = id;
+                if (nul)
+                        return proto_error_set(err, PROTO_E_INVALID_MESSAGE, EINVAL, "\"method\" contains a NUL character");
                 return proto_error_set(err, PROTO_E_INVALID_MESSAGE, EINVAL, "\"method\" must be a non-empty string");
         }
-        if (strlen(json_object_get_string(o)) != (size_t) json_object_get_string_len(o)) {
-                uint64_t id = r->id;
-                proto_request_done(r);
-                r->has_id = true;
-                r->id = id;
-                return proto_error_set(err, PROTO_E_INVALID_MESSAGE, EINVAL, "\"method\" contains a NUL character");
-        }
-        r->method = json_object_get_string(o);
+        r->method = v.str;
         return 0;
 }
 
-int proto_get_string(const ProtoRequest *r, const char *key, bool required, const char **ret, ProtoError *err) {
-        json_object *o;
+int proto_request_parse(const char *buf, size_t len, unsigned max_depth, ProtoRequest *r, ProtoError *err) {
+        return request_parse(buf, len, max_depth, true, r, err);
+}
 
-        if (!json_object_object_get_ex(r->obj, key, &o) || json_object_is_type(o, json_type_null)) {
+int proto_request_parse_json(const char *buf, size_t len, unsigned max_depth, ProtoRequest *r, ProtoError *err) {
+        return request_parse(buf, len, max_depth, false, r, err);
+}
+
+int proto_get_string(const ProtoRequest *r, const char *key, bool required, const char **ret, ProtoError *err) {
+        Value v = request_get(r, key);
+
+        if (v.type == VALUE_ABSENT || v.type == VALUE_NULL) {
                 if (required)
                         return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL, "missing field \"%s\"", key);
                 *ret = NULL;
                 return 0;
         }
-        if (!json_object_is_type(o, json_type_string))
+        if (v.type != VALUE_STRING)
                 return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL, "field \"%s\" must be a string", key);
         /* C strings end at the first NUL: refuse what would silently be a different string. */
-        if (strlen(json_object_get_string(o)) != (size_t) json_object_get_string_len(o))
+        if (strlen(v.str) != v.len)
                 return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL, "field \"%s\" contains a NUL character", key);
-        *ret = json_object_get_string(o);
+        *ret = v.str;
         return 1;
 }
 
@@ -310,48 +391,85 @@ int proto_get_text(const ProtoRequest *r, const char *key, bool required, size_t
 }
 
 int proto_get_uint(const ProtoRequest *r, const char *key, bool required, uint64_t max, uint64_t *ret, ProtoError *err) {
-        json_object *o;
-        int64_t v;
+        Value v = request_get(r, key);
 
-        if (!json_object_object_get_ex(r->obj, key, &o) || json_object_is_type(o, json_type_null)) {
+        if (v.type == VALUE_ABSENT || v.type == VALUE_NULL) {
                 if (required)
                         return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL, "missing field \"%s\"", key);
                 return 0;
         }
-        if (!json_object_is_type(o, json_type_int))
+        if (v.type != VALUE_INT)
                 return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL, "field \"%s\" must be an integer", key);
-        v = json_object_get_int64(o);
-        if (v < 0 || (uint64_t) v > max || json_object_get_uint64(o) != (uint64_t) v)
+        if (v.i < 0 || (uint64_t) v.i > max || v.u != (uint64_t) v.i)
                 return proto_error_set(err, PROTO_E_INVALID_PARAMS, ERANGE,
                                        "field \"%s\" out of range 0..%llu", key, (unsigned long long) max);
-        *ret = (uint64_t) v;
+        *ret = (uint64_t) v.i;
         return 1;
 }
 
 int proto_get_bool(const ProtoRequest *r, const char *key, bool required, bool *ret, ProtoError *err) {
-        json_object *o;
+        Value v = request_get(r, key);
 
-        if (!json_object_object_get_ex(r->obj, key, &o) || json_object_is_type(o, json_type_null)) {
+        if (v.type == VALUE_ABSENT || v.type == VALUE_NULL) {
                 if (required)
                         return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL, "missing field \"%s\"", key);
                 return 0;
         }
-        if (!json_object_is_type(o, json_type_boolean))
+        if (v.type != VALUE_BOOL)
                 return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL, "field \"%s\" must be a boolean", key);
-        *ret = json_object_get_boolean(o);
+        *ret = v.b;
         return 1;
 }
 
+int proto_get_string_array(const ProtoRequest *r, const char *key, size_t max, const char **ret, size_t *ret_n, ProtoError *err) {
+        Value v = request_get(r, key);
+        size_t n;
+
+        *ret_n = 0;
+        if (v.type == VALUE_ABSENT || v.type == VALUE_NULL)
+                return 0;
+        if (!v.obj || !json_object_is_type(v.obj, json_type_array))
+                goto fail;
+        n = json_object_array_length(v.obj);
+        if (n < 1 || n > max)
+                goto fail;
+        for (size_t i = 0; i < n; i++) {
+                json_object *e = json_object_array_get_idx(v.obj, i);
+                if (!json_object_is_type(e, json_type_string) ||
+                    strlen(json_object_get_string(e)) != (size_t) json_object_get_string_len(e))
+                        goto fail;
+                ret[i] = json_object_get_string(e);
+        }
+        *ret_n = n;
+        return 1;
+fail:
+        return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL, "field \"%s\" must be an array of 1-%zu strings", key, max);
+}
+
+/* Refuses @key unless it is id, method or in @allowed. */
+static int check_field(const ProtoRequest *r, const char *key, const char *const *allowed, ProtoError *err) {
+        bool ok = strcmp(key, "id") == 0 || strcmp(key, "method") == 0;
+
+        for (const char *const *a = allowed; !ok && a && *a; a++)
+                ok = strcmp(key, *a) == 0;
+        if (!ok)
+                return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL,
+                                       "unknown field \"%.*s\" for method %s",
+                                       (int) utf8_prefix_len(key, 64), key, r->method);
+        return 0;
+}
+
 int proto_check_fields(const ProtoRequest *r, const char *const *allowed, ProtoError *err) {
+        if (r->flat.text) {
+                for (size_t i = 0; i < r->flat.n_fields; i++)
+                        if (check_field(r, r->flat.fields[i].key, allowed, err) < 0)
+                                return -EINVAL;
+                return 0;
+        }
         json_object_object_foreach(r->obj, key, val) {
-                bool ok = strcmp(key, "id") == 0 || strcmp(key, "method") == 0;
                 (void) val;
-                for (const char *const *a = allowed; !ok && a && *a; a++)
-                        ok = strcmp(key, *a) == 0;
-                if (!ok)
-                        return proto_error_set(err, PROTO_E_INVALID_PARAMS, EINVAL,
-                                               "unknown field \"%.*s\" for method %s",
-                                               (int) utf8_prefix_len(key, 64), key, r->method);
+                if (check_field(r, key, allowed, err) < 0)
+                        return -EINVAL;
         }
         return 0;
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/flat-json.h"
 #include "macro.h"
 
 #define PROTO_VERSION          2
@@ -71,7 +72,8 @@ bool proto_vm_id_is_valid(const char *s);
 bool proto_label_is_valid(const char *s);
 
 typedef struct ProtoRequest {
-        json_object *obj;            /* owned: the whole message */
+        json_object *obj;            /* owned: the whole message, or NULL when it was decoded flat */
+        FlatJson flat;               /* owned: the whole message when it was a flat object (flat.text set) */
         bool has_id;
         uint64_t id;
         const char *method;          /* points into obj */
@@ -87,6 +89,11 @@ void proto_request_done(ProtoRequest *r);
  * the id could still be read, so the error reply can carry it.
  */
 int proto_request_parse(const char *buf, size_t len, unsigned max_depth, ProtoRequest *r, ProtoError *err);
+/*
+ * proto_request_parse_json() - the same, always through json-c (never decoded flat). The result
+ * and every error are proto_request_parse()'s; tests and fuzzers compare the two.
+ */
+int proto_request_parse_json(const char *buf, size_t len, unsigned max_depth, ProtoRequest *r, ProtoError *err);
 
 /* Field accessors: on failure fill @err (INVALID_PARAMS naming the field) and return -EINVAL. */
 int proto_get_string(const ProtoRequest *r, const char *key, bool required, const char **ret, ProtoError *err);
@@ -94,6 +101,11 @@ int proto_get_string(const ProtoRequest *r, const char *key, bool required, cons
 int proto_get_text(const ProtoRequest *r, const char *key, bool required, size_t max_len, const char **ret, ProtoError *err);
 int proto_get_uint(const ProtoRequest *r, const char *key, bool required, uint64_t max, uint64_t *ret, ProtoError *err);
 int proto_get_bool(const ProtoRequest *r, const char *key, bool required, bool *ret, ProtoError *err);
+/*
+ * proto_get_string_array() - an array of 1..@max strings (no NUL characters) into @ret, which
+ * has room for @max; the count in @ret_n. 0 (and *ret_n = 0) when absent or null.
+ */
+int proto_get_string_array(const ProtoRequest *r, const char *key, size_t max, const char **ret, size_t *ret_n, ProtoError *err);
 /* proto_check_fields() - refuse unknown top-level keys (id and method always allowed). NULL-terminated list. */
 int proto_check_fields(const ProtoRequest *r, const char *const *allowed, ProtoError *err);
 

@@ -16,6 +16,54 @@ static ProtoErrorCode parse(const char *s, ProtoRequest *r) {
         return e.code;
 }
 
+/* Every accessor's answer for @key, as one string, so that two decodings can be compared. */
+static void describe_field(const ProtoRequest *r, const char *key, char *buf, size_t size) {
+        ProtoError e1 = {}, e2 = {}, e3 = {}, e4 = {};
+        const char *s = NULL, *arr[4] = {};
+        uint64_t u = 0;
+        bool b = false;
+        size_t n = 0;
+        int k1 = proto_get_string(r, key, true, &s, &e1);
+        int k2 = proto_get_uint(r, key, true, UINT64_MAX, &u, &e2);
+        int k3 = proto_get_bool(r, key, true, &b, &e3);
+        int k4 = proto_get_string_array(r, key, 4, arr, &n, &e4);
+
+        (void) snprintf(buf, size, "%d[%s]%s|%d[%s]%llu|%d[%s]%d|%d[%s]%zu",
+                        k1, e1.message, k1 > 0 ? s : "", k2, e2.message, (unsigned long long) (k2 > 0 ? u : 0),
+                        k3, e3.message, k3 > 0 && b, k4, e4.message, n);
+}
+
+/* The flat fast path and json-c must agree on @msg: outcome, error, id, method, every field. */
+static void check_same_decoding(const char *msg, bool want_flat) {
+        static const char *const keys[] = { "id", "method", "vm", "seq", "quiet", "ok", "labels", "x", "", NULL };
+        const char *const none[] = { NULL };
+        ProtoRequest a, b;
+        ProtoError ea = {}, eb = {};
+        int ka = proto_request_parse(msg, strlen(msg), 8, &a, &ea);
+        int kb = proto_request_parse_json(msg, strlen(msg), 8, &b, &eb);
+
+        CHECK(ka == kb && ea.code == eb.code && strcmp(ea.message, eb.message) == 0);
+        CHECK(a.has_id == b.has_id && a.id == b.id);
+        CHECK(!b.flat.text);
+        if (ka != kb || (ka >= 0 && want_flat != !!a.flat.text))
+                fprintf(stderr, "decodings differ or fast path %s for: %s\n", a.flat.text ? "taken" : "not taken", msg);
+        if (ka >= 0 && kb >= 0) {
+                CHECK(want_flat == !!a.flat.text);
+                CHECK(strcmp(a.method, b.method) == 0);
+                for (const char *const *k = keys; *k; k++) {
+                        char da[1200], db[1200];
+                        describe_field(&a, *k, da, sizeof(da));
+                        describe_field(&b, *k, db, sizeof(db));
+                        CHECK(strcmp(da, db) == 0);
+                }
+                ea = eb = (ProtoError) {};
+                CHECK(proto_check_fields(&a, none, &ea) == proto_check_fields(&b, none, &eb));
+                CHECK(strcmp(ea.message, eb.message) == 0);
+        }
+        proto_request_done(&a);
+        proto_request_done(&b);
+}
+
 int main(void) {
         ProtoRequest r;
         ProtoError e = {};
@@ -83,6 +131,48 @@ int main(void) {
         {
                 const char msg[] = "{\"id\":1,\"method\":\"x\"}\0{}";
                 CHECK(proto_request_parse(msg, sizeof(msg) - 1, 8, &r, &e) < 0 && e.code == PROTO_E_INVALID_JSON);
+        }
+
+        /* the flat fast path (flat-json.c) decodes exactly what json-c decodes, or leaves it to json-c */
+        check_same_decoding("{\"id\":1,\"method\":\"ack\",\"seq\":12,\"quiet\":true}", true);
+        check_same_decoding(" {\r\n\t\"id\" : 3 , \"method\" :\"hello\" ,\"vm\":\"vm-1\",\"ok\":false,\"x\":null } \n", true);
+        check_same_decoding("{\"id\":999999999999999,\"method\":\"x\",\"seq\":0,\"\":\"caf\u00e9\x7f\"}", true);
+        check_same_decoding("{}", true);
+        check_same_decoding("{\"method\":\"x\"}", true);
+        check_same_decoding("{\"id\":0,\"method\":\"x\"}", true);
+        check_same_decoding("{\"id\":1,\"method\":\"\"}", true);
+        check_same_decoding("{\"id\":1,\"method\":null}", true);
+        check_same_decoding("{\"id\":1,\"method\":\"x\",\"labels\":\"a\"}", true);
+        check_same_decoding("{\"id\":1,\"method\":\"x\",\"labels\":[\"a\",\"b\"]}", false);
+        check_same_decoding("{\"id\":1,\"method\":\"x\",\"labels\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", false);
+        check_same_decoding("{\"id\":1,\"method\":\"x\",\"vm\":\"a\\u0000b\"}", false);
+        check_same_decoding("{\"id\":1,\"method\":\"x\",\"vm\":\"a\\\"b\"}", false);
+        check_same_decoding("{\"id\":1,\"method\":\"x\",\"vm\":\"a\",\"vm\":\"b\"}", false);
+        check_same_decoding("{\"id\":1,\"method\":\"x\",\"seq\":01}", false);
+        check_same_decoding("{\"id\":1,\"method\":\"x\",\"seq\":1.0}", false);
+        check_same_decoding("{\"id\":1,\"method\":\"x\",\"seq\":1e2}", false);
+        check_same_decoding("{\"id\":1,\"method\":\"x\",\"seq\":-1}", false);
+        check_same_decoding("{\"id\":1,\"method\":\"x\",\"seq\":1000000000000000}", false);
+        check_same_decoding("{\"id\":1,\"method\":\"x\",\"seq\":9007199254740993}", false);
+        check_same_decoding("{\"id\":1,\"method\":\"x\",\"ok\":tru}", false);
+        check_same_decoding("{\"id\":1,\"method\":\"x\",\"ok\":truex}", false);
+        check_same_decoding("{\"id\":1,\"method\":\"x\",}", false);
+        check_same_decoding("{\"id\":1,\"method\":\"x\"} x", false);
+        check_same_decoding("{\"id\":1,\"method\":\"x\"}{}", false);
+        check_same_decoding("{\"id\":1,\"method\":\"x\",\"vm\":\"a\tb\"}", false);
+        check_same_decoding("{\"id\":1,\"method\":\"x\",\"vm\":{}}", false);
+        check_same_decoding("{\"id\":1,\"method\":\"x\"", false);
+        check_same_decoding("{\"id\":1,\"method\":\"x\",\"a\":1,\"b\":1,\"c\":1,\"d\":1,\"e\":1,\"f\":1,"
+                            "\"g\":1,\"h\":1,\"i\":1,\"j\":1,\"k\":1,\"l\":1,\"m\":1,\"n\":1,\"o\":1}", false);
+        {
+                /* a MaxJSONDepth of 0 allows no object at all: json-c's answer */
+                ProtoRequest ra, rb;
+                ProtoError ea = {}, eb = {};
+                const char *m = "{\"id\":1,\"method\":\"x\"}";
+                CHECK(proto_request_parse(m, strlen(m), 0, &ra, &ea) == proto_request_parse_json(m, strlen(m), 0, &rb, &eb));
+                CHECK(ea.code == eb.code && strcmp(ea.message, eb.message) == 0);
+                proto_request_done(&ra);
+                proto_request_done(&rb);
         }
 
         /* escaped NULs: never act on a different string than the one sent */

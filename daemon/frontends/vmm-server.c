@@ -177,35 +177,20 @@ static void vmm_dispatch(Conn *c, const ProtoRequest *req, int *fds, size_t n_fd
                 return;
         } else if (strcmp(method, "reclaim") == 0) {
                 const char *label, *labels[PROTO_RECLAIM_LABELS_MAX];
-                json_object *arr;
                 size_t n = 0;
+                int k;
                 Call *call;
                 FIELDS("label", "labels");
                 if (want_fds(n_fds, 0, method, &e) < 0 || proto_get_string(req, "label", false, &label, &e) < 0)
                         goto fail;
-                if (json_object_object_get_ex(req->obj, "labels", &arr) && !json_object_is_type(arr, json_type_null)) {
-                        if (label) {
-                                proto_error_set(&e, PROTO_E_INVALID_PARAMS, EINVAL, "\"label\" and \"labels\" exclude each other");
-                                goto fail;
-                        }
-                        if (!json_object_is_type(arr, json_type_array) || json_object_array_length(arr) < 1 ||
-                            json_object_array_length(arr) > PROTO_RECLAIM_LABELS_MAX) {
-                                proto_error_set(&e, PROTO_E_INVALID_PARAMS, EINVAL, "field \"labels\" must be an array of 1-%d strings",
-                                                PROTO_RECLAIM_LABELS_MAX);
-                                goto fail;
-                        }
-                        n = json_object_array_length(arr);
-                        for (size_t i = 0; i < n; i++) {
-                                json_object *v = json_object_array_get_idx(arr, i);
-                                if (!json_object_is_type(v, json_type_string) ||
-                                    strlen(json_object_get_string(v)) != (size_t) json_object_get_string_len(v)) {
-                                        proto_error_set(&e, PROTO_E_INVALID_PARAMS, EINVAL, "field \"labels\" must be an array of 1-%d strings",
-                                                        PROTO_RECLAIM_LABELS_MAX);
-                                        goto fail;
-                                }
-                                labels[i] = json_object_get_string(v);
-                        }
-                } else if (!label) {
+                k = proto_get_string_array(req, "labels", PROTO_RECLAIM_LABELS_MAX, labels, &n, &e);
+                if (k != 0 && label) {
+                        proto_error_set(&e, PROTO_E_INVALID_PARAMS, EINVAL, "\"label\" and \"labels\" exclude each other");
+                        goto fail;
+                }
+                if (k < 0)
+                        goto fail;
+                if (k == 0 && !label) {
                         proto_error_set(&e, PROTO_E_INVALID_PARAMS, EINVAL, "missing field \"label\"");
                         goto fail;
                 }

@@ -111,13 +111,18 @@ static void check_ok_reply(uint64_t id, json_object *result) {
         json_object_put(o);
 }
 
+/* json-c's decoding of the current input (proto_request_parse_json()), which the daemon's decoding
+ * (flat or not) is checked against. */
+static const ProtoRequest *reference;
+
 /* A string the daemon acts on must be the whole JSON string: C code sees up to the first NUL. */
 static void check_string(const ProtoRequest *req, const char *key, const char *s) {
         json_object *o;
 
+        (void) req;
         if (!s)
                 return;
-        FUZZ_CHECK(json_object_object_get_ex(req->obj, key, &o), "accessor invented field %s", key);
+        FUZZ_CHECK(json_object_object_get_ex(reference->obj, key, &o), "accessor invented field %s", key);
         FUZZ_CHECK((size_t) json_object_get_string_len(o) == strlen(s),
                    "field \"%s\" accepted with an embedded NUL (\"%s\" acted on)", key, s);
 }
@@ -156,7 +161,7 @@ static int check_fields(const ProtoRequest *req, const char *const *allowed, Pro
 
         if (r < 0)
                 return r;
-        json_object_object_foreach(req->obj, key, val) {
+        json_object_object_foreach(reference->obj, key, val) {
                 bool ok = strcmp(key, "id") == 0 || strcmp(key, "method") == 0;
                 (void) val;
                 for (const char *const *a = allowed; !ok && *a; a++)
@@ -220,7 +225,39 @@ static int validate_vmm(const ProtoRequest *req, size_t n_fds, json_object **res
                 json_object_object_add(*res, "items", json_object_new_array());
                 return 0;
         }
-        if (strcmp(method, "preserve") == 0 || strcmp(method, "unpreserve") == 0 || strcmp(method, "reclaim") == 0) {
+        if (strcmp(method, "reclaim") == 0) {
+                const char *label, *labels[PROTO_RECLAIM_LABELS_MAX];
+                size_t n = 0;
+                int k;
+
+                FIELDS("label", "labels");
+                if (want_fds(n_fds, 0, method, e) < 0 || get_string(req, "label", false, &label, e) < 0)
+                        return -EINVAL;
+                k = proto_get_string_array(req, "labels", PROTO_RECLAIM_LABELS_MAX, labels, &n, e);
+                if (k != 0 && label)
+                        return proto_error_set(e, PROTO_E_INVALID_PARAMS, EINVAL, "\"label\" and \"labels\" exclude each other");
+                if (k < 0)
+                        return k;
+                if (k == 0 && !label)
+                        return proto_error_set(e, PROTO_E_INVALID_PARAMS, EINVAL, "missing field \"label\"");
+                FUZZ_CHECK(k == 0 || (n >= 1 && n <= PROTO_RECLAIM_LABELS_MAX), "%zu labels accepted", n);
+                /* manager_reclaim_many(): each label is checked and named in its error. */
+                for (size_t i = 0; i < n; i++) {
+                        FUZZ_CHECK(strlen(labels[i]) == (size_t) json_object_get_string_len(json_object_array_get_idx(
+                                           json_object_object_get(reference->obj, "labels"), i)),
+                                   "label %zu accepted with an embedded NUL", i);
+                        if (!proto_label_is_valid(labels[i]))
+                                return proto_error_set(e, PROTO_E_INVALID_PARAMS, EINVAL, "invalid label \"%.*s\"",
+                                                       (int) utf8_prefix_len(labels[i], 64), labels[i]);
+                }
+                if (!label)
+                        return 0;
+                if (!proto_label_is_valid(label))
+                        return proto_error_set(e, PROTO_E_INVALID_PARAMS, EINVAL,
+                                               "invalid label (1-64 characters of A-Z a-z 0-9 . _ : -)");
+                return 0;
+        }
+        if (strcmp(method, "preserve") == 0 || strcmp(method, "unpreserve") == 0) {
                 const char *label;
 
                 FIELDS("label");
@@ -309,12 +346,13 @@ static int validate_operator(const ProtoRequest *req, json_object **res, ProtoEr
 }
 #undef FIELDS
 
-static int dispatch(const ProtoRequest *req, bool operator, size_t n_fds) {
+static int dispatch_one(const ProtoRequest *req, bool operator, size_t n_fds, ProtoError *ret_e) {
         ProtoError e = {};
         json_object *res = NULL;
         int r;
 
         r = operator ? validate_operator(req, &res, &e) : validate_vmm(req, n_fds, &res, &e);
+        *ret_e = e;
         if (r < 0) {
                 FUZZ_CHECK(!res, "result built for a failed request");
                 check_error_reply(true, req->id, &e);
@@ -325,20 +363,40 @@ static int dispatch(const ProtoRequest *req, bool operator, size_t n_fds) {
         return r;
 }
 
+/* The daemon's decoding and json-c's must validate alike: same outcome, same error. */
+static int dispatch(const ProtoRequest *req, bool operator, size_t n_fds) {
+        ProtoError e, e_ref;
+        int r = dispatch_one(req, operator, n_fds, &e);
+        int r_ref = dispatch_one(reference, operator, n_fds, &e_ref);
+
+        FUZZ_CHECK(r == r_ref && e.code == e_ref.code && strcmp(e.message, e_ref.message) == 0,
+                   "the flat decoding validates differently: %d %s \"%s\", json-c: %d %s \"%s\"",
+                   r, proto_error_to_string(e.code), e.message, r_ref, proto_error_to_string(e_ref.code), e_ref.message);
+        return r;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        ProtoRequest req, deep;
-        ProtoError e = {}, e2 = {};
-        int r, r2;
+        ProtoRequest req, deep, ref;
+        ProtoError e = {}, e2 = {}, e_ref = {};
+        int r, r2, r_ref;
 
         r = proto_request_parse((const char *) data, size, DEFAULT_MAX_DEPTH, &req, &e);
+        r_ref = proto_request_parse_json((const char *) data, size, DEFAULT_MAX_DEPTH, &ref, &e_ref);
+        FUZZ_CHECK(r == r_ref && e.code == e_ref.code && strcmp(e.message, e_ref.message) == 0 &&
+                   req.has_id == ref.has_id && req.id == ref.id,
+                   "flat and json-c decodings differ: %d \"%s\" / %d \"%s\"", r, e.message, r_ref, e_ref.message);
+        FUZZ_CHECK(!ref.flat.text, "proto_request_parse_json() decoded flat");
+        reference = &ref;
         if (r < 0) {
-                FUZZ_CHECK(!req.obj && !req.method, "failed parse left a request behind");
+                FUZZ_CHECK(!req.obj && !req.flat.text && !req.method, "failed parse left a request behind");
                 FUZZ_CHECK(e.code == PROTO_E_INVALID_JSON || e.code == PROTO_E_INVALID_MESSAGE ||
                            e.code == PROTO_E_MESSAGE_TOO_LARGE, "parse failed with %s", proto_error_to_string(e.code));
                 FUZZ_CHECK(!req.has_id || e.code == PROTO_E_INVALID_MESSAGE, "id kept for %s", proto_error_to_string(e.code));
                 check_error_reply(req.has_id, req.id, &e);
         } else {
-                FUZZ_CHECK(json_object_is_type(req.obj, json_type_object), "not an object");
+                FUZZ_CHECK(req.flat.text || json_object_is_type(req.obj, json_type_object), "not an object");
+                FUZZ_CHECK(json_object_is_type(ref.obj, json_type_object), "not an object");
+                FUZZ_CHECK(strcmp(req.method, ref.method) == 0, "flat and json-c decode different methods");
                 FUZZ_CHECK(req.has_id && req.id >= 1 && req.id <= PROTO_ID_MAX, "id %llu", (unsigned long long) req.id);
                 FUZZ_CHECK(req.method, "no method");
                 FUZZ_CHECK(*req.method, "\"method\" accepted that is empty up to its first NUL");
@@ -356,5 +414,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 (void) dispatch(&req, true, 0);
                 proto_request_done(&req);
         }
+        proto_request_done(&ref);
+        reference = NULL;
         return 0;
 }
