@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define _cleanup_(f)      __attribute__((cleanup(f)))
@@ -60,6 +61,16 @@ static inline void closep(int *fd) {
         }
 
 /* Negative errno from the last failed libc call, never 0 (guards against a libc that forgot errno). */
+/* strscpy() - copy @src into @dst of @size (> 0) bytes, cut to fit, always NUL-terminated; returns @dst.
+ * snprintf("%s") does the same at ten times the instructions (a copy per acknowledgement adds up). */
+static inline char *strscpy(char *dst, size_t size, const char *src) {
+        size_t n = strnlen(src, size - 1);
+
+        memcpy(dst, src, n);
+        dst[n] = 0;
+        return dst;
+}
+
 static inline int negative_errno(void) {
         return errno > 0 ? -errno : -EIO;
 }

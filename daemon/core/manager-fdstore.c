@@ -32,6 +32,7 @@ struct FdStoreMirror {
         size_t n_tombs;              /* slots of removed entries (SLOT_TOMB): a probe goes past them */
         uint64_t generation;
         bool synced;
+        bool synced_handoff;         /* the last sync's handoff (see fdstore_mirror_sync()) */
         bool include_state;
         bool subscribed;
 };
@@ -268,6 +269,7 @@ void fdstore_mirror_sync(FdStoreMirror *f) {
         }
         f->generation = m->reg->generation;
         f->synced = true;
+        f->synced_handoff = handoff;
 }
 
 void fdstore_mirror_push_vm(FdStoreMirror *f, RegVm *vm) {
@@ -302,12 +304,18 @@ static int on_post(sd_event_source *s, void *userdata) {
         return 0;
 }
 
-/* "rebooting" comes right before the kexec call, with no dispatch in between: sync now. */
+/* "frozen" comes right before the kexec call, with no dispatch in between: sync now, unless
+ * nothing changed since the last sync (a whole sync was 9 % of the freeze path at 256 VMs). */
 static void on_progress(void *userdata, const char *state, const char *vm, const char *detail) {
         FdStoreMirror *f = userdata;
+        Manager *m = f->m;
 
-        if (strcmp(state, "frozen") == 0)
-                fdstore_mirror_sync(f);
+        if (strcmp(state, "frozen") != 0)
+                return;
+        if (f->synced && m->reg && f->generation == m->reg->generation && !m->dirty &&
+            f->synced_handoff == (f->include_state && m->state == UPDATE_FROZEN))
+                return;
+        fdstore_mirror_sync(f);
 }
 
 void fdstore_mirror_drop_session(FdStoreMirror *f, const char *session) {

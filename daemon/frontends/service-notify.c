@@ -74,8 +74,8 @@ static void on_progress(void *userdata, const char *state, const char *vm, const
         if (vm && notify.progress_timer && notify.sent_state && strcmp(state, notify.sent_state) == 0 &&
             now < notify.sent_usec + PROGRESS_STATUS_INTERVAL_USEC) {
                 notify.p_state = state;
-                snprintf(notify.p_vm, sizeof(notify.p_vm), "%s", vm);
-                snprintf(notify.p_detail, sizeof(notify.p_detail), "%s", detail);
+                strscpy(notify.p_vm, sizeof(notify.p_vm), vm);
+                strscpy(notify.p_detail, sizeof(notify.p_detail), detail);
                 if (!notify.pending) {
                         notify.pending = true;
                         if (sd_event_source_set_time(notify.progress_timer, notify.sent_usec + PROGRESS_STATUS_INTERVAL_USEC) < 0 ||
