@@ -66,9 +66,17 @@ void json_text_str(JsonText *b, const char *s, size_t n) {
                         return;
                 }
         }
-        json_text_lit(b, "\"");
-        json_text_add(b, s, n);
-        json_text_lit(b, "\"");
+        /* One reservation for quote, text and quote: three appends were a tenth of the restore path. */
+        json_text_add(b, "\"", 1);
+        if (b->oom || b->n + n + 2 > b->cap) {
+                json_text_add(b, s, n);
+                json_text_add(b, "\"", 1);
+                return;
+        }
+        memcpy(b->p + b->n, s, n);
+        b->n += n;
+        b->p[b->n++] = '"';
+        b->p[b->n] = 0;
 }
 
 static void jb_value(JsonText *b, json_object *v, unsigned depth) {
