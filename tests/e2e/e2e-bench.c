@@ -20,8 +20,13 @@
  *                  (daemon: the last VM's "restored" answered, which comes after its FINISH;
  *                  the daemon is then checked to be idle)
  * Prints one line "BENCH mode=... vms=... fds=... freeze_ms=... restore_ms=... rss_kib=...".
+ * It also gives the CPU time (user + system, exact run time rather than ticks) used inside the
+ * restore window: cpu_custodian_ms (lu-vfiod from its fork; bare/floor: this program from its
+ * exec), cpu_vmms_ms (all VM processes, each from its wait for the restore to its end),
+ * vmm_faults (their minor page faults, per VM) and, in daemon mode, cpu_bench_ms (this process).
  * Work directory: $E2E_DIR.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -58,6 +63,22 @@ static uint64_t now_us(void) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* CPU time this process used so far, user + system, in µs. Linux scales the two so that their
+ * sum is the scheduler's exact run time, so the figure does not move in whole ticks. */
+static uint64_t cpu_self_us(void) {
+        struct rusage ru;
+        if (getrusage(RUSAGE_SELF, &ru) < 0)
+                return 0;
+        return (uint64_t) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+               (uint64_t) (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+/* Minor page faults this process took so far (a forked process faults in every code page it runs). */
+static uint64_t faults_self(void) {
+        struct rusage ru;
+        return getrusage(RUSAGE_SELF, &ru) < 0 ? 0 : (uint64_t) ru.ru_minflt;
 }
 
 static void save_u64(const char *name, uint64_t v) {
@@ -136,8 +157,9 @@ static void floor_spawn(bool after) {
                                                 _exit(1);
                                 }
                         {
-                                char cbuf[CMSG_SPACE(sizeof(int) * 253)];
+                                char cbuf[CMSG_SPACE(sizeof(int) * 253)], done[1 + 2 * sizeof(uint64_t)] = "r";
                                 struct iovec iov = { .iov_base = &b, .iov_len = 1 };
+                                uint64_t c0 = cpu_self_us(), f0 = faults_self(), used[2];
                                 struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
                                 struct cmsghdr *cm;
                                 unsigned k = 0;
@@ -155,7 +177,11 @@ static void floor_spawn(bool after) {
                                         munmap(got, 4096);
                                         close(fd);
                                 }
-                                if (k != n_fds || send(sp[1], "r", 1, MSG_NOSIGNAL) != 1)
+                                /* its CPU time from the wait for its fds on, as the daemon mode's VMMs report theirs */
+                                used[0] = cpu_self_us() - c0;
+                                used[1] = faults_self() - f0;
+                                memcpy(done + 1, used, sizeof(used));
+                                if (k != n_fds || send(sp[1], done, sizeof(done), MSG_NOSIGNAL) != (ssize_t) sizeof(done))
                                         _exit(1);
                                 _exit(0);
                         }
@@ -202,11 +228,12 @@ static char **self_argv;
 
 /* Exec this program again, carrying the clock and the floor processes' sockets in the environment. */
 static void restart_self(uint64_t t0) {
-        char t[32], *list = NULL;
+        char t[32], c[32], *list = NULL;
         size_t n = 0;
 
         snprintf(t, sizeof(t), "%llu", (unsigned long long) t0);
-        if (setenv("E2E_BENCH_T0", t, 1) < 0)
+        snprintf(c, sizeof(c), "%llu", (unsigned long long) cpu_self_us());   /* CPU time survives the exec */
+        if (setenv("E2E_BENCH_T0", t, 1) < 0 || setenv("E2E_BENCH_CPU0", c, 1) < 0)
                 die("setenv", -errno);
         if (floor_socks) {
                 list = calloc(n_vms, 12);
@@ -238,7 +265,7 @@ static void floor_socks_from_env(void) {
 }
 
 static void bare(bool ipc) {
-        uint64_t t0;
+        uint64_t t0, cpu0 = 0;
         Luo *l = NULL;
         char name[64];
         int r;
@@ -246,6 +273,7 @@ static void bare(bool ipc) {
         if (boot > 0 && getenv("E2E_BENCH_T0")) {
                 /* second half of restart_self() */
                 t0 = strtoull(getenv("E2E_BENCH_T0"), NULL, 10);
+                cpu0 = getenv("E2E_BENCH_CPU0") ? strtoull(getenv("E2E_BENCH_CPU0"), NULL, 10) : 0;
                 if (ipc)
                         floor_socks_from_env();
         } else {
@@ -303,7 +331,7 @@ static void bare(bool ipc) {
                 die("reboot returned", r);
         }
         {
-                uint64_t tb = t0, te;
+                uint64_t tb = t0, te, cpu_vms = 0, faults_vms = 0;
                 int sfd, fd, fds[253];
                 int *sessions = calloc(n_vms, sizeof(int));
 
@@ -343,9 +371,13 @@ static void bare(bool ipc) {
                         close(s);
                 }
                 for (unsigned v = 0; ipc && v < n_vms; v++) {
-                        char b;
-                        if (recv(floor_socks[v], &b, 1, 0) != 1 || b != 'r')
+                        char b[1 + 2 * sizeof(uint64_t)];
+                        uint64_t used[2];
+                        if (recv(floor_socks[v], b, sizeof(b), 0) != (ssize_t) sizeof(b) || b[0] != 'r')
                                 die("a VM process failed", -EIO);
+                        memcpy(used, b + 1, sizeof(used));
+                        cpu_vms += used[0];
+                        faults_vms += used[1];
                         r = luo_session_finish(l, sessions[v]);
                         if (r < 0)
                                 die("finish", r);
@@ -358,10 +390,12 @@ static void bare(bool ipc) {
                 if (luo_get_abi(l) == LUO_ABI_V4)
                         (void) luo_finish(l);
                 te = now_us();
-                printf("BENCH mode=%s abi=%s vms=%u fds=%u freeze_ms=%.2f restore_ms=%.2f rss_kib=0 to_reboot_call_ms=%.2f\n",
+                printf("BENCH mode=%s abi=%s vms=%u fds=%u freeze_ms=%.2f restore_ms=%.2f rss_kib=0 to_reboot_call_ms=%.2f "
+                       "cpu_custodian_ms=%.2f cpu_vmms_ms=%.2f vmm_faults=%.1f\n",
                        ipc ? "floor" : "bare", luo_abi_to_string(luo_get_abi(l)), n_vms, n_fds,
                        (double) (load_u64("t_boot") - load_u64("t_freeze")) / 1000.0, (double) (te - tb) / 1000.0,
-                       to_reboot_call_ms());
+                       to_reboot_call_ms(), (double) (cpu_self_us() - cpu0) / 1000.0, (double) cpu_vms / 1000.0,
+                       ipc ? (double) faults_vms / n_vms : 0.0);
         }
         luo_free(l);
 }
@@ -515,6 +549,35 @@ static long daemon_rss_kib(void) {
         return kib;
 }
 
+/* The daemon's CPU time since its fork, in ns: the scheduler's run time of each of its threads. */
+static uint64_t daemon_cpu_ns(void) {
+        char p[64];
+        uint64_t sum = 0;
+        DIR *d;
+        struct dirent *de;
+
+        snprintf(p, sizeof(p), "/proc/%d/task", (int) daemon_pid);
+        d = opendir(p);
+        if (!d)
+                die("daemon tasks", -errno);
+        while ((de = readdir(d))) {
+                char sp[400];
+                unsigned long long ns;
+                FILE *f;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(sp, sizeof(sp), "%s/%s/schedstat", p, de->d_name);
+                f = fopen(sp, "re");
+                if (!f || fscanf(f, "%llu", &ns) != 1)
+                        die("daemon schedstat", -EIO);
+                fclose(f);
+                sum += ns;
+        }
+        closedir(d);
+        return sum;
+}
+
 /* @n bytes "r" from @fd; an "x" means a VMM failed (it said why). */
 static void read_bytes(int fd, unsigned n, const char *what) {
         char b[256];
@@ -561,9 +624,10 @@ static _Noreturn void vmm_before(unsigned v, int ready) {
 #undef vmm_die
 
 /* Boot 1's restarted VMM @v: once @go closes, reclaim everything, check it, report restored; time in @done. */
-static _Noreturn void vmm_after(unsigned v, int go, uint64_t *done) {
+static _Noreturn void vmm_after(unsigned v, int go, int fin, uint64_t *done) {
         LuClient *c = NULL;
         char vm[32], b;
+        uint64_t c0 = cpu_self_us(), f0 = faults_self();   /* from the wait on, as the floor's processes count */
         int r;
 
         if (read(go, &b, 1) != 0)
@@ -601,6 +665,10 @@ static _Noreturn void vmm_after(unsigned v, int go, uint64_t *done) {
                 die("restored", r);
         done[v] = now_us();
         lu_client_free(c);
+        done[n_vms + v] = cpu_self_us() - c0;
+        done[2 * n_vms + v] = faults_self() - f0;
+        if (write(fin, "r", 1) != 1)
+                _exit(1);
         _exit(0);
 }
 
@@ -644,14 +712,21 @@ static void daemon_mode(void) {
                         pause();   /* the kexec ends this boot */
         }
         {
-                uint64_t tb, te = 0, *done;
+                uint64_t tb, te = 0, *done, cpu0, cpu_bench, cpu_vms = 0, faults_vms = 0;
                 json_object *o;
                 long rss;
-                int lfd = listen_vmm();
+                uint64_t cpu_daemon_ns;
+                int lfd = listen_vmm(), fin[2];
 
-                done = mmap(NULL, n_vms * sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+                /* per VM: when it was restored, then (at n_vms + v) the CPU time its process used
+                 * and (at 2 * n_vms + v) its minor page faults */
+                done = mmap(NULL, 3 * n_vms * sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
                 if (done == MAP_FAILED)
                         die("mmap", -errno);
+                /* Each VMM says "r" on @fin once its VM is restored; they are reaped only after the
+                 * measurement, since the floor's processes are not reaped inside theirs either. */
+                if (pipe2(fin, O_CLOEXEC) < 0)
+                        die("pipe", -errno);
                 /* The restarted VMMs exist before the daemon (like VMs started by their own units) and
                  * connect as soon as it is started; the socket queues them until it accepts. */
                 for (unsigned v = 0; v < n_vms; v++) {
@@ -660,22 +735,25 @@ static void daemon_mode(void) {
                                 die("fork", -errno);
                         if (pid == 0) {
                                 close(pipefd[1]);
-                                vmm_after(v, pipefd[0], done);
+                                close(fin[0]);
+                                vmm_after(v, pipefd[0], fin[1], done);
                         }
                 }
                 close(pipefd[0]);
+                close(fin[1]);   /* EOF on fin[0] before n "r"s: a VMM failed */
                 tb = now_us();
+                cpu0 = cpu_self_us();
                 save_u64("t_restore", tb);
                 close(pipefd[1]);   /* go */
                 start_daemon(lfd);
                 ctl = connect_sock(ctl_sock);
+                read_bytes(fin[0], n_vms, "a VMM failed");
+                cpu_bench = cpu_self_us() - cpu0;
                 for (unsigned v = 0; v < n_vms; v++) {
-                        int st;
-                        if (wait(&st) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-                                die("a VMM failed", -EIO);
-                }
-                for (unsigned v = 0; v < n_vms; v++)
                         te = done[v] > te ? done[v] : te;
+                        cpu_vms += done[n_vms + v];
+                        faults_vms += done[2 * n_vms + v];
+                }
                 /* The daemon finished the last session before answering the last "restored". */
                 for (;;) {
                         o = ctl_call(ctl, "{\"id\":3,\"method\":\"status\"}");
@@ -687,6 +765,15 @@ static void daemon_mode(void) {
                 }
                 json_object_put(o);
                 rss = daemon_rss_kib();
+                cpu_daemon_ns = daemon_cpu_ns();
+                for (unsigned v = 0; v < n_vms; v++) {   /* the VMMs, not the daemon */
+                        int st;
+                        pid_t pid = waitpid(-1, &st, 0);
+                        if (pid == daemon_pid || pid == notify_sink_pid)
+                                die("the daemon or the fd store stand-in exited", -EIO);
+                        if (pid < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                                die("a VMM failed", -EIO);
+                }
                 /* the daemon's own view: commit -> registry write (incl. VMM acks), and its restore */
                 o = ctl_call(ctl, "{\"id\":4,\"method\":\"timeline\"}");
                 {
@@ -696,12 +783,14 @@ static void daemon_mode(void) {
                         if (getenv("LU_BENCH_TIMELINE"))
                                 fprintf(stderr, "%s\n", json_object_to_json_string_ext(t, JSON_C_TO_STRING_PRETTY));
                         printf("BENCH mode=daemon abi=%s vms=%u fds=%u freeze_ms=%.2f restore_ms=%.2f rss_kib=%ld rss_after_kib=%ld "
-                               "daemon_freeze_ms=%.2f daemon_restore_ms=%.2f to_reboot_call_ms=%.2f\n",
+                               "daemon_freeze_ms=%.2f daemon_restore_ms=%.2f to_reboot_call_ms=%.2f "
+                               "cpu_custodian_ms=%.2f cpu_vmms_ms=%.2f vmm_faults=%.1f cpu_bench_ms=%.2f\n",
                                json_object_get_string(json_object_object_get(t, "abi")) ?: "?", n_vms, n_fds,
                                (double) (load_u64("t_boot") - load_u64("t_freeze")) / 1000.0,
                                (double) (te - tb) / 1000.0, (long) load_u64("rss"), rss,
                                f ? json_object_get_double(f) : -1.0, x ? json_object_get_double(x) : -1.0,
-                               to_reboot_call_ms());
+                               to_reboot_call_ms(), (double) cpu_daemon_ns / 1e6, (double) cpu_vms / 1000.0,
+                               (double) faults_vms / n_vms, (double) cpu_bench / 1000.0);
                 }
                 json_object_put(o);
                 kill(daemon_pid, SIGTERM);
