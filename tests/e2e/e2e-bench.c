@@ -65,20 +65,27 @@ static uint64_t now_us(void) {
         return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
 }
 
-/* CPU time this process used so far, user + system, in µs. Linux scales the two so that their
- * sum is the scheduler's exact run time, so the figure does not move in whole ticks. */
-static uint64_t cpu_self_us(void) {
+/* What this process used so far, from one getrusage(): CPU time, user + system, in µs (Linux
+ * scales the two so that their sum is the scheduler's exact run time, not whole ticks), and
+ * minor page faults (a forked process faults in every code page it runs for the first time). */
+typedef struct Usage {
+        uint64_t cpu_us, faults;
+} Usage;
+
+static Usage usage_self(void) {
         struct rusage ru;
         if (getrusage(RUSAGE_SELF, &ru) < 0)
-                return 0;
-        return (uint64_t) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
-               (uint64_t) (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+                return (Usage) {};
+        return (Usage) {
+                .cpu_us = (uint64_t) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+                          (uint64_t) (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec),
+                .faults = (uint64_t) ru.ru_minflt,
+        };
 }
 
-/* Minor page faults this process took so far (a forked process faults in every code page it runs). */
-static uint64_t faults_self(void) {
-        struct rusage ru;
-        return getrusage(RUSAGE_SELF, &ru) < 0 ? 0 : (uint64_t) ru.ru_minflt;
+static Usage usage_since(Usage u0) {
+        Usage u = usage_self();
+        return (Usage) { .cpu_us = u.cpu_us - u0.cpu_us, .faults = u.faults - u0.faults };
 }
 
 static void save_u64(const char *name, uint64_t v) {
@@ -157,9 +164,9 @@ static void floor_spawn(bool after) {
                                                 _exit(1);
                                 }
                         {
-                                char cbuf[CMSG_SPACE(sizeof(int) * 253)], done[1 + 2 * sizeof(uint64_t)] = "r";
+                                char cbuf[CMSG_SPACE(sizeof(int) * 253)], done[1 + sizeof(Usage)] = "r";
                                 struct iovec iov = { .iov_base = &b, .iov_len = 1 };
-                                uint64_t c0 = cpu_self_us(), f0 = faults_self(), used[2];
+                                Usage u0 = usage_self(), used;
                                 struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
                                 struct cmsghdr *cm;
                                 unsigned k = 0;
@@ -178,9 +185,8 @@ static void floor_spawn(bool after) {
                                         close(fd);
                                 }
                                 /* its CPU time from the wait for its fds on, as the daemon mode's VMMs report theirs */
-                                used[0] = cpu_self_us() - c0;
-                                used[1] = faults_self() - f0;
-                                memcpy(done + 1, used, sizeof(used));
+                                used = usage_since(u0);
+                                memcpy(done + 1, &used, sizeof(used));
                                 if (k != n_fds || send(sp[1], done, sizeof(done), MSG_NOSIGNAL) != (ssize_t) sizeof(done))
                                         _exit(1);
                                 _exit(0);
@@ -232,7 +238,7 @@ static void restart_self(uint64_t t0) {
         size_t n = 0;
 
         snprintf(t, sizeof(t), "%llu", (unsigned long long) t0);
-        snprintf(c, sizeof(c), "%llu", (unsigned long long) cpu_self_us());   /* CPU time survives the exec */
+        snprintf(c, sizeof(c), "%llu", (unsigned long long) usage_self().cpu_us);   /* CPU time survives the exec */
         if (setenv("E2E_BENCH_T0", t, 1) < 0 || setenv("E2E_BENCH_CPU0", c, 1) < 0)
                 die("setenv", -errno);
         if (floor_socks) {
@@ -371,13 +377,13 @@ static void bare(bool ipc) {
                         close(s);
                 }
                 for (unsigned v = 0; ipc && v < n_vms; v++) {
-                        char b[1 + 2 * sizeof(uint64_t)];
-                        uint64_t used[2];
+                        char b[1 + sizeof(Usage)];
+                        Usage used;
                         if (recv(floor_socks[v], b, sizeof(b), 0) != (ssize_t) sizeof(b) || b[0] != 'r')
                                 die("a VM process failed", -EIO);
-                        memcpy(used, b + 1, sizeof(used));
-                        cpu_vms += used[0];
-                        faults_vms += used[1];
+                        memcpy(&used, b + 1, sizeof(used));
+                        cpu_vms += used.cpu_us;
+                        faults_vms += used.faults;
                         r = luo_session_finish(l, sessions[v]);
                         if (r < 0)
                                 die("finish", r);
@@ -394,7 +400,7 @@ static void bare(bool ipc) {
                        "cpu_custodian_ms=%.2f cpu_vmms_ms=%.2f vmm_faults=%.1f\n",
                        ipc ? "floor" : "bare", luo_abi_to_string(luo_get_abi(l)), n_vms, n_fds,
                        (double) (load_u64("t_boot") - load_u64("t_freeze")) / 1000.0, (double) (te - tb) / 1000.0,
-                       to_reboot_call_ms(), (double) (cpu_self_us() - cpu0) / 1000.0, (double) cpu_vms / 1000.0,
+                       to_reboot_call_ms(), (double) (usage_self().cpu_us - cpu0) / 1000.0, (double) cpu_vms / 1000.0,
                        ipc ? (double) faults_vms / n_vms : 0.0);
         }
         luo_free(l);
@@ -627,7 +633,7 @@ static _Noreturn void vmm_before(unsigned v, int ready) {
 static _Noreturn void vmm_after(unsigned v, int go, int fin, uint64_t *done) {
         LuClient *c = NULL;
         char vm[32], b;
-        uint64_t c0 = cpu_self_us(), f0 = faults_self();   /* from the wait on, as the floor's processes count */
+        Usage u0 = usage_self(), used;   /* from the wait on, as the floor's processes count */
         int r;
 
         if (read(go, &b, 1) != 0)
@@ -665,8 +671,9 @@ static _Noreturn void vmm_after(unsigned v, int go, int fin, uint64_t *done) {
                 die("restored", r);
         done[v] = now_us();
         lu_client_free(c);
-        done[n_vms + v] = cpu_self_us() - c0;
-        done[2 * n_vms + v] = faults_self() - f0;
+        used = usage_since(u0);
+        done[n_vms + v] = used.cpu_us;
+        done[2 * n_vms + v] = used.faults;
         if (write(fin, "r", 1) != 1)
                 _exit(1);
         _exit(0);
@@ -742,13 +749,13 @@ static void daemon_mode(void) {
                 close(pipefd[0]);
                 close(fin[1]);   /* EOF on fin[0] before n "r"s: a VMM failed */
                 tb = now_us();
-                cpu0 = cpu_self_us();
+                cpu0 = usage_self().cpu_us;
                 save_u64("t_restore", tb);
                 close(pipefd[1]);   /* go */
                 start_daemon(lfd);
                 ctl = connect_sock(ctl_sock);
                 read_bytes(fin[0], n_vms, "a VMM failed");
-                cpu_bench = cpu_self_us() - cpu0;
+                cpu_bench = usage_self().cpu_us - cpu0;
                 for (unsigned v = 0; v < n_vms; v++) {
                         te = done[v] > te ? done[v] : te;
                         cpu_vms += done[n_vms + v];
